@@ -1,5 +1,31 @@
-"""regen: nerve recovery after percutaneous cryoneurolysis."""
+"""regen: nerve recovery after percutaneous cryoneurolysis.
 
+Read the practice's follow-up tables with :func:`read_cohort`, turn them into
+interval-censored episodes with :meth:`Cohort.episodes`, and simulate cohorts
+with a known truth with :func:`regen.simulate.cohort`.
+"""
+
+from regen import simulate
 from regen._version import __version__
+from regen.cohort import Cohort, read_cohort
+from regen.exceptions import (
+    CohortValidationError,
+    ConvergenceWarning,
+    DataWarning,
+    ModelError,
+    RegenError,
+    RegenWarning,
+)
 
-__all__ = ["__version__"]
+__all__ = [
+    "Cohort",
+    "CohortValidationError",
+    "ConvergenceWarning",
+    "DataWarning",
+    "ModelError",
+    "RegenError",
+    "RegenWarning",
+    "__version__",
+    "read_cohort",
+    "simulate",
+]

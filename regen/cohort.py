@@ -1,0 +1,564 @@
+"""The cohort: three validated, linked follow-up tables and their ledger of exclusions.
+
+:func:`read_cohort` reads the files (:mod:`regen.io`), parses and checks every
+column (:mod:`regen.validation`), then checks the tables against each other:
+unique ids, every treatment's patient and every visit's treatment known,
+days computed from dates and checked against given days, visits within the
+baseline window and the follow-up horizon, duplicate visits that agree
+(excluded, with a reason) or contradict (a problem). It raises one
+:class:`~regen.exceptions.CohortValidationError` listing every problem, or
+returns an immutable :class:`Cohort`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from regen import episodes as _episodes
+from regen.io import SourceFile, read_tables
+from regen.tables import KNOWN_NERVES, PATIENTS, TABLES, TREATMENTS, VISITS
+from regen.validation import Notes, Problems, parse_table
+
+__all__ = ["Cohort", "read_cohort"]
+
+EXCLUSION_COLUMNS = ["table", "row", "id", "reason", "outcome"]
+DEFAULT_BASELINE_WINDOW_DAYS = 60
+DEFAULT_MAX_FOLLOW_UP_DAYS = 5 * 365
+
+
+def read_cohort(
+    path: str | Path,
+    *,
+    baseline_window_days: int = DEFAULT_BASELINE_WINDOW_DAYS,
+    max_follow_up_days: int = DEFAULT_MAX_FOLLOW_UP_DAYS,
+    today: dt.date | None = None,
+) -> Cohort:
+    """Read and validate a cohort's follow-up tables.
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder with ``patients``, ``treatments`` and ``visits`` as ``.csv``
+        or ``.parquet`` files, or one ``.xlsx`` workbook with sheets of those
+        names. CSV files may be ``,``- or ``;``-separated (``;`` files may use
+        decimal commas), with or without a UTF-8 byte-order mark.
+    baseline_window_days : int, default 60
+        A visit more than this many days before its treatment is an error
+        (baseline visits lie within the window).
+    max_follow_up_days : int, default 1825
+        A visit more than this many days after its treatment is an error
+        (usually a typo in a date).
+    today : date, optional
+        Dates after this day are errors; default the current date.
+
+    Returns
+    -------
+    Cohort
+
+    Raises
+    ------
+    CohortValidationError
+        Listing every problem (file, row, column, value, rule, fix); its
+        ``problems`` attribute holds them as a DataFrame.
+
+    Warns
+    -----
+    DataWarning
+        For usable but suspicious data (unknown nerve names, ids with spaces
+        around them, duplicate visits that agree); also kept in
+        :attr:`Cohort.warnings` for the report.
+
+    Examples
+    --------
+    >>> import regen
+    >>> cohort = regen.read_cohort("data/example")  # doctest: +SKIP
+    >>> cohort.flow()  # doctest: +SKIP
+    """
+    for name, value in (("baseline_window_days", baseline_window_days),
+                        ("max_follow_up_days", max_follow_up_days)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise TypeError(f"{name} must be a whole number of days, not {value!r}")
+        if value < 0:
+            raise ValueError(f"{name} must be ≥ 0, not {value}")
+    problems, notes = Problems(), Notes()
+    raws, sources = read_tables(path, problems, notes)
+    parsed: dict[str, pd.DataFrame] = {}
+    present: dict[str, set[str]] = {}
+    for name, raw in raws.items():
+        if raw.frame.empty:
+            problems.add_table(raw.file, name, "table has no rows",
+                               f"the {name} table needs at least one row below its header")
+            continue
+        parsed[name], present[name] = parse_table(raw, TABLES[name], problems, notes, today)
+    exclusions = _empty_exclusions()
+    if len(parsed) == len(TABLES):
+        linker = _Linker(raws, parsed, present, problems, notes, baseline_window_days,
+                         max_follow_up_days)
+        patients, treatments, visits, exclusions = linker.link()
+    problems.raise_if_any(f"Cohort {Path(path).name or path}")
+    notes.emit()
+    return Cohort(
+        patients=patients, treatments=treatments, visits=visits, exclusions=exclusions,
+        warnings=tuple(notes.messages), sources=tuple(sources),
+        settings={"baseline_window_days": baseline_window_days,
+                  "max_follow_up_days": max_follow_up_days},
+    )
+
+
+def _empty_exclusions() -> pd.DataFrame:
+    return pd.DataFrame({
+        "table": pd.Series(dtype="string"), "row": pd.Series(dtype="Int64"),
+        "id": pd.Series(dtype="string"), "reason": pd.Series(dtype="string"),
+        "outcome": pd.Series(dtype="string"),
+    })
+
+
+class _Linker:
+    """Checks across tables; fills the problem ledger and the exclusions."""
+
+    def __init__(self, raws, parsed, present, problems: Problems, notes: Notes,
+                 baseline_window_days: int, max_follow_up_days: int) -> None:
+        self.raws = raws
+        self.patients = parsed["patients"]
+        self.treatments = parsed["treatments"]
+        self.visits = parsed["visits"]
+        self.present = present
+        self.problems = problems
+        self.notes = notes
+        self.window = baseline_window_days
+        self.horizon = max_follow_up_days
+
+    def link(self):
+        self._unique("patients", PATIENTS.key)
+        self._unique("treatments", TREATMENTS.key)
+        self._known("treatments", "patient_id", self.patients["patient_id"], "patients")
+        self._known("visits", "treatment_id", self.treatments["treatment_id"], "treatments")
+        self._clashing_columns()
+        treatments = self._treatments()
+        visits = self._visit_days(treatments)
+        visits, exclusions = self._duplicate_visits(visits)
+        self._unknown_nerves(treatments)
+        unused = ~self.patients["patient_id"].isin(treatments["patient_id"])
+        if unused.any():
+            self.notes.add(f"{int(unused.sum())} patient(s) in {self.raws['patients'].file} "
+                           "have no treatment; they are not analysed.")
+        patient_of = treatments.drop_duplicates("treatment_id").set_index("treatment_id")["patient_id"]
+        visits.insert(1, "patient_id", visits["treatment_id"].map(patient_of).astype("string"))
+        visits = visits.sort_values(["treatment_id", "day", "source_row"], kind="stable")
+        return (self.patients, treatments, visits.reset_index(drop=True), exclusions)
+
+    # -- ids -------------------------------------------------------------
+    def _unique(self, name: str, key: str) -> None:
+        frame, raw = getattr(self, name), self.raws[name]
+        ids = frame[key]
+        repeated = ids.duplicated(keep="first").to_numpy(dtype=bool) & ids.notna().to_numpy()
+        if repeated.any():
+            first_row = pd.Series(raw.rows).groupby(ids.to_numpy()).transform("min").to_numpy()
+            rules = [f"duplicate {key} (first on row {row})" for row in first_row]
+            self.problems.add_rows(raw, repeated, key, ids, rules,
+                                   f"give every row of {raw.name} its own {key}, or remove the copy")
+
+    def _known(self, name: str, column: str, known: pd.Series, other: str) -> None:
+        frame, raw = getattr(self, name), self.raws[name]
+        orphan = (~frame[column].isin(known.dropna()) & frame[column].notna()).to_numpy(dtype=bool)
+        self.problems.add_rows(
+            raw, orphan, column, frame[column], f"unknown {column}: not in {self.raws[other].file}",
+            f"correct the id, or add the missing {other[:-1]} to {self.raws[other].file}")
+
+    def _clashing_columns(self) -> None:
+        declared = set(PATIENTS.names) | set(TREATMENTS.names) | set(VISITS.names)
+        tables = (("patients", self.patients), ("treatments", self.treatments),
+                  ("visits", self.visits))
+        for i, (name, frame) in enumerate(tables):
+            for other, other_frame in tables[i + 1:]:
+                common = (set(frame.columns) & set(other_frame.columns)) - declared - {"source_row"}
+                for column in sorted(common):
+                    self.problems.add(self.raws[other].file, other, None, column, None,
+                                      f"column also in {self.raws[name].file}",
+                                      "rename one of the two columns so each name has one meaning")
+
+    # -- treatments --------------------------------------------------------
+    def _treatments(self) -> pd.DataFrame:
+        t = self.treatments.copy()
+        t["procedure"] = t["procedure"].fillna("cryo")
+        birth = t["patient_id"].map(
+            self.patients.drop_duplicates("patient_id").set_index("patient_id")["birth_year"])
+        derived = (t["treated_on"].dt.year - birth.astype("float64")).astype("float64")
+        given = "age" in self.present["treatments"]
+        age = t["age"].astype("float64").fillna(derived) if given else derived
+        impossible = ((age < 0) | (age > 120)).fillna(False).to_numpy(dtype=bool)
+        shown = [f"{a:g} (treated_on year − birth_year)" for a in age.fillna(-1)]
+        self.problems.add_rows(self.raws["treatments"], impossible, "age", shown,
+                               "age at treatment out of range: must be between 0 and 120",
+                               "check the patient's birth_year and this treatment's treated_on")
+        t["age"] = age.where(~impossible)
+        # Retreatment: a later treatment of the same patient, nerve and side.
+        group = [t["patient_id"], t["nerve"], t["side"].fillna("(unknown side)")]
+        dated = t["treated_on"].notna()
+        several = t.groupby(group, dropna=False)["treatment_id"].transform("size") > 1
+        undated = several & ~dated
+        if undated.any():
+            self.notes.add(f"{int(undated.sum())} treatment(s) repeat a patient, nerve and side "
+                           "without treated_on; they cannot be ordered, so none is treated as a "
+                           "retreatment. Add treated_on to analyse retreatments.")
+        order = t.assign(_order=t["treated_on"]).sort_values("_order", kind="stable")
+        keys = [order["patient_id"], order["nerve"], order["side"].fillna("(unknown side)")]
+        following = order.groupby(keys, dropna=False)["treated_on"].shift(-1)
+        retreated = (following - order["treated_on"]).dt.days
+        t["treatment_number"] = (order.groupby(keys, dropna=False).cumcount() + 1).astype("Int64")
+        t["retreated_day"] = retreated.astype("Int64")
+        t.loc[undated, ["treatment_number", "retreated_day"]] = pd.NA
+        return t
+
+    def _unknown_nerves(self, treatments: pd.DataFrame) -> None:
+        unknown = treatments.loc[~treatments["nerve"].isin(KNOWN_NERVES), "nerve"].dropna()
+        if len(unknown):
+            counts = unknown.value_counts()
+            listed = ", ".join(f"{nerve} ({n})" for nerve, n in counts.items())
+            self.notes.add(f"{self.raws['treatments'].file}: nerve(s) regen does not know: {listed}. "
+                           f"Known: {', '.join(KNOWN_NERVES)}. Check the spelling; other nerves "
+                           "are analysed as written.")
+
+    # -- visits ------------------------------------------------------------
+    def _visit_days(self, treatments: pd.DataFrame) -> pd.DataFrame:
+        v, raw = self.visits, self.raws["visits"]
+        present = self.present["visits"]
+        if not present & {"day", "visit_date"}:
+            self.problems.add(raw.file, "visits", None, "day", None,
+                              "required column missing: day or visit_date",
+                              "add a column day (days since the treatment) or visit_date")
+            return v
+        treated_on = v["treatment_id"].map(
+            treatments.drop_duplicates("treatment_id").set_index("treatment_id")["treated_on"])
+        date_day = (v["visit_date"] - treated_on).dt.days.astype("Int64")
+        day = v["day"]
+        unreadable = v["source_row"].isin(self.problems.flagged("visits", "visit_date")
+                                          | self.problems.flagged("visits", "day"))
+        neither = (day.isna() & v["visit_date"].isna() & ~unreadable).to_numpy(dtype=bool)
+        self.problems.add_rows(raw, neither, "day", day, "visit has neither day nor visit_date",
+                               "fill in the visit's date or its day since the treatment")
+        known_treatment = v["treatment_id"].isin(treatments["treatment_id"])
+        needs_date = (day.isna() & v["visit_date"].notna() & treated_on.isna()
+                      & known_treatment).to_numpy(dtype=bool)
+        if needs_date.any():
+            waiting = v.loc[needs_date].groupby("treatment_id")["source_row"].agg(["min", "size"])
+            t_raw = self.raws["treatments"]
+            flagged = self.treatments["treatment_id"].isin(waiting.index).to_numpy(dtype=bool)
+            detail = self.treatments["treatment_id"].map(
+                lambda tid: f"{waiting.loc[tid, 'size']} dated visit(s), first on "
+                            f"{raw.file} row {waiting.loc[tid, 'min']}" if tid in waiting.index else "")
+            self.problems.add_rows(t_raw, flagged, "treated_on", self.treatments["treated_on"],
+                                   [f"treated_on missing, but needed for {d}" for d in detail],
+                                   "fill in the treatment date (YYYY-MM-DD), or give the visits "
+                                   "a day column")
+        disagree = (day.notna() & date_day.notna() & (day != date_day)).fillna(False)
+        disagree = disagree.to_numpy(dtype=bool)
+        if disagree.any():
+            shown = [f"day {d}, but visit_date {vd:%Y-%m-%d} is day {dd}" if ok else ""
+                     for d, vd, dd, ok in zip(day, v["visit_date"], date_day, disagree, strict=True)]
+            self.problems.add_rows(raw, disagree, "day", shown,
+                                   "day and visit_date disagree",
+                                   "correct the day or the date (or the treatment's treated_on)")
+        v = v.copy()
+        v["day"] = day.fillna(date_day)
+        early = (v["day"] < -self.window).fillna(False).to_numpy(dtype=bool)
+        self.problems.add_rows(
+            raw, early, "day", v["day"],
+            f"visit more than {self.window} days before the treatment (the baseline window)",
+            "check the visit's date and the treatment's treated_on; to accept earlier baselines "
+            "pass read_cohort(baseline_window_days=...)")
+        late = (v["day"] > self.horizon).fillna(False).to_numpy(dtype=bool)
+        self.problems.add_rows(
+            raw, late, "day", v["day"],
+            f"visit more than {self.horizon} days after the treatment",
+            "check the visit's date (a typo in the year?); for longer follow-up pass "
+            "read_cohort(max_follow_up_days=...)")
+        return v
+
+    def _duplicate_visits(self, v: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Same treatment and day twice: drop exact copies (recorded), report contradictions."""
+        exclusions = _empty_exclusions()
+        keys = ["treatment_id", "day"]
+        if v["day"].isna().all():
+            return v, exclusions
+        twice = v.duplicated(keys, keep=False).to_numpy(dtype=bool) & v["day"].notna().to_numpy()
+        if not twice.any():
+            return v, exclusions
+        sub = v.loc[twice].sort_values(keys + ["source_row"], kind="stable")
+        codes = sub.groupby(keys, sort=False).ngroup().to_numpy()
+        position = np.arange(len(sub))
+        first = pd.Series(position).groupby(codes).transform("min").to_numpy()
+        compared = [c for c in sub.columns if c not in ("source_row", "visit_date", "day",
+                                                        "treatment_id")]
+        differs = np.zeros(len(sub), dtype=bool)
+        which = [[] for _ in range(len(sub))]
+        for column in compared:
+            mine = sub[column].reset_index(drop=True)
+            theirs = mine.iloc[first].reset_index(drop=True)
+            same = (mine.isna() & theirs.isna()) | (mine == theirs).fillna(False)
+            different = ~same.to_numpy(dtype=bool)
+            for i in np.flatnonzero(different):
+                which[i].append(column)
+            differs |= different
+        later = position != first
+        first_rows = sub["source_row"].to_numpy()[first]
+        raw = self.raws["visits"]
+        index_of = pd.Series(np.arange(len(v)), index=v.index)
+        contradict = np.zeros(len(v), dtype=bool)
+        rules = np.empty(len(v), dtype=object)
+        for i in np.flatnonzero(later & differs):
+            at = index_of[sub.index[i]]
+            contradict[at] = True
+            rules[at] = (f"contradicts row {first_rows[i]}: same treatment and day, "
+                         f"different {', '.join(which[i])}")
+        self.problems.add_rows(raw, contradict, "day", v["day"], rules,
+                               "keep the correct one of the two visits and delete the other")
+        copies = later & ~differs
+        if copies.any():
+            dropped = sub.loc[copies]
+            exclusions = pd.DataFrame({
+                "table": "visits", "row": pd.array(dropped["source_row"], dtype="Int64"),
+                "id": dropped["treatment_id"].astype("string").to_numpy(),
+                "reason": [f"duplicate_visit (same as row {r})" for r in first_rows[copies]],
+                "outcome": pd.NA,
+            }).astype({"table": "string", "id": "string", "reason": "string", "outcome": "string"})
+            self.notes.add(f"{raw.file}: {len(dropped)} visit(s) repeat an earlier row exactly "
+                           "(same treatment, day and values); each is counted once "
+                           "(see cohort.exclusions).")
+            v = v.drop(index=dropped.index)
+        return v, exclusions
+
+
+Outcome = Literal["numbness", "relief"]
+
+
+class Cohort:
+    """Validated follow-up tables of one practice, ready for analysis.
+
+    A cohort is immutable: its tables are returned as new DataFrames that can
+    be changed freely without changing the cohort. Build one with
+    :func:`read_cohort`.
+
+    Attributes
+    ----------
+    patients, treatments, visits : DataFrame
+        The normalised tables: types fixed, ids stripped, ``visits.day``
+        computed from dates where needed, ``treatments.age`` derived from
+        ``birth_year`` where needed, ``treatments.treatment_number`` (1 for
+        the first treatment of a patient, nerve and side) and
+        ``treatments.retreated_day`` (days until the next treatment of the
+        same patient, nerve and side). ``source_row`` is each row's row in its
+        file.
+    exclusions : DataFrame
+        Every row that is not analysed, with ``table, row, id, reason,
+        outcome``: duplicate visits, and treatments without an episode for the
+        numbness or relief outcome (default settings).
+    warnings : tuple of str
+        The data warnings raised while reading, for the report.
+    sources : tuple of SourceFile
+        The files read, with their SHA-256.
+    """
+
+    __slots__ = ("_patients", "_treatments", "_visits", "_exclusions", "_warnings", "_sources",
+                 "_settings", "_cache")
+
+    def __init__(self, *, patients: pd.DataFrame, treatments: pd.DataFrame, visits: pd.DataFrame,
+                 exclusions: pd.DataFrame, warnings: tuple[str, ...] = (),
+                 sources: tuple[SourceFile, ...] = (), settings: dict | None = None) -> None:
+        object.__setattr__(self, "_patients", patients)
+        object.__setattr__(self, "_treatments", treatments)
+        object.__setattr__(self, "_visits", visits)
+        object.__setattr__(self, "_exclusions", exclusions)
+        object.__setattr__(self, "_warnings", tuple(warnings))
+        object.__setattr__(self, "_sources", tuple(sources))
+        object.__setattr__(self, "_settings", dict(settings or {}))
+        object.__setattr__(self, "_cache", {})
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a Cohort cannot be changed; read the files again with read_cohort()")
+
+    # Copy-on-write (pandas ≥ 3) makes these shallow copies safe: changing one
+    # never changes the cohort.
+    @property
+    def patients(self) -> pd.DataFrame:
+        return self._patients.copy(deep=False)
+
+    @property
+    def treatments(self) -> pd.DataFrame:
+        return self._treatments.copy(deep=False)
+
+    @property
+    def visits(self) -> pd.DataFrame:
+        return self._visits.copy(deep=False)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self._warnings
+
+    @property
+    def sources(self) -> tuple[SourceFile, ...]:
+        return self._sources
+
+    @property
+    def exclusions(self) -> pd.DataFrame:
+        parts = [self._exclusions]
+        for outcome in ("numbness", "relief"):
+            parts.append(self._episode_tables(outcome)[1])
+        return pd.concat(parts, ignore_index=True)
+
+    def _episode_tables(self, outcome: str, **options) -> tuple[pd.DataFrame, pd.DataFrame]:
+        key = (outcome, tuple(sorted(options.items())))
+        if key not in self._cache:
+            self._cache[key] = _episodes.build(self._treatments, self._visits, self._patients,
+                                               outcome, **options)
+        episodes, exclusions = self._cache[key]
+        return episodes.copy(deep=False), exclusions.copy(deep=False)
+
+    def episodes(self, outcome: Outcome = "numbness", *, threshold: float = 0.5,
+                 response_window: tuple[int, int] = (1, 30),
+                 with_exclusions: bool = False):
+        """One interval-censored episode per treatment.
+
+        Parameters
+        ----------
+        outcome : {"numbness", "relief"}
+            ``numbness``: recovery is the first visit without numbness after
+            numbness was seen. ``relief``: relief ends at the first visit, after
+            relief began in the response window, whose pain is no longer
+            relieved.
+        threshold : float, default 0.5
+            Relief only: relieved means pain ≤ (1 − threshold) × baseline pain
+            (baseline: the last visit with day ≤ 0).
+        response_window : (int, int), default (1, 30)
+            Relief only: days in which a responder is relieved at some visit.
+        with_exclusions : bool, default False
+            Also return the treatments without an episode, with reasons.
+
+        Returns
+        -------
+        episodes : DataFrame
+            ``patient_id, treatment_id, nerve, side, lower, upper, status,
+            reason`` (the event happened in ``(lower, upper]`` days after the
+            treatment; ``upper`` is ``inf`` when right-censored, ``lower`` is 0
+            when left-censored), ``n_assessments``, ``last_visit_day``, relief:
+            ``baseline_pain``; then covariates (age, sex, diabetes, ...).
+        exclusions : DataFrame
+            Only with ``with_exclusions=True``: ``table, row, id, reason, outcome``.
+
+        Examples
+        --------
+        >>> ep = cohort.episodes("relief", threshold=0.5)  # doctest: +SKIP
+        >>> ep.groupby("nerve")["status"].value_counts()  # doctest: +SKIP
+        """
+        if outcome == "numbness":
+            tables = self._episode_tables("numbness")
+        elif outcome == "relief":
+            tables = self._episode_tables("relief", **_episodes.relief_options(threshold,
+                                                                                response_window))
+        else:
+            raise ValueError(f"outcome must be 'numbness' or 'relief', not {outcome!r}")
+        return tables if with_exclusions else tables[0]
+
+    def measurements(self, score: str = "pain") -> pd.DataFrame:
+        """The long visit table of one score, for longitudinal models.
+
+        Parameters
+        ----------
+        score : str, default "pain"
+            A visits column: ``pain``, ``numbness``, ``headache_days``, ``numb``
+            or any numeric column of the visits file.
+
+        Returns
+        -------
+        DataFrame
+            One row per visit with the score recorded (baseline visits
+            included): ``patient_id, treatment_id, nerve, side, day, <score>,
+            baseline_<score>`` (the value at the last visit with day ≤ 0) and
+            the covariates. Visits on or after a retreatment of the same
+            nerve and side are left out, as in :meth:`episodes`.
+        """
+        return _episodes.measurements(self._treatments, self._visits, self._patients, score)
+
+    def flow(self, *, threshold: float = 0.5,
+             response_window: tuple[int, int] = (1, 30)) -> pd.DataFrame:
+        """Counts at each step from the files to the analysable episodes.
+
+        Returns
+        -------
+        DataFrame
+            ``step, outcome, reason, count``: patients, treatments, visits,
+            visits excluded (by reason), then for each outcome the treatments
+            without an episode (by reason) and the episodes (by status);
+            for relief also the treatments assessed for response and the
+            responders.
+        """
+        options = _episodes.relief_options(threshold, response_window)
+        rows = [("patients", "", "", len(self._patients)),
+                ("patients_with_treatment", "", "",
+                 int(self._patients["patient_id"].isin(self._treatments["patient_id"]).sum())),
+                ("treatments", "", "", len(self._treatments)),
+                ("visits", "", "", len(self._visits) + len(self._exclusions))]
+        for reason, n in _reason_counts(self._exclusions).items():
+            rows.append(("visits_excluded", "", reason, n))
+        rows.append(("visits_analysed", "", "", len(self._visits)))
+        for outcome in ("numbness", "relief"):
+            episodes, excluded = self._episode_tables(outcome,
+                                                      **(options if outcome == "relief" else {}))
+            if outcome == "relief":
+                no_response = int((excluded["reason"] == "no_response").sum())
+                assessed = len(episodes) + no_response
+                rows.append(("assessed_for_response", outcome, "", assessed))
+                rows.append(("responders", outcome, "", len(episodes)))
+            for reason, n in _reason_counts(excluded).items():
+                rows.append(("treatments_excluded", outcome, reason, n))
+            for status, n in episodes["status"].value_counts().sort_index().items():
+                rows.append(("episodes", outcome, status, int(n)))
+            rows.append(("episodes_total", outcome, "", len(episodes)))
+        return pd.DataFrame(rows, columns=["step", "outcome", "reason", "count"])
+
+    def summary(self) -> pd.DataFrame:
+        """Counts by nerve: patients, treatments, retreatments, visits, follow-up, distance.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by nerve, with ``patients, treatments, retreatments,
+            bilateral_procedures, visits, median_follow_up_days,
+            median_distance_mm, numbness_episodes, relief_episodes``.
+        """
+        t, v = self._treatments, self._visits
+        follow_up = v.groupby("treatment_id")["day"].max()
+        visits = v.groupby("treatment_id").size()
+        t = t.assign(follow_up=t["treatment_id"].map(follow_up).astype("float64"),
+                     visits=t["treatment_id"].map(visits).fillna(0).astype(int))
+        sides = t.assign(left=t["side"] == "left", right=t["side"] == "right")
+        procedures = sides.groupby(["nerve", "patient_id", "treated_on"])[["left", "right"]].any()
+        bilateral = (procedures["left"] & procedures["right"]).groupby(level="nerve").sum()
+        by = t.groupby("nerve")
+        summary = pd.DataFrame({
+            "patients": by["patient_id"].nunique(),
+            "treatments": by.size(),
+            "retreatments": (t["treatment_number"] > 1).fillna(False).groupby(t["nerve"]).sum(),
+            "bilateral_procedures": bilateral,
+            "visits": by["visits"].sum(),
+            "median_follow_up_days": by["follow_up"].median(),
+            "median_distance_mm": by["distance_mm"].median(),
+        })
+        for outcome in ("numbness", "relief"):
+            counts = self._episode_tables(outcome)[0].groupby("nerve").size()
+            summary[f"{outcome}_episodes"] = counts.reindex(summary.index).fillna(0).astype(int)
+        return summary
+
+    def __repr__(self) -> str:
+        return (f"<Cohort: {len(self._patients)} patients, {len(self._treatments)} treatments, "
+                f"{len(self._visits)} visits, {len(self._warnings)} warning(s)>")
+
+
+def _reason_counts(exclusions: pd.DataFrame) -> pd.Series:
+    reasons = exclusions["reason"].astype("string").str.replace(r" \(.*\)$", "", regex=True)
+    return reasons.value_counts().sort_index()

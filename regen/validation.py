@@ -1,0 +1,412 @@
+"""Interpreting and checking the values of one table, collecting every problem.
+
+Each declared column (:mod:`regen.tables`) is parsed by its kind with
+vectorised pandas operations; a value that cannot be read, is missing where it
+is required, or breaks its range becomes one row of the problem ledger, with
+the file, the row the user sees, the column, the value as written, the rule
+and a fix. Nothing raises until every table has been checked: then
+:meth:`Problems.raise_if_any` raises one :class:`~regen.exceptions.CohortValidationError`
+listing them all.
+
+Why not a schema library: the checks that need judgement here are parsing
+(yes/no spellings, decimal commas, Excel date serials, ids typed as numbers in
+a spreadsheet) and the cross-table rules in :mod:`regen.cohort`. A schema
+library's own coercion rejects exactly those spellings, so parsing would stay
+ours, and the column checks left over are one vectorised mask each.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from regen.exceptions import CohortValidationError, DataWarning
+from regen.io import RawTable
+from regen.tables import Column, Table
+
+__all__ = ["Notes", "Problems", "format_problems", "parse_table"]
+
+PROBLEM_COLUMNS = ["file", "table", "row", "column", "value", "rule", "fix"]
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "missing", "."})
+TRUE_WORDS = ("1", "1.0", "true", "t", "yes", "y")
+FALSE_WORDS = ("0", "0.0", "false", "f", "no", "n")
+BOOLEAN_WORDS = {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS, False)}
+#: Columns regen adds to the tables it returns; a file may not bring its own
+#: (nor any column whose name starts with ``baseline_``).
+RESERVED_COLUMNS = frozenset({"source_row", "lower", "upper", "status", "reason", "n_assessments",
+                              "treatment_number", "retreated_day", "last_visit_day"})
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+SHOWN_IN_FULL = 20
+
+
+class Problems:
+    """The ledger of problems found while reading a cohort."""
+
+    def __init__(self) -> None:
+        self._parts: list[pd.DataFrame] = []
+
+    def add(self, file: str, table: str | None, row: int | None, column: str | None,
+            value: object, rule: str, fix: str) -> None:
+        """Record one problem."""
+        self._parts.append(pd.DataFrame({
+            "file": [file], "table": [table], "row": pd.array([row], dtype="Int64"),
+            "column": [column], "value": [None if value is None else str(value)],
+            "rule": [rule], "fix": [fix],
+        }))
+
+    def add_table(self, file: str, table: str | None, rule: str, fix: str) -> None:
+        """Record a problem with a whole file or table (no row)."""
+        self.add(file, table, None, None, None, rule, fix)
+
+    def add_rows(self, raw: RawTable, mask: np.ndarray, column: str | None,
+                 values: Sequence | pd.Series | np.ndarray, rule: str | Sequence[str],
+                 fix: str) -> None:
+        """Record one problem per row of ``raw`` where ``mask`` is true.
+
+        ``values`` (and ``rule``, when it varies by row) are aligned with the
+        whole table; only the masked rows are kept.
+        """
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        shown = pd.Series(np.asarray(values, dtype=object)[mask]).map(_show)
+        rules = rule if isinstance(rule, str) else np.asarray(rule, dtype=object)[mask]
+        self._parts.append(pd.DataFrame({
+            "file": raw.file, "table": raw.name,
+            "row": pd.array(raw.rows[mask], dtype="Int64"), "column": column,
+            "value": shown.to_numpy(dtype=object), "rule": rules, "fix": fix,
+        }))
+
+    def __bool__(self) -> bool:
+        return bool(self._parts)
+
+    def flagged(self, table: str, column: str) -> set[int]:
+        """File rows of ``table`` that already have a problem in ``column``."""
+        rows: set[int] = set()
+        for part in self._parts:
+            hit = (part["table"] == table) & (part["column"] == column)
+            rows.update(int(r) for r in part.loc[hit, "row"].dropna())
+        return rows
+
+    def frame(self) -> pd.DataFrame:
+        """All problems as a DataFrame (``file, table, row, column, value, rule, fix``)."""
+        if not self._parts:
+            return pd.DataFrame({name: pd.Series(dtype=object) for name in PROBLEM_COLUMNS})
+        frame = pd.concat(self._parts, ignore_index=True)
+        order = frame[["file", "row"]].assign(row=frame["row"].fillna(0))
+        return frame.loc[order.sort_values(["file", "row"], kind="stable").index].reset_index(drop=True)
+
+    def raise_if_any(self, where: str) -> None:
+        """Raise :class:`CohortValidationError` listing every problem, if there is any."""
+        if self:
+            frame = self.frame()
+            raise CohortValidationError(format_problems(frame, where), frame)
+
+
+class Notes:
+    """Warnings about usable but suspicious data, kept for the report."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.messages.append(message)
+
+    def emit(self, stacklevel: int = 3) -> None:
+        """Raise each note as a DataWarning (stacklevel 3: the caller of the public function)."""
+        for message in self.messages:
+            warnings.warn(message, DataWarning, stacklevel=stacklevel)
+
+
+def _show(value: object) -> str:
+    if value is None or value is pd.NA or value is pd.NaT or (
+            isinstance(value, float) and math.isnan(value)):
+        return "(empty)"
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        return value.strftime("%Y-%m-%d")
+    text = str(value)
+    return "(empty)" if not text.strip() else text
+
+
+def format_problems(problems: pd.DataFrame, where: str, limit: int = SHOWN_IN_FULL) -> str:
+    """The validation error message: problems grouped by file and rule.
+
+    The first ``limit`` problems are listed in full (file, row, column, value,
+    rule, fix); the rest are counted by file, column and rule.
+    """
+    count = len(problems)
+    files = problems["file"].nunique()
+    lines = [
+        f"{where}: {count} problem{'s' if count != 1 else ''} in "
+        f"{files} file{'s' if files != 1 else ''}; nothing was analysed. Fix them and run again.",
+    ]
+    shown = problems.iloc[:limit]
+    for (file, rule, fix), group in shown.groupby(["file", "rule", "fix"], sort=False):
+        lines.append("")
+        lines.append(f"{file}: {rule}")
+        for row, column, value in zip(group["row"], group["column"], group["value"], strict=True):
+            place = []
+            if row is not pd.NA and row is not None:
+                place.append(f"row {row}")
+            if column is not None and not (isinstance(column, float) and math.isnan(column)):
+                place.append(f"column {column}")
+            if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                place.append(f"value {value!r}" if value != "(empty)" else "value (empty)")
+            if place:
+                lines.append("  " + ", ".join(place))
+        lines.append(f"  fix: {fix}")
+    rest = problems.iloc[limit:]
+    if len(rest):
+        lines.append("")
+        lines.append(f"... and {len(rest)} more:")
+        summary = rest.fillna({"column": "-"}).groupby(["file", "column", "rule"], sort=False).size()
+        for (file, column, rule), n in summary.items():
+            where_col = f", column {column}" if column != "-" else ""
+            lines.append(f"  {n} × {file}{where_col}: {rule}")
+        lines.append("  (CohortValidationError.problems, or `regen validate PATH --problems FILE`, "
+                     "lists every one)")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- parsing ---
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Every cell as text (``None`` where empty); whole-number floats without ``.0``."""
+    if pd.api.types.is_string_dtype(values) and values.dtype != object:
+        return values.astype("string")
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("string")
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype("float64")
+        whole = numbers.notna() & np.isfinite(numbers) & (numbers == np.round(numbers))
+        text = numbers.astype("string")
+        text[whole] = numbers[whole].astype("int64").astype("string")
+        return text
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.strftime("%Y-%m-%d").astype("string")
+    return pd.Series([_cell_text(value) for value in values], index=values.index, dtype="string")
+
+
+def _cell_text(value: object) -> str | None:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d") if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _missing(text: pd.Series) -> np.ndarray:
+    return (text.isna() | text.str.lower().isin(MISSING_TOKENS)).to_numpy(dtype=bool)
+
+
+def _parse_number(values: pd.Series, decimal_comma: bool) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.astype("float64")
+        missing = numbers.isna().to_numpy()
+        bad = ~missing & ~np.isfinite(numbers.fillna(0).to_numpy())
+        return numbers.where(~bad), bad, missing
+    text = _as_text(values).str.strip()
+    missing = _missing(text)
+    if decimal_comma:
+        text = text.str.replace(",", ".", regex=False)
+    numbers = pd.to_numeric(text.where(~missing).astype(object), errors="coerce").astype("float64")
+    finite = np.isfinite(numbers.fillna(np.nan).to_numpy(dtype=float, na_value=np.nan))
+    bad = ~missing & ~finite
+    return numbers.where(finite), bad, missing
+
+
+def _parse_boolean(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    text = _as_text(values).str.strip().str.lower()
+    missing = _missing(text)
+    parsed = text.map(BOOLEAN_WORDS).astype("boolean")
+    bad = ~missing & parsed.isna().to_numpy()
+    return parsed, bad, missing
+
+
+def _parse_date(values: pd.Series, notes: Notes, label: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values.dt.tz_localize(None) if values.dt.tz is not None else values
+        parsed = parsed.astype("datetime64[ns]").dt.normalize()
+        missing = parsed.isna().to_numpy()
+        return parsed, np.zeros(len(values), dtype=bool), missing
+    text = _as_text(values).str.strip()
+    missing = _missing(text)
+    candidates = text.where(~missing)
+    parsed = pd.to_datetime(candidates, format="%Y-%m-%d", errors="coerce")
+    left = parsed.isna().to_numpy() & ~missing
+    if left.any():
+        serial = pd.to_numeric(candidates[left].astype(object), errors="coerce")
+        is_serial = serial.notna() & (serial >= 1) & (serial < 2958466)
+        as_serial = EXCEL_EPOCH + pd.to_timedelta(serial.where(is_serial).fillna(0).astype("float64"),
+                                                  unit="D")
+        iso = pd.to_datetime(candidates[left].where(serial.isna()), format="ISO8601", errors="coerce")
+        parsed.loc[left] = as_serial.where(is_serial, iso).to_numpy()
+        n_serial = int(is_serial.sum())
+        if n_serial and n_serial < int((~missing).sum()):
+            notes.add(f"{label}: {n_serial} value(s) are Excel date serials among ISO dates "
+                      f"(e.g. {candidates[left][is_serial].iloc[0]!r} read as "
+                      f"{as_serial[is_serial].iloc[0]:%Y-%m-%d}); check that they are dates.")
+    parsed = parsed.astype("datetime64[ns]").dt.normalize()
+    bad = ~missing & parsed.isna().to_numpy()
+    return parsed, bad, missing
+
+
+def _normalise_text(text: pd.Series) -> pd.Series:
+    return text.str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
+
+
+def parse_table(raw: RawTable, table: Table, problems: Problems, notes: Notes,
+                today: dt.date | None = None) -> tuple[pd.DataFrame, set[str]]:
+    """Parse and check every declared column of one table.
+
+    Parameters
+    ----------
+    raw : RawTable
+        The table as read by :func:`regen.io.read_tables`.
+    table : Table
+        Its declaration.
+    problems, notes : Problems, Notes
+        Collectors; nothing is raised here.
+    today : date, optional
+        Dates after this day are impossible (default: today).
+
+    Returns
+    -------
+    frame : DataFrame
+        Declared columns with their types (absent ones filled with missing
+        values), the file's other columns (numbers where every value is a
+        number, text otherwise), and ``source_row``.
+    present : set of str
+        Declared columns that the file has.
+    """
+    today = pd.Timestamp(today or dt.date.today())
+    frame = raw.frame
+    out: dict[str, pd.Series] = {}
+    present = set()
+    for column in table.columns:
+        if column.name not in frame.columns:
+            if column.required:
+                problems.add(raw.file, raw.name, None, column.name, None,
+                             "required column missing",
+                             f"add a column named {column.name} ({column.description.rstrip('.')})"
+                             if column.description else f"add a column named {column.name}")
+            out[column.name] = _empty(column, len(frame))
+            continue
+        present.add(column.name)
+        out[column.name] = _parse_column(raw, column, problems, notes, today)
+    for name in frame.columns:
+        if name in out:
+            continue
+        if name in RESERVED_COLUMNS or name.startswith("baseline_"):
+            problems.add(raw.file, raw.name, None, name, None,
+                         "column name is reserved for what regen computes",
+                         f"rename the column {name} (for example to {name}_original)")
+            continue
+        out[name] = _extra_column(raw, name)
+    result = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+    result["source_row"] = raw.rows
+    return result, present
+
+
+def _empty(column: Column, n: int) -> pd.Series:
+    dtype = {"boolean": "boolean", "integer": "Int64", "number": "float64",
+             "date": "datetime64[ns]"}.get(column.kind, "string")
+    return pd.Series(pd.array([None] * n, dtype=dtype))
+
+
+def _parse_column(raw: RawTable, column: Column, problems: Problems, notes: Notes,
+                  today: pd.Timestamp) -> pd.Series:
+    values = raw.frame[column.name].reset_index(drop=True)
+    label = f"{raw.file}, column {column.name}"
+    kind = column.kind
+    if kind in ("number", "integer"):
+        parsed, bad, missing = _parse_number(values, raw.decimal_comma)
+        if kind == "integer":
+            rule, example = "not a whole number", "a whole number such as 30"
+        else:
+            decimal = "12,5" if raw.decimal_comma else "12.5"
+            rule, example = "not a number", f"a plain number such as {decimal}"
+        problems.add_rows(raw, bad, column.name, values, rule,
+                          f"write {example}, or leave the cell empty")
+        if kind == "integer":
+            fraction = ~missing & ~bad & (parsed.fillna(0) % 1 != 0).to_numpy()
+            problems.add_rows(raw, fraction, column.name, values, "not a whole number",
+                              "write a whole number")
+            parsed = parsed.where(~fraction).round().astype("Int64")
+        _check_range(raw, column, parsed, values, problems)
+    elif kind == "boolean":
+        parsed, bad, missing = _parse_boolean(values)
+        problems.add_rows(raw, bad, column.name, values, "not a yes/no value",
+                          "write yes or no (also accepted: true/false, 1/0), or leave the cell empty")
+    elif kind == "date":
+        parsed, bad, missing = _parse_date(values, notes, label)
+        problems.add_rows(raw, bad, column.name, values, "not a date",
+                          "write dates as YYYY-MM-DD (for example 2024-03-15)")
+        impossible = (parsed < pd.Timestamp("1900-01-01")) | (parsed > today)
+        impossible = impossible.fillna(False).to_numpy(dtype=bool)
+        problems.add_rows(raw, impossible, column.name, values,
+                          f"date before 1900 or after today ({today:%Y-%m-%d})",
+                          "correct the date (a typo in the year?)")
+        parsed = parsed.where(~impossible)
+    else:
+        text = _as_text(values)
+        stripped = text.str.strip()
+        missing = _missing(stripped)
+        if kind == "id":
+            padded = (text != stripped).fillna(False).to_numpy(dtype=bool) & ~missing
+            if padded.any():
+                first = int(np.flatnonzero(padded)[0])
+                notes.add(f"{label}: removed spaces around {int(padded.sum())} id(s) "
+                          f"(first on row {raw.rows[first]}: {text.iloc[first]!r}).")
+            parsed = stripped
+        elif kind == "category":
+            canonical = {value.lower(): value for value in column.allowed}
+            parsed = stripped.str.lower().map(canonical).astype("string")
+            bad = ~missing & parsed.isna().to_numpy()
+            problems.add_rows(raw, bad, column.name, values, f"not {column.rule}",
+                              f"write {column.rule} (any case), or leave the cell empty")
+        else:
+            parsed = _normalise_text(stripped)
+        parsed = parsed.where(~missing)
+    if column.required:
+        problems.add_rows(raw, missing, column.name, values, "required value missing",
+                          f"fill in {column.name} on every row, or remove the row")
+    return parsed.reset_index(drop=True)
+
+
+def _check_range(raw: RawTable, column: Column, parsed: pd.Series, values: pd.Series,
+                 problems: Problems) -> None:
+    if column.minimum is None and column.maximum is None:
+        return
+    numbers = parsed.astype("float64")
+    outside = np.zeros(len(parsed), dtype=bool)
+    if column.minimum is not None:
+        low = numbers < column.minimum if column.minimum_inclusive else numbers <= column.minimum
+        outside |= low.fillna(False).to_numpy(dtype=bool)
+    if column.maximum is not None:
+        outside |= (numbers > column.maximum).fillna(False).to_numpy(dtype=bool)
+    problems.add_rows(raw, outside, column.name, values, f"out of range: must be {column.rule}",
+                      f"correct the value; {column.name} must be {column.rule}")
+
+
+def _extra_column(raw: RawTable, name: str) -> pd.Series:
+    """A column regen does not declare: kept, as numbers when every value is one."""
+    values = raw.frame[name].reset_index(drop=True)
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return values
+    numbers, bad, missing = _parse_number(values, raw.decimal_comma)
+    if not bad.any() and not missing.all():
+        return numbers
+    text = _as_text(values).str.strip()
+    return text.where(~_missing(text))
