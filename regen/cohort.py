@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from regen import episodes as _episodes
+from regen._util import isin
 from regen.io import SourceFile, read_tables
 from regen.tables import KNOWN_NERVES, PATIENTS, TABLES, TREATMENTS, VISITS
 from regen.validation import Notes, Problems, parse_table
@@ -143,7 +144,7 @@ class _Linker:
         visits = self._visit_days(treatments)
         visits, exclusions = self._duplicate_visits(visits)
         self._unknown_nerves(treatments)
-        unused = ~self.patients["patient_id"].isin(treatments["patient_id"])
+        unused = ~isin(self.patients["patient_id"], treatments["patient_id"])
         if unused.any():
             self.notes.add(f"{int(unused.sum())} patient(s) in {self.raws['patients'].file} "
                            "have no treatment; they are not analysed.")
@@ -165,7 +166,7 @@ class _Linker:
 
     def _known(self, name: str, column: str, known: pd.Series, other: str) -> None:
         frame, raw = getattr(self, name), self.raws[name]
-        orphan = (~frame[column].isin(known.dropna()) & frame[column].notna()).to_numpy(dtype=bool)
+        orphan = ~isin(frame[column], known) & frame[column].notna().to_numpy(dtype=bool)
         self.problems.add_rows(
             raw, orphan, column, frame[column], f"unknown {column}: not in {self.raws[other].file}",
             f"correct the id, or add the missing {other[:-1]} to {self.raws[other].file}")
@@ -242,13 +243,13 @@ class _Linker:
         neither = (day.isna() & v["visit_date"].isna() & ~unreadable).to_numpy(dtype=bool)
         self.problems.add_rows(raw, neither, "day", day, "visit has neither day nor visit_date",
                                "fill in the visit's date or its day since the treatment")
-        known_treatment = v["treatment_id"].isin(treatments["treatment_id"])
+        known_treatment = isin(v["treatment_id"], treatments["treatment_id"])
         needs_date = (day.isna() & v["visit_date"].notna() & treated_on.isna()
                       & known_treatment).to_numpy(dtype=bool)
         if needs_date.any():
             waiting = v.loc[needs_date].groupby("treatment_id")["source_row"].agg(["min", "size"])
             t_raw = self.raws["treatments"]
-            flagged = self.treatments["treatment_id"].isin(waiting.index).to_numpy(dtype=bool)
+            flagged = isin(self.treatments["treatment_id"], waiting.index)
             detail = self.treatments["treatment_id"].map(
                 lambda tid: f"{waiting.loc[tid, 'size']} dated visit(s), first on "
                             f"{raw.file} row {waiting.loc[tid, 'min']}" if tid in waiting.index else "")
@@ -500,7 +501,7 @@ class Cohort:
         options = _episodes.relief_options(threshold, response_window)
         rows = [("patients", "", "", len(self._patients)),
                 ("patients_with_treatment", "", "",
-                 int(self._patients["patient_id"].isin(self._treatments["patient_id"]).sum())),
+                 int(isin(self._patients["patient_id"], self._treatments["patient_id"]).sum())),
                 ("treatments", "", "", len(self._treatments)),
                 ("visits", "", "", len(self._visits) + len(self._exclusions))]
         for reason, n in _reason_counts(self._exclusions).items():

@@ -61,37 +61,73 @@ def relief_options(threshold: float, response_window: tuple[int, int]) -> dict:
 def build(treatments: pd.DataFrame, visits: pd.DataFrame, patients: pd.DataFrame, outcome: str,
           **options) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Episodes and exclusions of one outcome (see the module docstring)."""
+    table = _VisitTable(treatments, visits)
     if outcome == "numbness":
-        core, reasons = _numbness(treatments, visits)
+        core, reasons = _numbness(table, visits)
     elif outcome == "relief":
-        core, reasons = _relief(treatments, visits, **(options or relief_options(0.5, (1, 30))))
+        core, reasons = _relief(table, visits, **(options or relief_options(0.5, (1, 30))))
     else:
         raise ValueError(f"outcome must be 'numbness' or 'relief', not {outcome!r}")
-    episodes = _with_covariates(core, treatments, patients)
-    excluded = treatments.loc[~treatments["treatment_id"].isin(core["treatment_id"])]
+    treated = core.pop("_treatment")
+    covariates = _covariates(treatments, patients).iloc[treated].reset_index(drop=True)
+    ids = ["patient_id", "treatment_id", "nerve", "side"]
+    episodes = pd.concat([covariates[ids], core, covariates.drop(columns=ids)], axis=1)
+    excluded = np.ones(len(treatments), dtype=bool)
+    excluded[treated] = False
     exclusions = pd.DataFrame({
-        "table": pd.array(["treatments"] * len(excluded), dtype="string"),
-        "row": pd.array(excluded["source_row"], dtype="Int64"),
-        "id": excluded["treatment_id"].astype("string").to_numpy(),
-        "reason": excluded["treatment_id"].map(reasons).astype("string").to_numpy(),
-        "outcome": pd.array([outcome] * len(excluded), dtype="string"),
+        "table": pd.array(["treatments"] * int(excluded.sum()), dtype="string"),
+        "row": pd.array(treatments["source_row"].to_numpy()[excluded], dtype="Int64"),
+        "id": pd.array(table.treatment_ids[excluded], dtype="string"),
+        "reason": pd.array(reasons[excluded], dtype="string"),
+        "outcome": pd.array([outcome] * int(excluded.sum()), dtype="string"),
     })
     return episodes, exclusions
 
 
 # ------------------------------------------------------------------ helpers --
 
-class _Groups:
-    """Contiguous groups of rows (visits sorted by treatment), as index arrays."""
+class _VisitTable:
+    """Visits keyed by their treatment's position, with the retreatment cut-off.
 
-    def __init__(self, keys: np.ndarray) -> None:
-        codes = pd.factorize(keys)[0]
-        self.n_rows = len(codes)
-        start = np.r_[True, codes[1:] != codes[:-1]] if len(codes) else np.zeros(0, dtype=bool)
+    The treatment ids are hashed once here; everything after works on integer
+    positions with numpy.
+    """
+
+    def __init__(self, treatments: pd.DataFrame, visits: pd.DataFrame) -> None:
+        self.treatment_ids = treatments["treatment_id"].to_numpy(dtype=object)
+        self.n_treatments = len(treatments)
+        self.treatment = pd.Index(treatments["treatment_id"]).get_indexer(visits["treatment_id"])
+        self.day = visits["day"].to_numpy(dtype=np.int64)
+        retreated = treatments["retreated_day"].to_numpy(dtype="float64", na_value=np.inf)
+        self.retreated = np.isfinite(retreated)
+        # Visits on or after a retreatment of the same nerve and side belong to the new treatment.
+        self.before_retreatment = self.day < retreated[self.treatment]
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        """Per treatment, how many visits ``mask`` selects."""
+        return np.bincount(self.treatment[mask], minlength=self.n_treatments)
+
+    def assessments(self, recorded: np.ndarray, nothing: str) -> tuple[np.ndarray, np.ndarray]:
+        """Rows after the treatment with the outcome recorded, before any retreatment,
+        and for each treatment the reason it has none (``nothing`` by default)."""
+        after = recorded & (self.day > 0)
+        used = after & self.before_retreatment
+        reasons = np.full(self.n_treatments, nothing, dtype=object)
+        reasons[(self.count(after) > 0) & (self.count(used) == 0)] = "retreated_before_first_assessment"
+        reasons[self.count(np.ones(len(self.day), dtype=bool)) == 0] = "no_visits"
+        return np.flatnonzero(used), reasons
+
+
+class _Groups:
+    """Contiguous runs of rows belonging to one treatment (visits are sorted by treatment)."""
+
+    def __init__(self, treatment: np.ndarray) -> None:
+        self.n_rows = len(treatment)
+        start = np.r_[True, treatment[1:] != treatment[:-1]] if self.n_rows else np.zeros(0, bool)
         self.of_row = np.cumsum(start) - 1
         self.starts = np.flatnonzero(start)
         self.ends = np.r_[self.starts[1:], self.n_rows][: len(self.starts)] - 1
-        self.keys = keys[self.starts]
+        self.treatment = treatment[self.starts]
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -112,116 +148,86 @@ class _Groups:
         result[groups] = rows[at]
         return result
 
-    def any(self, mask: np.ndarray) -> np.ndarray:
-        return self.first(mask) >= 0
-
-
-def _assessments(treatments: pd.DataFrame, visits: pd.DataFrame, column: str):
-    """Visits after the treatment with ``column`` recorded, before any retreatment.
-
-    Returns the kept rows, and the treatments whose every such visit fell on
-    or after a retreatment.
-    """
-    recorded = visits.loc[visits[column].notna() & (visits["day"] > 0),
-                          ["treatment_id", "day", column]]
-    retreated = recorded["treatment_id"].map(
-        treatments.set_index("treatment_id")["retreated_day"])
-    after = (recorded["day"] >= retreated).fillna(False).to_numpy(dtype=bool)
-    kept = recorded.loc[~after]
-    lost = set(recorded.loc[after, "treatment_id"]) - set(kept["treatment_id"])
-    return kept, lost
-
-
-def _missing_reasons(treatments: pd.DataFrame, visits: pd.DataFrame, lost: set,
-                     nothing: str) -> pd.Series:
-    """Why a treatment has no usable assessment: a reason per treatment id."""
-    ids = treatments["treatment_id"]
-    reason = pd.Series(nothing, index=ids.to_numpy(), dtype="string")
-    reason[ids.isin(lost).to_numpy()] = "retreated_before_first_assessment"
-    reason[(~ids.isin(visits["treatment_id"])).to_numpy()] = "no_visits"
-    return reason
-
 
 def _intervals(groups: _Groups, day: np.ndarray, event_row: np.ndarray):
-    """Rows of an event at ``event_row`` (or -1: censored at the last visit)."""
+    """``(lower, upper]`` for an event at ``event_row``, or censored at the last visit (-1)."""
     happened = event_row >= 0
-    upper = np.where(happened, day[np.maximum(event_row, 0)], np.inf)
+    upper = np.where(happened, day[np.maximum(event_row, 0)], np.inf).astype("float64")
     before = np.where(happened, np.maximum(event_row - 1, 0), groups.ends)
-    lower = day[before].astype("float64")
-    return lower, upper.astype("float64"), happened
+    return day[before].astype("float64"), upper, happened
 
 
 # ----------------------------------------------------------------- outcomes --
 
-def _numbness(treatments: pd.DataFrame, visits: pd.DataFrame):
-    kept, lost = _assessments(treatments, visits, "numb")
-    reasons = _missing_reasons(treatments, visits, lost, "no_numbness_assessment_after_treatment")
-    groups = _Groups(kept["treatment_id"].to_numpy())
-    day = kept["day"].to_numpy(dtype=np.int64)
-    numb = kept["numb"].to_numpy(dtype=bool)
+def _numbness(table: _VisitTable, visits: pd.DataFrame):
+    numb_all = visits["numb"]
+    rows, reasons = table.assessments(numb_all.notna().to_numpy(),
+                                      "no_numbness_assessment_after_treatment")
+    groups = _Groups(table.treatment[rows])
+    day = table.day[rows]
+    numb = numb_all.to_numpy(dtype=bool, na_value=False)[rows]
     recovered = groups.first(~numb)
     lower, upper, happened = _intervals(groups, day, recovered)
     left = happened & (recovered == groups.starts)
     lower[left] = 0.0
-    retreated = pd.Series(groups.keys).map(
-        treatments.set_index("treatment_id")["retreated_day"]).notna().to_numpy()
     status = np.where(left, LEFT, np.where(happened, INTERVAL, RIGHT))
     reason = np.select(
-        [left, happened, retreated],
+        [left, happened, table.retreated[groups.treatment]],
         ["not_numb_at_first_visit", "recovered", "censored_at_retreatment"],
         "numb_at_last_visit")
     relapsed = happened & (groups.last(numb) > recovered)
     if relapsed.any():
-        examples = ", ".join(map(str, groups.keys[relapsed][:5]))
+        examples = ", ".join(map(str, table.treatment_ids[groups.treatment[relapsed]][:5]))
         warnings.warn(
             f"numbness came back after a recovery in {int(relapsed.sum())} treatment(s) "
             f"(e.g. {examples}); the first recovery is used. Check those visits.",
             DataWarning, stacklevel=5)
     core = pd.DataFrame({
-        "treatment_id": groups.keys, "lower": lower, "upper": upper, "status": status,
+        "_treatment": groups.treatment, "lower": lower, "upper": upper, "status": status,
         "reason": reason, "n_assessments": groups.ends - groups.starts + 1,
         "last_visit_day": day[groups.ends],
     })
     return core, reasons
 
 
-def _relief(treatments: pd.DataFrame, visits: pd.DataFrame, *, threshold: float,
+def _relief(table: _VisitTable, visits: pd.DataFrame, *, threshold: float,
             response_window: tuple[int, int]):
-    pain = visits.loc[visits["pain"].notna(), ["treatment_id", "day", "pain"]]
-    baseline = pain.loc[pain["day"] <= 0].groupby("treatment_id")["pain"].last()
-    kept, lost = _assessments(treatments, visits, "pain")
-    reasons = _missing_reasons(treatments, visits, lost, "no_pain_assessment_after_treatment")
-    ids = treatments["treatment_id"]
-    base = ids.map(baseline).astype("float64")
-    reasons[(base == 0).fillna(False).to_numpy()] = "zero_baseline_pain"
-    reasons[(base.isna() & ids.isin(visits["treatment_id"])).to_numpy()] = "no_baseline_pain"
+    pain_all = visits["pain"].to_numpy(dtype="float64", na_value=np.nan)
+    recorded = ~np.isnan(pain_all)
+    # Baseline: the last visit with day <= 0 (visits are sorted by treatment and day).
+    base_rows = np.flatnonzero(recorded & (table.day <= 0))
+    base_groups = _Groups(table.treatment[base_rows])
+    baseline = np.full(table.n_treatments, np.nan)
+    baseline[base_groups.treatment] = pain_all[base_rows[base_groups.ends]]
 
-    kept = kept.assign(baseline_pain=kept["treatment_id"].map(baseline).astype("float64"))
-    kept = kept.loc[kept["baseline_pain"] > 0]
-    groups = _Groups(kept["treatment_id"].to_numpy())
-    day = kept["day"].to_numpy(dtype=np.int64)
-    relieved = (kept["pain"] <= (1 - threshold) * kept["baseline_pain"]).to_numpy(dtype=bool)
+    rows, reasons = table.assessments(recorded, "no_pain_assessment_after_treatment")
+    has_visit = reasons != "no_visits"
+    reasons[has_visit & (baseline == 0)] = "zero_baseline_pain"
+    reasons[has_visit & np.isnan(baseline)] = "no_baseline_pain"
+    rows = rows[baseline[table.treatment[rows]] > 0]
+
+    groups = _Groups(table.treatment[rows])
+    day = table.day[rows]
+    base = baseline[groups.treatment]
+    relieved = pain_all[rows] <= (1 - threshold) * base[groups.of_row]
     first_day, last_day = response_window
     in_window = (day >= first_day) & (day <= last_day)
-    assessed = groups.any(in_window)
+    assessed = groups.first(in_window) >= 0
     onset = groups.first(in_window & relieved)
     responder = onset >= 0
-    group_ids = pd.Series(groups.keys)
-    reasons.loc[group_ids[~assessed].to_numpy()] = "no_pain_assessment_in_response_window"
-    reasons.loc[group_ids[assessed & ~responder].to_numpy()] = "no_response"
+    reasons[groups.treatment[~assessed]] = "no_pain_assessment_in_response_window"
+    reasons[groups.treatment[assessed & ~responder]] = "no_response"
 
     after_onset = np.arange(groups.n_rows) > onset[groups.of_row]
     ended = groups.first(~relieved & after_onset & responder[groups.of_row])
     lower, upper, happened = _intervals(groups, day, ended)
-    retreated = group_ids.map(treatments.set_index("treatment_id")["retreated_day"]).notna()
-    reason = np.select([happened, retreated.to_numpy()],
+    reason = np.select([happened, table.retreated[groups.treatment]],
                        ["relief_ended", "censored_at_retreatment"], "relieved_at_last_visit")
     core = pd.DataFrame({
-        "treatment_id": groups.keys, "lower": lower, "upper": upper,
+        "_treatment": groups.treatment, "lower": lower, "upper": upper,
         "status": np.where(happened, INTERVAL, RIGHT), "reason": reason,
         "n_assessments": groups.ends - groups.starts + 1, "last_visit_day": day[groups.ends],
-        "baseline_pain": kept["baseline_pain"].to_numpy()[groups.starts],
-        "relief_onset_day": day[np.maximum(onset, 0)],
+        "baseline_pain": base, "relief_onset_day": day[np.maximum(onset, 0)],
     })
     return core.loc[responder].reset_index(drop=True), reasons
 
@@ -238,16 +244,6 @@ def _covariates(treatments: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFram
     return merged[order + [c for c in merged.columns if c not in order]]
 
 
-def _with_covariates(core: pd.DataFrame, treatments: pd.DataFrame,
-                     patients: pd.DataFrame) -> pd.DataFrame:
-    covariates = _covariates(treatments, patients)
-    merged = core.merge(covariates, on="treatment_id", how="left", validate="one_to_one")
-    ids = ["patient_id", "treatment_id", "nerve", "side"]
-    outcome = [c for c in core.columns if c != "treatment_id"]
-    rest = [c for c in covariates.columns if c not in ids]
-    return merged[ids + outcome + rest]
-
-
 def measurements(treatments: pd.DataFrame, visits: pd.DataFrame, patients: pd.DataFrame,
                  score: str) -> pd.DataFrame:
     """Long table of one visit score with its baseline and covariates."""
@@ -257,14 +253,21 @@ def measurements(treatments: pd.DataFrame, visits: pd.DataFrame, patients: pd.Da
     if score not in usable:
         raise ValueError(f"no score {score!r} in the visits table; choose one of: "
                          f"{', '.join(usable)}")
-    recorded = visits.loc[visits[score].notna()]
-    retreated = recorded["treatment_id"].map(treatments.set_index("treatment_id")["retreated_day"])
-    recorded = recorded.loc[~(recorded["day"] >= retreated).fillna(False).to_numpy(dtype=bool)]
-    baseline = recorded.loc[recorded["day"] <= 0].groupby("treatment_id")[score].last()
+    table = _VisitTable(treatments, visits)
+    rows = np.flatnonzero(visits[score].notna().to_numpy() & table.before_retreatment)
+    values = visits[score].iloc[rows].reset_index(drop=True)
+    base_rows = rows[table.day[rows] <= 0]
+    base_groups = _Groups(table.treatment[base_rows])
+    baseline_at = np.full(table.n_treatments, -1)
+    baseline_at[base_groups.treatment] = base_rows[base_groups.ends]
+    at = baseline_at[table.treatment[rows]]
+    baseline = visits[score].iloc[np.maximum(at, 0)].reset_index(drop=True).where(at >= 0)
     extra = [c for c in visits.columns if c not in VISITS.names and c not in ignored | {score}]
-    long = recorded[["treatment_id", "day", score] + extra].assign(
-        **{f"baseline_{score}": recorded["treatment_id"].map(baseline).astype(visits[score].dtype)})
-    covariates = _covariates(treatments, patients)
-    merged = long.merge(covariates, on="treatment_id", how="left", validate="many_to_one")
-    first = ["patient_id", "treatment_id", "nerve", "side", "day", score, f"baseline_{score}"]
-    return merged[first + [c for c in merged.columns if c not in first]].reset_index(drop=True)
+    covariates = _covariates(treatments, patients).iloc[table.treatment[rows]].reset_index(drop=True)
+    ids = ["patient_id", "treatment_id", "nerve", "side"]
+    return pd.concat([
+        covariates[ids],
+        pd.DataFrame({"day": table.day[rows], score: values, f"baseline_{score}": baseline}),
+        visits[extra].iloc[rows].reset_index(drop=True),
+        covariates.drop(columns=ids),
+    ], axis=1)
