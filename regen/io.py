@@ -172,7 +172,7 @@ def _decode(file: Path, data: bytes, problems, notes) -> str | None:
 
 
 def _sniff_delimiter(text: str) -> str:
-    header = next((line for line in text.splitlines() if line.strip()), "")
+    header = next((line for line in text[:65536].splitlines() if line.strip()), "")
     counts = {sep: len(next(csv.reader([header], delimiter=sep))) for sep in (",", ";", "\t")}
     return max(counts, key=lambda sep: (counts[sep], sep == ","))
 

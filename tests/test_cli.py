@@ -1,0 +1,135 @@
+"""The command line: exit codes, messages without tracebacks, files written."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import regen
+from regen.cli import main
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "example"
+
+
+@pytest.fixture
+def run():
+    def invoke(*args: str):
+        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return invoke
+
+
+def test_validate_example_prints_the_flow_and_exits_0(run):
+    result = run("validate", EXAMPLE)
+    assert result.exit_code == 0, result.output
+    assert "patients" in result.stdout and "responders" in result.stdout
+    assert "The data are usable." in result.stdout
+
+
+@pytest.fixture
+def broken(tmp_path) -> Path:
+    """The example with an unknown treatment id, a date typo and a pain score of 14."""
+    folder = tmp_path / "broken"
+    shutil.copytree(EXAMPLE, folder)
+    visits = (folder / "visits.csv").read_text().splitlines(keepends=True)
+    fields = [line.split(",") for line in visits]
+    fields[4][0] = "T999999"          # file row 5
+    fields[9][1] = "2023-02-30"       # file row 10: no such date
+    fields[14][4] = "14"              # file row 15: pain out of range
+    (folder / "visits.csv").write_text("".join(",".join(f) for f in fields))
+    return folder
+
+
+def test_validate_broken_copy_names_each_problem_and_exits_1(run, broken):
+    result = run("validate", broken)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    err = result.stderr
+    assert "3 problems in 1 file" in err
+    assert "row 5, column treatment_id, value 'T999999'" in err
+    assert "row 10, column visit_date, value '2023-02-30'" in err
+    assert "row 15, column pain, value '14'" in err
+    assert err.count("fix:") == 3
+
+
+def test_validate_writes_all_problems_on_request(run, broken, tmp_path):
+    out = tmp_path / "problems.csv"
+    result = run("validate", broken, "--problems", out)
+    assert result.exit_code == 1
+    problems = pd.read_csv(out)
+    assert problems["row"].tolist() == [5, 10, 15]
+
+
+def test_validate_missing_folder_exits_1_without_traceback(run, tmp_path):
+    result = run("validate", tmp_path / "nowhere")
+    assert result.exit_code == 1
+    assert "path does not exist" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_episodes_command_writes_every_treatment_somewhere(run, tmp_path):
+    out, excluded = tmp_path / "relief.csv", tmp_path / "excluded.csv"
+    result = run("episodes", EXAMPLE, "--outcome", "relief", "-o", out, "--exclusions", excluded)
+    assert result.exit_code == 0, result.output
+    episodes, exclusions = pd.read_csv(out), pd.read_csv(excluded)
+    treatments = pd.read_csv(EXAMPLE / "treatments.csv")
+    assert len(episodes) + len(exclusions) == len(treatments)
+    assert f"{len(episodes)} relief episodes written" in result.stdout
+
+
+def test_episodes_parquet_round_trip_is_lossless(run, tmp_path):
+    out = tmp_path / "numbness.parquet"
+    assert run("episodes", EXAMPLE, "-o", out).exit_code == 0
+    expected = regen.read_cohort(EXAMPLE).episodes("numbness")
+    pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
+
+
+def test_episodes_bad_output_name_is_a_clear_error(run, tmp_path):
+    result = run("episodes", EXAMPLE, "-o", tmp_path / "episodes.txt")
+    assert result.exit_code == 1
+    assert "use a .csv or .parquet file name" in result.stderr
+
+
+def test_bad_option_is_a_usage_error(run):
+    result = run("episodes", EXAMPLE, "--outcome", "sleep", "-o", "x.csv")
+    assert result.exit_code == 2
+    assert "sleep" in result.output
+
+
+def test_simulate_writes_a_valid_cohort_reproducibly(run, tmp_path):
+    for name in ("a", "b"):
+        result = run("simulate", "-n", 40, "-o", tmp_path / name, "--seed", 7)
+        assert result.exit_code == 0, result.output
+    for table in ("patients", "treatments", "visits"):
+        assert (tmp_path / "a" / f"{table}.csv").read_bytes() == \
+            (tmp_path / "b" / f"{table}.csv").read_bytes()
+    assert run("validate", tmp_path / "a").exit_code == 0
+
+
+def test_demo_writes_episodes_and_flow(run, tmp_path):
+    out = tmp_path / "demo"
+    result = run("demo", "--data", EXAMPLE, "--out", out)
+    assert result.exit_code == 0, result.output
+    written = {p.name for p in out.iterdir()}
+    assert {"numbness_episodes.csv", "relief_episodes.csv", "exclusions.csv", "flow.csv",
+            "summary_by_nerve.csv"} <= written
+    summary = pd.read_csv(out / "summary_by_nerve.csv")
+    assert not summary.filter(like="patient_id").shape[1]
+
+
+def test_data_warnings_are_plain_lines(run, tmp_path):
+    folder = tmp_path / "warn"
+    shutil.copytree(EXAMPLE, folder)
+    text = (folder / "treatments.csv").read_text().replace("supraorbital", "Supra Orbitalis")
+    (folder / "treatments.csv").write_text(text)
+    result = run("validate", folder)
+    assert result.exit_code == 0
+    assert "warning: treatments.csv: nerve(s) regen does not know: supra_orbitalis" in result.stderr
+    assert "DataWarning" not in result.stderr
+
+
+def test_version(run):
+    assert regen.__version__ in run("--version").output
