@@ -244,8 +244,12 @@ class _Linker:
         self.problems.add_rows(raw, neither, "day", day, "visit has neither day nor visit_date",
                                "fill in the visit's date or its day since the treatment")
         known_treatment = isin(v["treatment_id"], treatments["treatment_id"])
-        needs_date = (day.isna() & v["visit_date"].notna() & treated_on.isna()
-                      & known_treatment).to_numpy(dtype=bool)
+        # A treated_on that could not be read is reported once, where it is written.
+        unreadable_on = self.treatments.loc[
+            self.treatments["source_row"].isin(self.problems.flagged("treatments", "treated_on")),
+            "treatment_id"]
+        needs_date = ((day.isna() & v["visit_date"].notna() & treated_on.isna()).to_numpy(dtype=bool)
+                      & known_treatment & ~isin(v["treatment_id"], unreadable_on))
         if needs_date.any():
             waiting = v.loc[needs_date].groupby("treatment_id")["source_row"].agg(["min", "size"])
             t_raw = self.raws["treatments"]

@@ -65,6 +65,8 @@ class Column:
         What the column means, for the data dictionary.
     allowed : tuple of str
         For ``category`` columns: the allowed values (matched in any case).
+    aliases : tuple of (str, str)
+        Other spellings accepted for an allowed value, e.g. ``("female", "F")``.
     minimum, maximum : float, optional
         Allowed range for numbers; ``minimum_inclusive=False`` makes the lower
         bound strict (``distance_mm > 0``).
@@ -75,6 +77,7 @@ class Column:
     required: bool = False
     description: str = ""
     allowed: tuple[str, ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()
     minimum: float | None = None
     maximum: float | None = None
     minimum_inclusive: bool = True
@@ -125,7 +128,9 @@ PATIENTS = Table(
     columns=(
         Column("patient_id", "id", required=True,
                description="Pseudonymous study id, unique. Never a name or record number."),
-        Column("sex", "category", allowed=("F", "M", "other", "unknown")),
+        Column("sex", "category", allowed=("F", "M", "other", "unknown"),
+               aliases=(("female", "F"), ("male", "M")),
+               description="Also accepted: female, male."),
         Column("birth_year", "integer", minimum=1900, maximum=2100,
                description="With `treated_on`, gives the age at treatment."),
         Column("diabetes", "boolean"),

@@ -387,6 +387,7 @@ def _parse_column(raw: RawTable, column: Column, problems: Problems, notes: Note
             parsed = stripped
         elif kind == "category":
             canonical = {value.lower(): value for value in column.allowed}
+            canonical.update((alias.lower(), value) for alias, value in column.aliases)
             parsed = stripped.str.lower().map(canonical).astype("string")
             bad = ~missing & parsed.isna().to_numpy()
             problems.add_rows(raw, bad, column.name, values, f"not {column.rule}",

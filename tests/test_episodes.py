@@ -241,3 +241,38 @@ def test_every_treatment_is_an_episode_or_an_exclusion(data, threshold):
             right = episodes["status"] == "right_censored"
             assert np.isinf(episodes.loc[right, "upper"]).all()
             assert np.isfinite(episodes.loc[~right, "upper"]).all()
+
+
+# ------------------------------------------------------- against the truth --
+
+def truth_check(n_patients: int, seed: int, tmp_path: Path) -> None:
+    """Episodes from simulated visits bracket the simulated truth of every treatment."""
+    sim = regen.simulate.cohort(n_patients, seed=seed)
+    sim.write(tmp_path)
+    cohort = regen.read_cohort(tmp_path)
+    truth = sim.events.set_index("treatment_id")
+
+    numbness = cohort.episodes("numbness").set_index("treatment_id")
+    day = truth.loc[numbness.index, "recovery_day"]
+    assert (numbness["lower"] < day).all()
+    assert (day <= numbness["upper"]).all()
+    assert len(numbness) > 0.95 * len(truth)
+
+    relief, excluded = cohort.episodes("relief", with_exclusions=True)
+    relief = relief.set_index("treatment_id")
+    assert truth.loc[relief.index, "responder"].all()
+    end = truth.loc[relief.index, "relief_end_day"]
+    assert (relief["lower"] < end).all() and (end <= relief["upper"]).all()
+    assert (relief["baseline_pain"] == truth.loc[relief.index, "baseline_pain"]).all()
+    # A "non-responder" is one, or relief had already ended by every visit in days 1-30.
+    seen = truth.loc[excluded.loc[excluded["reason"] == "no_response", "id"]]
+    assert (~seen["responder"] | (seen["relief_end_day"] <= 30)).all()
+
+
+def test_episodes_bracket_the_simulated_truth(tmp_path):
+    truth_check(400, seed=11, tmp_path=tmp_path)
+
+
+@pytest.mark.slow
+def test_episodes_bracket_the_simulated_truth_large(tmp_path):
+    truth_check(20_000, seed=12, tmp_path=tmp_path)

@@ -38,8 +38,8 @@ CASES = [
      "treatments.csv", 2, "treated_on", "10/01/2024", "not a date"),
     ("date in the future", "treatments", "2024-01-10", "2094-01-10",
      "treatments.csv", 2, "treated_on", "2094-01-10", "after today"),
-    ("category not allowed", "patients", "P1,F", "P1,female",
-     "patients.csv", 2, "sex", "female", "one of F, M"),
+    ("category not allowed", "patients", "P1,F", "P1,woman",
+     "patients.csv", 2, "sex", "woman", "one of F, M"),
     ("side not allowed", "treatments", "left", "up",
      "treatments.csv", 2, "side", "up", "one of left, right"),
     ("pain out of range", "visits", "T1,60,no,7", "T1,60,no,14",
@@ -183,3 +183,16 @@ def test_bad_settings_are_type_and_value_errors(tiny):
         regen.read_cohort(tiny, baseline_window_days="60")
     with pytest.raises(ValueError, match="max_follow_up_days"):
         regen.read_cohort(tiny, max_follow_up_days=-1)
+
+
+def test_unreadable_treatment_date_is_reported_once(tmp_path):
+    treatments = TREATMENTS.replace("2024-01-10", "2024-01-1O")
+    visits = "treatment_id,visit_date,numb\nT1,2024-01-17,yes\nT2,2024-02-08,yes\n"
+    problem = only(problems_of(write_cohort(tmp_path, treatments=treatments, visits=visits)))
+    assert (problem["row"], problem["column"], problem["rule"]) == (2, "treated_on", "not a date")
+
+
+def test_sex_accepts_words(tmp_path):
+    patients = PATIENTS.replace("P1,F", "P1,Female").replace("P2,M", "P2,male")
+    cohort = regen.read_cohort(write_cohort(tmp_path, patients=patients))
+    assert cohort.patients["sex"].tolist() == ["F", "M"]
