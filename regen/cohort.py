@@ -119,6 +119,14 @@ def _empty_exclusions() -> pd.DataFrame:
     })
 
 
+def _row_of(ids: pd.Series, references: pd.Series) -> np.ndarray:
+    """For each reference, the row of ``ids`` holding it (its first row if repeated), or -1."""
+    first = ~ids.duplicated(keep="first").to_numpy(dtype=bool) & ids.notna().to_numpy(dtype=bool)
+    rows = np.flatnonzero(first)
+    at = pd.Index(ids[first]).get_indexer(references)
+    return np.where(at >= 0, rows[np.maximum(at, 0)], -1)
+
+
 class _Linker:
     """Checks across tables; fills the problem ledger and the exclusions."""
 
@@ -137,8 +145,12 @@ class _Linker:
     def link(self):
         self._unique("patients", PATIENTS.key)
         self._unique("treatments", TREATMENTS.key)
-        self._known("treatments", "patient_id", self.patients["patient_id"], "patients")
-        self._known("visits", "treatment_id", self.treatments["treatment_id"], "treatments")
+        # Each visit's treatment as a row of the treatments table (-1: unknown id). The ids
+        # are hashed once here; everything after is integer indexing.
+        self.treatment_row = _row_of(self.treatments["treatment_id"], self.visits["treatment_id"])
+        self._orphans("treatments", "patient_id",
+                      _row_of(self.patients["patient_id"], self.treatments["patient_id"]), "patients")
+        self._orphans("visits", "treatment_id", self.treatment_row, "treatments")
         self._clashing_columns()
         treatments = self._treatments()
         visits = self._visit_days(treatments)
@@ -148,10 +160,13 @@ class _Linker:
         if unused.any():
             self.notes.add(f"{int(unused.sum())} patient(s) in {self.raws['patients'].file} "
                            "have no treatment; they are not analysed.")
-        patient_of = treatments.drop_duplicates("treatment_id").set_index("treatment_id")["patient_id"]
-        visits.insert(1, "patient_id", visits["treatment_id"].map(patient_of).astype("string"))
-        visits = visits.sort_values(["treatment_id", "day", "source_row"], kind="stable")
-        return (self.patients, treatments, visits.reset_index(drop=True), exclusions)
+        # Visits in the order of the treatments file, then by day.
+        row = self.treatment_row[visits.index.to_numpy()]
+        visits.insert(1, "patient_id", pd.array(
+            treatments["patient_id"].to_numpy(dtype=object)[np.maximum(row, 0)], dtype="string"))
+        day = visits["day"].to_numpy(dtype="float64", na_value=np.inf)
+        order = np.lexsort((visits["source_row"].to_numpy(), day, row))
+        return (self.patients, treatments, visits.iloc[order].reset_index(drop=True), exclusions)
 
     # -- ids -------------------------------------------------------------
     def _unique(self, name: str, key: str) -> None:
@@ -164,9 +179,9 @@ class _Linker:
             self.problems.add_rows(raw, repeated, key, ids, rules,
                                    f"give every row of {raw.name} its own {key}, or remove the copy")
 
-    def _known(self, name: str, column: str, known: pd.Series, other: str) -> None:
+    def _orphans(self, name: str, column: str, row: np.ndarray, other: str) -> None:
         frame, raw = getattr(self, name), self.raws[name]
-        orphan = ~isin(frame[column], known) & frame[column].notna().to_numpy(dtype=bool)
+        orphan = (row < 0) & frame[column].notna().to_numpy(dtype=bool)
         self.problems.add_rows(
             raw, orphan, column, frame[column], f"unknown {column}: not in {self.raws[other].file}",
             f"correct the id, or add the missing {other[:-1]} to {self.raws[other].file}")
@@ -234,8 +249,10 @@ class _Linker:
                               "required column missing: day or visit_date",
                               "add a column day (days since the treatment) or visit_date")
             return v
-        treated_on = v["treatment_id"].map(
-            treatments.drop_duplicates("treatment_id").set_index("treatment_id")["treated_on"])
+        known_treatment = self.treatment_row >= 0
+        treated_on = pd.Series(
+            treatments["treated_on"].to_numpy()[np.maximum(self.treatment_row, 0)],
+            index=v.index).where(known_treatment)
         date_day = (v["visit_date"] - treated_on).dt.days.astype("Int64")
         day = v["day"]
         unreadable = v["source_row"].isin(self.problems.flagged("visits", "visit_date")
@@ -243,13 +260,11 @@ class _Linker:
         neither = (day.isna() & v["visit_date"].isna() & ~unreadable).to_numpy(dtype=bool)
         self.problems.add_rows(raw, neither, "day", day, "visit has neither day nor visit_date",
                                "fill in the visit's date or its day since the treatment")
-        known_treatment = isin(v["treatment_id"], treatments["treatment_id"])
         # A treated_on that could not be read is reported once, where it is written.
-        unreadable_on = self.treatments.loc[
-            self.treatments["source_row"].isin(self.problems.flagged("treatments", "treated_on")),
-            "treatment_id"]
+        unreadable_on = self.treatments["source_row"].isin(
+            self.problems.flagged("treatments", "treated_on")).to_numpy()
         needs_date = ((day.isna() & v["visit_date"].notna() & treated_on.isna()).to_numpy(dtype=bool)
-                      & known_treatment & ~isin(v["treatment_id"], unreadable_on))
+                      & known_treatment & ~unreadable_on[np.maximum(self.treatment_row, 0)])
         if needs_date.any():
             waiting = v.loc[needs_date].groupby("treatment_id")["source_row"].agg(["min", "size"])
             t_raw = self.raws["treatments"]

@@ -179,8 +179,8 @@ def format_problems(problems: pd.DataFrame, where: str, limit: int = SHOWN_IN_FU
 
 def _as_text(values: pd.Series) -> pd.Series:
     """Every cell as text (``None`` where empty); whole-number floats without ``.0``."""
-    if pd.api.types.is_string_dtype(values) and values.dtype != object:
-        return values.astype("string")
+    if isinstance(values.dtype, pd.StringDtype):
+        return values
     if pd.api.types.is_bool_dtype(values):
         return values.astype("string")
     if pd.api.types.is_numeric_dtype(values):
