@@ -501,6 +501,11 @@ class Cohort:
             baseline_<score>`` (the value at the last visit with day ≤ 0) and
             the covariates. Visits on or after a retreatment of the same
             nerve and side are left out, as in :meth:`episodes`.
+
+        Examples
+        --------
+        >>> pain = cohort.measurements("pain")  # doctest: +SKIP
+        >>> pain.loc[pain["day"] > 0].groupby("nerve")["pain"].mean()  # doctest: +SKIP
         """
         return _episodes.measurements(self._treatments, self._visits, self._patients, score)
 
@@ -516,6 +521,11 @@ class Cohort:
             without an episode (by reason) and the episodes (by status);
             for relief also the treatments assessed for response and the
             responders.
+
+        Examples
+        --------
+        >>> flow = cohort.flow()  # doctest: +SKIP
+        >>> flow.query("step == 'treatments_excluded'")  # doctest: +SKIP
         """
         options = _episodes.relief_options(threshold, response_window)
         rows = [("patients", "", "", len(self._patients)),
@@ -550,6 +560,10 @@ class Cohort:
             Indexed by nerve, with ``patients, treatments, retreatments,
             bilateral_procedures, visits, median_follow_up_days,
             median_distance_mm, numbness_episodes, relief_episodes``.
+
+        Examples
+        --------
+        >>> cohort.summary()[["treatments", "median_follow_up_days"]]  # doctest: +SKIP
         """
         t, v = self._treatments, self._visits
         follow_up = v.groupby("treatment_id")["day"].max()
