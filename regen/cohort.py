@@ -22,7 +22,7 @@ import pandas as pd
 from regen import episodes as _episodes
 from regen._util import isin
 from regen.io import SourceFile, read_tables
-from regen.tables import KNOWN_NERVES, PATIENTS, TABLES, TREATMENTS, VISITS
+from regen.tables import KNOWN_NERVES, PATIENTS, TABLES, TREATMENTS, VISIT_SCORES, VISITS
 from regen.validation import Notes, Problems, parse_table
 
 __all__ = ["Cohort", "read_cohort"]
@@ -156,6 +156,13 @@ class _Linker:
         visits = self._visit_days(treatments)
         visits, exclusions = self._duplicate_visits(visits)
         self._unknown_nerves(treatments)
+        scores = [c for c in VISIT_SCORES if c in self.present["visits"]]
+        empty = visits[scores].isna().all(axis=1) if scores else pd.Series(True, index=visits.index)
+        if empty.any():
+            rows = visits.loc[empty, "source_row"]
+            self.notes.add(f"{self.raws['visits'].file}: {int(empty.sum())} visit(s) record none of "
+                           f"{', '.join(VISIT_SCORES)} (first on row {rows.min()}); they count "
+                           "for no outcome.")
         unused = ~isin(self.patients["patient_id"], treatments["patient_id"])
         if unused.any():
             self.notes.add(f"{int(unused.sum())} patient(s) in {self.raws['patients'].file} "

@@ -196,3 +196,9 @@ def test_sex_accepts_words(tmp_path):
     patients = PATIENTS.replace("P1,F", "P1,Female").replace("P2,M", "P2,male")
     cohort = regen.read_cohort(write_cohort(tmp_path, patients=patients))
     assert cohort.patients["sex"].tolist() == ["F", "M"]
+
+
+def test_visit_without_any_assessment_warns(tmp_path):
+    visits = VISITS + "T2,60,,\n"
+    with pytest.warns(regen.DataWarning, match="1 visit\\(s\\) record none of .* row 9"):
+        regen.read_cohort(write_cohort(tmp_path, visits=visits))
