@@ -151,6 +151,7 @@ class _Linker:
         self._orphans("treatments", "patient_id",
                       _row_of(self.patients["patient_id"], self.treatments["patient_id"]), "patients")
         self._orphans("visits", "treatment_id", self.treatment_row, "treatments")
+        self._visit_patients()
         self._clashing_columns()
         treatments = self._treatments()
         visits = self._visit_days(treatments)
@@ -169,8 +170,8 @@ class _Linker:
                            "have no treatment; they are not analysed.")
         # Visits in the order of the treatments file, then by day.
         row = self.treatment_row[visits.index.to_numpy()]
-        visits.insert(1, "patient_id", pd.array(
-            treatments["patient_id"].to_numpy(dtype=object)[np.maximum(row, 0)], dtype="string"))
+        visits["patient_id"] = pd.array(
+            treatments["patient_id"].to_numpy(dtype=object)[np.maximum(row, 0)], dtype="string")
         day = visits["day"].to_numpy(dtype="float64", na_value=np.inf)
         order = np.lexsort((visits["source_row"].to_numpy(), day, row))
         return (self.patients, treatments, visits.iloc[order].reset_index(drop=True), exclusions)
@@ -192,6 +193,21 @@ class _Linker:
         self.problems.add_rows(
             raw, orphan, column, frame[column], f"unknown {column}: not in {self.raws[other].file}",
             f"correct the id, or add the missing {other[:-1]} to {self.raws[other].file}")
+
+    def _visit_patients(self) -> None:
+        """A patient_id in the visits file must be the patient of the visit's treatment."""
+        if "patient_id" not in self.present["visits"]:
+            return
+        known = self.treatment_row >= 0
+        given = self.visits["patient_id"]
+        expected = self.treatments["patient_id"].to_numpy(dtype=object)[np.maximum(self.treatment_row, 0)]
+        t_rows = self.raws["treatments"].rows[np.maximum(self.treatment_row, 0)]
+        wrong = known & given.notna().to_numpy() & (given.to_numpy(dtype=object) != expected)
+        self.problems.add_rows(
+            self.raws["visits"], wrong, "patient_id", given,
+            [f"not the treatment's patient ({p} on {self.raws['treatments'].file} row {r})"
+             for p, r in zip(expected, t_rows, strict=True)] if wrong.any() else "",
+            "correct the visit's patient_id or its treatment_id")
 
     def _clashing_columns(self) -> None:
         declared = set(PATIENTS.names) | set(TREATMENTS.names) | set(VISITS.names)
@@ -220,23 +236,51 @@ class _Linker:
                                "age at treatment out of range: must be between 0 and 120",
                                "check the patient's birth_year and this treatment's treated_on")
         t["age"] = age.where(~impossible)
-        # Retreatment: a later treatment of the same patient, nerve and side.
-        group = [t["patient_id"], t["nerve"], t["side"].fillna("(unknown side)")]
-        dated = t["treated_on"].notna()
-        several = t.groupby(group, dropna=False)["treatment_id"].transform("size") > 1
+        self._retreatments(t)
+        return t
+
+    def _retreatments(self, t: pd.DataFrame) -> None:
+        """Number the treatments of each patient, nerve and side, and find each one's retreatment.
+
+        A retreatment is a treatment on a later date; treatments on the same date are the
+        same procedure (both sides, when no side is given) and never retreat each other.
+        """
+        raw = self.raws["treatments"]
+        keys = ["patient_id", "nerve", "_side"]
+        work = t[["patient_id", "nerve", "treated_on"]].assign(
+            _side=t["side"].astype(object).where(t["side"].notna(), "(no side)"))
+        dated = work["treated_on"].notna().to_numpy()
+        same_day = work.duplicated(keys + ["treated_on"], keep="first").to_numpy() & dated
+        sided = t["side"].notna().to_numpy()
+        if (same_day & sided).any():
+            first = pd.Series(raw.rows).groupby(
+                [work[k].to_numpy() for k in keys + ["treated_on"]], dropna=False
+            ).transform("min").to_numpy()
+            self.problems.add_rows(
+                raw, same_day & sided, "treated_on", t["treated_on"],
+                [f"same patient, nerve, side and treated_on as row {row}" for row in first],
+                "if it is the same treatment entered twice, delete one row; otherwise correct "
+                "the side or the date")
+        if (same_day & ~sided).any():
+            self.notes.add(f"{raw.file}: {int((same_day & ~sided).sum())} treatment(s) repeat a "
+                           "patient, nerve and treated_on without a side; they are analysed as "
+                           "separate nerves (left and right?). Fill in side to tell them apart.")
+        several = work.groupby(keys)["nerve"].transform("size").to_numpy() > 1
         undated = several & ~dated
         if undated.any():
-            self.notes.add(f"{int(undated.sum())} treatment(s) repeat a patient, nerve and side "
-                           "without treated_on; they cannot be ordered, so none is treated as a "
-                           "retreatment. Add treated_on to analyse retreatments.")
-        order = t.assign(_order=t["treated_on"]).sort_values("_order", kind="stable")
-        keys = [order["patient_id"], order["nerve"], order["side"].fillna("(unknown side)")]
-        following = order.groupby(keys, dropna=False)["treated_on"].shift(-1)
-        retreated = (following - order["treated_on"]).dt.days
-        t["treatment_number"] = (order.groupby(keys, dropna=False).cumcount() + 1).astype("Int64")
-        t["retreated_day"] = retreated.astype("Int64")
-        t.loc[undated, ["treatment_number", "retreated_day"]] = pd.NA
-        return t
+            self.notes.add(f"{raw.file}: {int(undated.sum())} treatment(s) repeat a patient, nerve "
+                           "and side without treated_on; they cannot be ordered, so none is taken "
+                           "as a retreatment. Fill in treated_on to analyse retreatments.")
+        dates = work.loc[dated, keys + ["treated_on"]].drop_duplicates().sort_values(
+            keys + ["treated_on"])
+        dates["_next"] = dates.groupby(keys)["treated_on"].shift(-1)
+        dates["_number"] = dates.groupby(keys).cumcount() + 1
+        merged = work.merge(dates, on=keys + ["treated_on"], how="left", validate="many_to_one")
+        number = merged["_number"].astype("Int64").to_numpy()
+        number[~dated & ~several] = 1
+        t["treatment_number"] = pd.array(number, dtype="Int64")
+        t["retreated_day"] = pd.array((merged["_next"] - merged["treated_on"]).dt.days,
+                                      dtype="Int64")
 
     def _unknown_nerves(self, treatments: pd.DataFrame) -> None:
         unknown = treatments.loc[~treatments["nerve"].isin(KNOWN_NERVES), "nerve"].dropna()

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,10 +172,21 @@ def _decode(file: Path, data: bytes, problems, notes) -> str | None:
         return data.decode("cp1252", errors="replace")
 
 
-def _sniff_delimiter(text: str) -> str:
-    header = next((line for line in text[:65536].splitlines() if line.strip()), "")
-    counts = {sep: len(next(csv.reader([header], delimiter=sep))) for sep in (",", ";", "\t")}
-    return max(counts, key=lambda sep: (counts[sep], sep == ","))
+def _header(text: str) -> tuple[int, str]:
+    """Lines above the header (blank lines, Excel's ``sep=;`` line) and the delimiter."""
+    skipped, declared = 0, None
+    for line in text[:65536].splitlines():
+        stripped = line.strip()
+        found = re.fullmatch(r'"?sep=(.)"?', stripped, flags=re.IGNORECASE)
+        if not stripped or (found and declared is None):
+            declared = found.group(1) if found else declared
+            skipped += 1
+            continue
+        if declared:
+            return skipped, declared
+        counts = {sep: len(next(csv.reader([line], delimiter=sep))) for sep in (",", ";", "\t")}
+        return skipped, max(counts, key=lambda sep: (counts[sep], sep == ","))
+    return skipped, declared or ","
 
 
 def _read_text(file: Path, name: str, problems, notes) -> RawTable | None:
@@ -185,12 +197,21 @@ def _read_text(file: Path, name: str, problems, notes) -> RawTable | None:
         problems.add_table(file.name, name, "file is empty",
                            f"the file needs a header row naming the {name} columns")
         return None
-    sep = _sniff_delimiter(text)
+    skipped, sep = _header(text)
+    options = dict(sep=sep, dtype=str, keep_default_na=False, na_filter=False,
+                   skip_blank_lines=False, engine="c")
     try:
-        frame = pd.read_csv(
-            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False,
-            skip_blank_lines=False, engine="c",
-        )
+        # index_col=False: data lines that end in a delimiter the header lacks must not
+        # turn the first column into an index and shift every value one column left.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.StringIO(text), skiprows=skipped, index_col=False, **options)
+        if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+            # pandas would drop the values beyond the header; read them into a column
+            # without a name instead, so that a stray value is reported, not lost.
+            names = [*frame.columns, "unnamed: after the last column"]
+            frame = pd.read_csv(io.StringIO(text), skiprows=skipped + 1, header=None,
+                                names=names, **options)
     except (pd.errors.ParserError, ValueError) as error:
         found = re.search(r"line (\d+)", str(error))
         problems.add(
@@ -199,7 +220,8 @@ def _read_text(file: Path, name: str, problems, notes) -> RawTable | None:
             "every row needs as many fields as the header; quote values that contain the delimiter",
         )
         return None
-    return _finish(frame, name, file.name, problems, header_row=1, decimal_comma=sep != ",")
+    return _finish(frame, name, file.name, problems, header_row=skipped + 1,
+                   decimal_comma=sep != ",")
 
 
 def _read_parquet(file: Path, name: str, problems) -> RawTable | None:
@@ -257,9 +279,16 @@ def _finish(frame: pd.DataFrame, name: str, label: str, problems, *, header_row:
         return None
     frame.columns = headers
     rows = np.arange(len(frame), dtype=np.int64) + header_row + 1
-    # An unnamed, empty column comes from a stray delimiter at the end of each line.
-    keep = [not h.startswith("unnamed:") or not _blank_values(frame[h]).all() for h in headers]
-    frame = frame.loc[:, keep]
+    # An unnamed, empty column comes from a stray delimiter at the end of each line;
+    # values in a column without a name are reported.
+    unnamed = [h for h in headers if h.startswith("unnamed:")]
+    for header in unnamed:
+        stray = ~_blank_values(frame[header])
+        if stray.any():
+            raw = RawTable(name=name, file=label, frame=frame, rows=rows)
+            problems.add_rows(raw, stray, None, frame[header], "value in a column that has no header",
+                              "give the column a header, or delete the stray values")
+    frame = frame.drop(columns=unnamed)
     # Rows with no value at all are spacing, not data.
     blank = np.ones(len(frame), dtype=bool)
     for column in frame.columns:

@@ -167,6 +167,8 @@ VISITS = Table(
     description="One row per assessment of a treated nerve.",
     columns=(
         Column("treatment_id", "id", required=True, description="Must exist in treatments."),
+        Column("patient_id", "id",
+               description="Optional; when given, it must be the patient of the visit's treatment."),
         Column("day", "integer",
                description="Days since the treatment (day 0); day ≤ 0 is a baseline visit. "
                "Either `day` or `visit_date` is required."),
@@ -218,3 +220,25 @@ def data_dictionary() -> str:
             )
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
+
+
+_BEGIN = "<!-- generated from regen/tables.py by regen.tables.data_dictionary(); tests check it -->\n"
+_END = "<!-- end of generated dictionary -->"
+
+
+def update_readme(path: str) -> None:
+    """Rewrite the generated data dictionary inside a Markdown file (between its markers).
+
+    Run as ``python -m regen.tables data/README.md`` after changing a declaration.
+    """
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    start, end = text.index(_BEGIN) + len(_BEGIN), text.index(_END)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text[:start] + data_dictionary() + text[end:])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    update_readme(sys.argv[1] if len(sys.argv) > 1 else "data/README.md")

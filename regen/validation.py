@@ -142,11 +142,8 @@ def format_problems(problems: pd.DataFrame, where: str, limit: int = SHOWN_IN_FU
     rule, fix); the rest are counted by file, column and rule.
     """
     count = len(problems)
-    files = problems["file"].nunique()
-    lines = [
-        f"{where}: {count} problem{'s' if count != 1 else ''} in "
-        f"{files} file{'s' if files != 1 else ''}; nothing was analysed. Fix them and run again.",
-    ]
+    lines = [f"{where}: {count} problem{'s' if count != 1 else ''}; nothing was analysed. "
+             "Fix them and run again."]
     shown = problems.iloc[:limit]
     for (file, rule, fix), group in shown.groupby(["file", "rule", "fix"], sort=False):
         lines.append("")

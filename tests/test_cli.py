@@ -48,7 +48,7 @@ def test_validate_broken_copy_names_each_problem_and_exits_1(run, broken):
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     err = result.stderr
-    assert "3 problems in 1 file" in err
+    assert "3 problems; nothing was analysed" in err
     assert "row 5, column treatment_id, value 'T999999'" in err
     assert "row 10, column visit_date, value '2023-02-30'" in err
     assert "row 15, column pain, value '14'" in err

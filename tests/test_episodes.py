@@ -206,7 +206,9 @@ def cohorts(draw):
         patient = draw(st.integers(1, n_patients))
         side = draw(st.sampled_from(["left", "right", ""]))
         dated = draw(st.booleans())
-        treated_on = f"2024-{draw(st.integers(1, 12)):02d}-01" if dated else ""
+        # A side and a date make a treatment unique (else it is a validation error).
+        month = draw(st.integers(1, 12)) if not side else t % 12 + 1
+        treated_on = f"202{t // 12}-{month:02d}-01" if dated else ""
         treatments.append(f"T{t},P{patient},greater_occipital,{side},{treated_on}")
         days = draw(st.sets(st.integers(-30, 400), max_size=6))
         for day in sorted(days):

@@ -147,7 +147,7 @@ def test_message_lists_twenty_in_full_and_counts_the_rest(tmp_path):
     with pytest.raises(CohortValidationError) as caught:
         regen.read_cohort(write_cohort(tmp_path, visits=visits))
     message = str(caught.value)
-    assert "30 problems in 1 file" in message
+    assert "30 problems; nothing was analysed" in message
     assert message.count("  row ") == 20
     assert "row 2, column pain, value '12'" in message
     assert "... and 10 more:" in message
