@@ -22,8 +22,8 @@ import pandas as pd
 from regen import episodes as _episodes
 from regen._util import isin
 from regen.io import SourceFile, read_tables
-from regen.tables import KNOWN_NERVES, PATIENTS, TABLES, TREATMENTS, VISIT_SCORES, VISITS
-from regen.validation import Notes, Problems, parse_table
+from regen.tables import KNOWN_NERVES, PATIENTS, TABLES, TREATMENTS, VISIT_SCORES
+from regen.validation import Notes, Problems, missing_column_fix, parse_table
 
 __all__ = ["Cohort", "read_cohort"]
 
@@ -101,8 +101,8 @@ def read_cohort(
         linker = _Linker(raws, parsed, present, problems, notes, baseline_window_days,
                          max_follow_up_days)
         patients, treatments, visits, exclusions = linker.link()
+    notes.emit()  # also when raising: a warning may explain a problem
     problems.raise_if_any(f"Cohort {Path(path).name or path}")
-    notes.emit()
     return Cohort(
         patients=patients, treatments=treatments, visits=visits, exclusions=exclusions,
         warnings=tuple(notes.messages), sources=tuple(sources),
@@ -117,6 +117,17 @@ def _empty_exclusions() -> pd.DataFrame:
         "id": pd.Series(dtype="string"), "reason": pd.Series(dtype="string"),
         "outcome": pd.Series(dtype="string"),
     })
+
+
+def _shown(value: object) -> str:
+    """A parsed value as the user wrote it: 5 not 5.0, yes/no not True/False."""
+    if pd.isna(value):
+        return "(empty)"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, float | np.floating):
+        return f"{value:g}"
+    return str(value)
 
 
 def _row_of(ids: pd.Series, references: pd.Series) -> np.ndarray:
@@ -148,15 +159,25 @@ class _Linker:
         # Each visit's treatment as a row of the treatments table (-1: unknown id). The ids
         # are hashed once here; everything after is integer indexing.
         self.treatment_row = _row_of(self.treatments["treatment_id"], self.visits["treatment_id"])
-        self._orphans("treatments", "patient_id",
-                      _row_of(self.patients["patient_id"], self.treatments["patient_id"]), "patients")
-        self._orphans("visits", "treatment_id", self.treatment_row, "treatments")
-        self._visit_patients()
+        # Without a key column every reference would be an orphan: that column's own
+        # problem says all there is to say.
+        if "patient_id" in self.present["patients"]:
+            self._orphans("treatments", "patient_id",
+                          _row_of(self.patients["patient_id"], self.treatments["patient_id"]),
+                          "patients")
+        if "treatment_id" in self.present["treatments"]:
+            self._orphans("visits", "treatment_id", self.treatment_row, "treatments")
+            self._visit_patients()
         self._clashing_columns()
         treatments = self._treatments()
         visits = self._visit_days(treatments)
         visits, exclusions = self._duplicate_visits(visits)
+        visits, after = self._after_retreatment(visits, treatments)
+        exclusions = pd.concat([exclusions, after], ignore_index=True)
         self._unknown_nerves(treatments)
+        if not {"numb", "pain"} & self.present["visits"]:
+            self.notes.add(f"{self.raws['visits'].file} has neither a numb nor a pain column: "
+                           "no numbness or relief episode can be built.")
         scores = [c for c in VISIT_SCORES if c in self.present["visits"]]
         empty = visits[scores].isna().all(axis=1) if scores else pd.Series(True, index=visits.index)
         if empty.any():
@@ -210,16 +231,26 @@ class _Linker:
             "correct the visit's patient_id or its treatment_id")
 
     def _clashing_columns(self) -> None:
-        declared = set(PATIENTS.names) | set(TREATMENTS.names) | set(VISITS.names)
-        tables = (("patients", self.patients), ("treatments", self.treatments),
-                  ("visits", self.visits))
-        for i, (name, frame) in enumerate(tables):
-            for other, other_frame in tables[i + 1:]:
-                common = (set(frame.columns) & set(other_frame.columns)) - declared - {"source_row"}
-                for column in sorted(common):
-                    self.problems.add(self.raws[other].file, other, None, column, None,
-                                      f"column also in {self.raws[name].file}",
+        """One name, one meaning: a column may stand in one file only (ids excepted)."""
+        keys = {"patient_id", "treatment_id"}
+        home = {c: name for name, table in TABLES.items() for c in table.names if c not in keys}
+        files = {name: self.raws[name] for name in TABLES}
+        seen: dict[str, str] = {}
+        for name, raw in files.items():
+            for column in raw.frame.columns:
+                if column in keys:
+                    continue
+                owner = home.get(column)
+                if owner and owner != name:
+                    self.problems.add(raw.file, name, None, column, None,
+                                      f"column {column} belongs in {files[owner].file}",
+                                      f"rename it (e.g. {column}_{name}) or move it to "
+                                      f"{files[owner].file}")
+                elif not owner and column in seen:
+                    self.problems.add(raw.file, name, None, column, None,
+                                      f"column also in {files[seen[column]].file}",
                                       "rename one of the two columns so each name has one meaning")
+                seen.setdefault(column, name)
 
     # -- treatments --------------------------------------------------------
     def _treatments(self) -> pd.DataFrame:
@@ -231,10 +262,13 @@ class _Linker:
         given = "age" in self.present["treatments"]
         age = t["age"].astype("float64").fillna(derived) if given else derived
         impossible = ((age < 0) | (age > 120)).fillna(False).to_numpy(dtype=bool)
-        shown = [f"{a:g} (treated_on year − birth_year)" for a in age.fillna(-1)]
-        self.problems.add_rows(self.raws["treatments"], impossible, "age", shown,
-                               "age at treatment out of range: must be between 0 and 120",
-                               "check the patient's birth_year and this treatment's treated_on")
+        if impossible.any():
+            shown = [f"{on:%Y-%m-%d}, birth_year {b:g}: age {a:g}" if ok else ""
+                     for on, b, a, ok in zip(t["treated_on"], birth.astype("float64"), age,
+                                             impossible, strict=True)]
+            self.problems.add_rows(self.raws["treatments"], impossible, "treated_on", shown,
+                                   "age at treatment (treated_on year − birth_year) outside 0–120",
+                                   "check this treatment's treated_on and the patient's birth_year")
         t["age"] = age.where(~impossible)
         self._retreatments(t)
         return t
@@ -309,22 +343,32 @@ class _Linker:
         unreadable = v["source_row"].isin(self.problems.flagged("visits", "visit_date")
                                           | self.problems.flagged("visits", "day"))
         neither = (day.isna() & v["visit_date"].isna() & ~unreadable).to_numpy(dtype=bool)
-        self.problems.add_rows(raw, neither, "day", day, "visit has neither day nor visit_date",
+        self.problems.add_rows(raw, neither, "visit_date" if "visit_date" in present else "day",
+                               day, "visit has neither day nor visit_date",
                                "fill in the visit's date or its day since the treatment")
         # A treated_on that could not be read is reported once, where it is written.
         unreadable_on = self.treatments["source_row"].isin(
             self.problems.flagged("treatments", "treated_on")).to_numpy()
         needs_date = ((day.isna() & v["visit_date"].notna() & treated_on.isna()).to_numpy(dtype=bool)
                       & known_treatment & ~unreadable_on[np.maximum(self.treatment_row, 0)])
-        if needs_date.any():
-            waiting = v.loc[needs_date].groupby("treatment_id")["source_row"].agg(["min", "size"])
-            t_raw = self.raws["treatments"]
-            flagged = isin(self.treatments["treatment_id"], waiting.index)
-            detail = self.treatments["treatment_id"].map(
-                lambda tid: f"{waiting.loc[tid, 'size']} dated visit(s), first on "
-                            f"{raw.file} row {waiting.loc[tid, 'min']}" if tid in waiting.index else "")
-            self.problems.add_rows(t_raw, flagged, "treated_on", self.treatments["treated_on"],
-                                   [f"treated_on missing, but needed for {d}" for d in detail],
+        t_raw = self.raws["treatments"]
+        if needs_date.any() and "treated_on" not in self.present["treatments"]:
+            self.problems.add(t_raw.file, "treatments", None, "treated_on", None,
+                              f"column missing, but {int(needs_date.sum())} visits in {raw.file} "
+                              "are dated and have no day",
+                              missing_column_fix("treated_on", t_raw.frame.columns)
+                              + "; or give the visits a day column")
+        elif needs_date.any():
+            waiting = v.loc[needs_date].groupby(self.treatment_row[needs_date])["source_row"]
+            counts, first = waiting.size(), waiting.min()
+            flagged = np.zeros(len(self.treatments), dtype=bool)
+            flagged[counts.index.to_numpy()] = True
+            shown = np.full(len(self.treatments), "", dtype=object)
+            shown[counts.index.to_numpy()] = [
+                f"(empty); {n} dated visit(s), first on {raw.file} row {r}"
+                for n, r in zip(counts, first, strict=True)]
+            self.problems.add_rows(t_raw, flagged, "treated_on", shown,
+                                   "treated_on missing, but the treatment's visits are dated",
                                    "fill in the treatment date (YYYY-MM-DD), or give the visits "
                                    "a day column")
         disagree = (day.notna() & date_day.notna() & (day != date_day)).fillna(False)
@@ -337,19 +381,53 @@ class _Linker:
                                    "correct the day or the date (or the treatment's treated_on)")
         v = v.copy()
         v["day"] = day.fillna(date_day)
+        # Name the column the user wrote: the day, or the date it was computed from.
+        from_date = day.isna().to_numpy()
+        column = np.where(from_date, "visit_date", "day")
+        shown = [f"{vd:%Y-%m-%d} (day {d} from treated_on {t:%Y-%m-%d})"
+                 if computed and not pd.isna(d) else str(d)
+                 for d, vd, t, computed in zip(v["day"], v["visit_date"], treated_on, from_date,
+                                               strict=True)] if from_date.any() else v["day"]
         early = (v["day"] < -self.window).fillna(False).to_numpy(dtype=bool)
-        self.problems.add_rows(
-            raw, early, "day", v["day"],
-            f"visit more than {self.window} days before the treatment (the baseline window)",
-            "check the visit's date and the treatment's treated_on; to accept earlier baselines "
-            "pass read_cohort(baseline_window_days=...)")
         late = (v["day"] > self.horizon).fillna(False).to_numpy(dtype=bool)
-        self.problems.add_rows(
-            raw, late, "day", v["day"],
-            f"visit more than {self.horizon} days after the treatment",
-            "check the visit's date (a typo in the year?); for longer follow-up pass "
-            "read_cohort(max_follow_up_days=...)")
+        for name in ("day", "visit_date"):
+            here = column == name
+            self.problems.add_rows(
+                raw, early & here, name, shown,
+                f"visit more than {self.window} days before the treatment (the baseline window)",
+                "check the visit's date and the treatment's treated_on; to accept earlier baselines "
+                "use --baseline-window-days (read_cohort(baseline_window_days=...) in Python)")
+            self.problems.add_rows(
+                raw, late & here, name, shown,
+                f"visit more than {self.horizon} days after the treatment",
+                "check the visit's date (a typo in the year?); for longer follow-up use "
+                "--max-follow-up-days (read_cohort(max_follow_up_days=...) in Python)")
         return v
+
+    def _after_retreatment(self, v: pd.DataFrame, treatments: pd.DataFrame):
+        """Visits on or after a retreatment of the same nerve and side leave, with a reason.
+
+        The retreatment censors the earlier treatment's episode; a visit recorded under
+        the earlier treatment after it cannot be attributed to either treatment.
+        """
+        retreated = treatments["retreated_day"].to_numpy(dtype="float64", na_value=np.inf)
+        at = retreated[np.maximum(self.treatment_row[v.index.to_numpy()], 0)]
+        after = (v["day"].to_numpy(dtype="float64", na_value=-np.inf) >= at)
+        if not after.any():
+            return v, _empty_exclusions()
+        dropped = v.loc[after]
+        exclusions = pd.DataFrame({
+            "table": "visits", "row": pd.array(dropped["source_row"], dtype="Int64"),
+            "id": dropped["treatment_id"].astype("string").to_numpy(),
+            "reason": [f"visit_after_retreatment (day {d}; retreated on day {r:g})"
+                       for d, r in zip(dropped["day"], at[after], strict=True)],
+            "outcome": pd.NA,
+        }).astype({"table": "string", "id": "string", "reason": "string", "outcome": "string"})
+        self.notes.add(f"{self.raws['visits'].file}: {len(dropped)} visit(s) fall on or after a "
+                       f"retreatment of the same nerve and side (first on row "
+                       f"{dropped['source_row'].min()}); the retreatment ends the earlier "
+                       "treatment's follow-up, so they are not used (see cohort.exclusions).")
+        return v.loc[~after], exclusions
 
     def _duplicate_visits(self, v: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Same treatment and day twice: drop exact copies (recorded), report contradictions."""
@@ -367,27 +445,28 @@ class _Linker:
         compared = [c for c in sub.columns if c not in ("source_row", "visit_date", "day",
                                                         "treatment_id")]
         differs = np.zeros(len(sub), dtype=bool)
-        which = [[] for _ in range(len(sub))]
+        which: list[list[str]] = [[] for _ in range(len(sub))]
         for column in compared:
             mine = sub[column].reset_index(drop=True)
             theirs = mine.iloc[first].reset_index(drop=True)
             same = (mine.isna() & theirs.isna()) | (mine == theirs).fillna(False)
             different = ~same.to_numpy(dtype=bool)
-            for i in np.flatnonzero(different):
-                which[i].append(column)
+            for i in np.flatnonzero(different & (position != first)):
+                which[i].append(f"{column} {_shown(mine.iloc[i])} here, "
+                                f"{_shown(theirs.iloc[i])} on row {{row}}")
             differs |= different
         later = position != first
         first_rows = sub["source_row"].to_numpy()[first]
         raw = self.raws["visits"]
         index_of = pd.Series(np.arange(len(v)), index=v.index)
         contradict = np.zeros(len(v), dtype=bool)
-        rules = np.empty(len(v), dtype=object)
+        shown = np.empty(len(v), dtype=object)
         for i in np.flatnonzero(later & differs):
             at = index_of[sub.index[i]]
             contradict[at] = True
-            rules[at] = (f"contradicts row {first_rows[i]}: same treatment and day, "
-                         f"different {', '.join(which[i])}")
-        self.problems.add_rows(raw, contradict, "day", v["day"], rules,
+            shown[at] = "; ".join(which[i]).replace("{row}", str(first_rows[i]))
+        self.problems.add_rows(raw, contradict, None, shown,
+                               "contradicts an earlier visit of the same treatment on the same day",
                                "keep the correct one of the two visits and delete the other")
         copies = later & ~differs
         if copies.any():

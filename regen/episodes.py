@@ -87,10 +87,11 @@ def build(treatments: pd.DataFrame, visits: pd.DataFrame, patients: pd.DataFrame
 # ------------------------------------------------------------------ helpers --
 
 class _VisitTable:
-    """Visits keyed by their treatment's position, with the retreatment cut-off.
+    """Visits keyed by their treatment's position in the treatments table.
 
     The treatment ids are hashed once here; everything after works on integer
-    positions with numpy.
+    positions with numpy. The cohort has already set aside visits on or after
+    a retreatment of the same nerve and side (they are in its exclusions).
     """
 
     def __init__(self, treatments: pd.DataFrame, visits: pd.DataFrame) -> None:
@@ -98,24 +99,17 @@ class _VisitTable:
         self.n_treatments = len(treatments)
         self.treatment = pd.Index(treatments["treatment_id"]).get_indexer(visits["treatment_id"])
         self.day = visits["day"].to_numpy(dtype=np.int64)
-        retreated = treatments["retreated_day"].to_numpy(dtype="float64", na_value=np.inf)
-        self.retreated = np.isfinite(retreated)
-        # Visits on or after a retreatment of the same nerve and side belong to the new treatment.
-        self.before_retreatment = self.day < retreated[self.treatment]
-
-    def count(self, mask: np.ndarray) -> np.ndarray:
-        """Per treatment, how many visits ``mask`` selects."""
-        return np.bincount(self.treatment[mask], minlength=self.n_treatments)
+        self.retreated = treatments["retreated_day"].notna().to_numpy()
 
     def assessments(self, recorded: np.ndarray, nothing: str) -> tuple[np.ndarray, np.ndarray]:
-        """Rows after the treatment with the outcome recorded, before any retreatment,
-        and for each treatment the reason it has none (``nothing`` by default)."""
-        after = recorded & (self.day > 0)
-        used = after & self.before_retreatment
+        """Rows after the treatment with the outcome recorded, and for each treatment
+        the reason it has none (``nothing`` unless it has no visit at all)."""
+        rows = np.flatnonzero(recorded & (self.day > 0))
         reasons = np.full(self.n_treatments, nothing, dtype=object)
-        reasons[(self.count(after) > 0) & (self.count(used) == 0)] = "retreated_before_first_assessment"
-        reasons[self.count(np.ones(len(self.day), dtype=bool)) == 0] = "no_visits"
-        return np.flatnonzero(used), reasons
+        no_visit = np.bincount(self.treatment, minlength=self.n_treatments) == 0
+        reasons[no_visit] = "no_visits"
+        reasons[no_visit & self.retreated] = "no_visits_before_retreatment"
+        return rows, reasons
 
 
 class _Groups:
@@ -254,7 +248,7 @@ def measurements(treatments: pd.DataFrame, visits: pd.DataFrame, patients: pd.Da
         raise ValueError(f"no score {score!r} in the visits table; choose one of: "
                          f"{', '.join(usable)}")
     table = _VisitTable(treatments, visits)
-    rows = np.flatnonzero(visits[score].notna().to_numpy() & table.before_retreatment)
+    rows = np.flatnonzero(visits[score].notna().to_numpy())
     values = visits[score].iloc[rows].reset_index(drop=True)
     base_rows = rows[table.day[rows] <= 0]
     base_groups = _Groups(table.treatment[base_rows])

@@ -18,6 +18,7 @@ ours, and the column checks left over are one vectorised mask each.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 import warnings
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ from regen.tables import Column, Table
 __all__ = ["Notes", "Problems", "format_problems", "parse_table"]
 
 PROBLEM_COLUMNS = ["file", "table", "row", "column", "value", "rule", "fix"]
-MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "missing", "."})
+MISSING_TOKENS = frozenset({"", "na", "n/a", "#n/a", "nan", "null", "none", "missing", ".", "-"})
 TRUE_WORDS = ("1", "1.0", "true", "t", "yes", "y")
 FALSE_WORDS = ("0", "0.0", "false", "f", "no", "n")
 BOOLEAN_WORDS = {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS, False)}
@@ -43,6 +44,9 @@ BOOLEAN_WORDS = {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS,
 RESERVED_COLUMNS = frozenset({"source_row", "lower", "upper", "status", "reason", "n_assessments",
                               "treatment_number", "retreated_day", "last_visit_day"})
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+FIRST_SERIAL = (pd.Timestamp("1970-01-01") - EXCEL_EPOCH).days
+#: A whole date, optionally with a time: 2024-03-15, 2024-3-5, 2024-03-15T10:30, 2024-03-15 10:30:00.
+FULL_DATE = r"\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?"
 SHOWN_IN_FULL = 20
 
 
@@ -259,10 +263,13 @@ def _parse_date(values: pd.Series, notes: Notes, label: str) -> tuple[pd.Series,
     left = parsed.isna().to_numpy() & ~missing
     if left.any():
         serial = pd.to_numeric(candidates[left].astype(object), errors="coerce")
-        is_serial = serial.notna() & (serial >= 1) & (serial < 2958466)
+        # Excel serials from 1970 on; a bare year such as 2022 is not a date.
+        is_serial = serial.notna() & (serial >= FIRST_SERIAL) & (serial < 2958466)
         as_serial = EXCEL_EPOCH + pd.to_timedelta(serial.where(is_serial).fillna(0).astype("float64"),
                                                   unit="D")
-        iso = pd.to_datetime(candidates[left].where(serial.isna()), format="ISO8601", errors="coerce")
+        complete = candidates[left].str.fullmatch(FULL_DATE).fillna(False).astype(bool)
+        iso = pd.to_datetime(candidates[left].where(serial.isna() & complete), format="ISO8601",
+                             errors="coerce")
         parsed.loc[left] = as_serial.where(is_serial, iso).to_numpy()
         n_serial = int(is_serial.sum())
         if n_serial and n_serial < int((~missing).sum()):
@@ -311,8 +318,7 @@ def parse_table(raw: RawTable, table: Table, problems: Problems, notes: Notes,
             if column.required:
                 problems.add(raw.file, raw.name, None, column.name, None,
                              "required column missing",
-                             f"add a column named {column.name} ({column.description.rstrip('.')})"
-                             if column.description else f"add a column named {column.name}")
+                             missing_column_fix(column.name, frame.columns))
             out[column.name] = _empty(column, len(frame))
             continue
         present.add(column.name)
@@ -329,6 +335,14 @@ def parse_table(raw: RawTable, table: Table, problems: Problems, notes: Notes,
     result = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
     result["source_row"] = raw.rows
     return result, present
+
+
+def missing_column_fix(name: str, found) -> str:
+    """How to fix a missing column: the columns found, and the closest one."""
+    found = [str(c) for c in found]
+    close = difflib.get_close_matches(name, found, n=1, cutoff=0.6)
+    hint = f"; is '{close[0]}' meant to be {name}? rename it" if close else ""
+    return f"add a column named {name} (found: {', '.join(found) or 'no columns'}){hint}"
 
 
 def _empty(column: Column, n: int) -> pd.Series:

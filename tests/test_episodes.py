@@ -75,7 +75,11 @@ def test_retreatment_censors_the_earlier_episode(tmp_path):
     # T2 retreats T1 on day 60; T3 is the other side and T4 another patient: not retreatments.
     visits = ("treatment_id,day,numb\nT1,7,yes\nT1,30,yes\nT1,90,no\n"
               "T2,7,yes\nT2,40,no\nT3,7,yes\nT3,90,no\nT4,7,yes\nT4,90,no\n")
-    cohort = cohort_of(tmp_path, RETREATED, visits)
+    with pytest.warns(regen.DataWarning, match="1 visit.* on or after a retreatment .* row 4"):
+        cohort = cohort_of(tmp_path, RETREATED, visits)
+    excluded = cohort.exclusions.query("table == 'visits'")
+    assert excluded[["row", "id"]].values.tolist() == [[4, "T1"]]
+    assert excluded["reason"].iloc[0] == "visit_after_retreatment (day 90; retreated on day 60)"
     episodes = cohort.episodes("numbness")
     assert one(episodes, "T1") == (30, np.inf, "right_censored", "censored_at_retreatment")
     assert one(episodes, "T2") == (7, 40, "interval_censored", "recovered")
@@ -88,10 +92,11 @@ def test_retreatment_censors_the_earlier_episode(tmp_path):
 
 def test_retreatment_before_any_assessment_is_an_exclusion(tmp_path):
     visits = "treatment_id,day,numb\nT1,90,no\nT2,7,yes\nT3,7,yes\nT4,7,yes\n"
-    episodes, excluded = cohort_of(tmp_path, RETREATED, visits).episodes(
-        "numbness", with_exclusions=True)
+    with pytest.warns(regen.DataWarning, match="on or after a retreatment"):
+        cohort = cohort_of(tmp_path, RETREATED, visits)
+    episodes, excluded = cohort.episodes("numbness", with_exclusions=True)
     assert "T1" not in set(episodes["treatment_id"])
-    assert excluded.set_index("id").loc["T1", "reason"] == "retreated_before_first_assessment"
+    assert excluded.set_index("id").loc["T1", "reason"] == "no_visits_before_retreatment"
 
 
 RELIEF_VISITS = """\
