@@ -18,6 +18,7 @@ import click
 import pandas as pd
 
 import regen
+from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
 from regen.exceptions import CohortValidationError, RegenError
 
 __all__ = ["main"]
@@ -42,7 +43,9 @@ def _user_errors(command):
                     error.problems.to_csv(problems_file, index=False)
                     click.echo(f"\nAll problems written to {problems_file}", err=True)
                 sys.exit(1)
-            except (RegenError, ValueError, TypeError, OSError) as error:
+            except click.ClickException:
+                raise  # click prints usage errors itself (exit 2)
+            except (RegenError, OSError) as error:
                 if os.environ.get("REGEN_DEBUG"):
                     raise
                 click.echo(f"error: {error}", err=True)
@@ -74,29 +77,44 @@ def main() -> None:
     simulate cohorts."""
 
 
-def _read(path: Path, baseline_window_days: int) -> regen.Cohort:
-    return regen.read_cohort(path, baseline_window_days=baseline_window_days)
+def _read(path: Path, baseline_window_days: int, max_follow_up_days: int) -> regen.Cohort:
+    return regen.read_cohort(path, baseline_window_days=baseline_window_days,
+                             max_follow_up_days=max_follow_up_days)
 
 
 _path_argument = click.argument("path", type=click.Path(path_type=Path))
-_window_option = click.option(
-    "--baseline-window-days", default=60, show_default=True, type=click.IntRange(min=0),
-    help="Visits more than this many days before their treatment are errors.")
+def _window_options(command):
+    command = click.option(
+        "--max-follow-up-days", default=DEFAULT_MAX_FOLLOW_UP_DAYS, show_default=True,
+        type=click.IntRange(min=0),
+        help="Visits more than this many days after their treatment are errors.")(command)
+    return click.option(
+        "--baseline-window-days", default=DEFAULT_BASELINE_WINDOW_DAYS, show_default=True,
+        type=click.IntRange(min=0),
+        help="Visits more than this many days before their treatment are errors.")(command)
+
+
+def _check_window(ctx, param, value: tuple[int, int]) -> tuple[int, int]:
+    first, last = value
+    if not 1 <= first <= last:
+        raise click.BadParameter(f"need 1 ≤ first day ≤ last day, got {first} {last}")
+    return value
 
 
 @main.command()
 @_path_argument
-@_window_option
+@_window_options
 @click.option("--problems", "problems_file", type=click.Path(path_type=Path),
               help="Also write every problem found to this CSV file.")
 @_user_errors
-def validate(path: Path, baseline_window_days: int, problems_file: Path | None) -> None:
+def validate(path: Path, baseline_window_days: int, max_follow_up_days: int,
+             problems_file: Path | None) -> None:
     """Check the follow-up tables in PATH and print the flow.
 
     PATH is a folder with patients, treatments and visits (.csv or .parquet)
     or one .xlsx workbook. Exits 0 when the data are usable, 1 when not.
     """
-    cohort = _read(path, baseline_window_days)
+    cohort = _read(path, baseline_window_days, max_follow_up_days)
     click.echo(format_flow(cohort, path))
     click.echo("\nThe data are usable.")
 
@@ -109,16 +127,20 @@ def validate(path: Path, baseline_window_days: int, problems_file: Path | None) 
 @click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1,
               min_open=True, max_open=True), help="Relief: share of baseline pain removed.")
 @click.option("--response-window", nargs=2, type=int, default=(1, 30), show_default=True,
+              callback=_check_window,
               help="Relief: first and last day in which relief must begin.")
 @click.option("--exclusions", "exclusions_file", type=click.Path(path_type=Path),
               help="Also write the treatments without an episode, with reasons.")
-@_window_option
+@_window_options
 @_user_errors
 def episodes(path: Path, outcome: str, output: Path, threshold: float,
              response_window: tuple[int, int], exclusions_file: Path | None,
-             baseline_window_days: int) -> None:
+             baseline_window_days: int, max_follow_up_days: int) -> None:
     """Write one interval-censored episode per treatment in PATH."""
-    cohort = _read(path, baseline_window_days)
+    _check_suffix(output)
+    if exclusions_file:
+        _check_suffix(exclusions_file)
+    cohort = _read(path, baseline_window_days, max_follow_up_days)
     table, excluded = cohort.episodes(outcome, threshold=threshold,
                                       response_window=response_window, with_exclusions=True)
     _write(table, output)
@@ -139,9 +161,16 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
 @click.option("--seed", type=int, default=None, help="Random seed (same seed, same files).")
 @click.option("--format", "file_format", type=click.Choice(["csv", "parquet", "xlsx"]),
               default="csv", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite cohort files already in the folder.")
 @_user_errors
-def simulate(n_patients: int, output: Path, seed: int | None, file_format: str) -> None:
+def simulate(n_patients: int, output: Path, seed: int | None, file_format: str,
+             force: bool) -> None:
     """Write a synthetic cohort with a known truth (see regen.simulate)."""
+    existing = sorted(p.name for p in output.glob("*") if p.is_file()
+                      and p.stem.lower() in ("patients", "treatments", "visits", "cohort"))
+    if existing and not force:
+        raise click.UsageError(f"{output} already holds {', '.join(existing)}; choose an empty "
+                               "folder, or add --force to overwrite them")
     sim = regen.simulate.cohort(n_patients, seed=seed)
     written = sim.write(output, format=file_format)
     click.echo(f"{len(sim.patients)} patients, {len(sim.treatments)} treatments, "
@@ -168,14 +197,17 @@ def demo(data: Path, out: Path) -> None:
                "exclusions.csv, flow.csv, summary_by_nerve.csv")
 
 
+def _check_suffix(path: Path) -> None:
+    if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise click.BadParameter(f"cannot write {path.name}: use a .csv or .parquet file name")
+
+
 def _write(frame: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in (".parquet", ".pq"):
         frame.to_parquet(path, index=False)
-    elif path.suffix.lower() == ".csv":
-        frame.to_csv(path, index=False)
     else:
-        raise ValueError(f"cannot write {path.name}: use a .csv or .parquet file name")
+        frame.to_csv(path, index=False)
 
 
 def format_flow(cohort: regen.Cohort, path: Path) -> str:
@@ -211,9 +243,6 @@ def format_flow(cohort: regen.Cohort, path: Path) -> str:
         lines.append(line("episodes", get("episodes_total", outcome)))
         for _, row in part[part["step"] == "episodes"].iterrows():
             lines.append(line(row["reason"], row["count"], 4))
-    if cohort.warnings:
-        lines.append("")
-        lines.append(f"{len(cohort.warnings)} warning(s) about the data (see above).")
     return "\n".join(lines)
 
 

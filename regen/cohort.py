@@ -135,7 +135,7 @@ def _row_of(ids: pd.Series, references: pd.Series) -> np.ndarray:
     first = ~ids.duplicated(keep="first").to_numpy(dtype=bool) & ids.notna().to_numpy(dtype=bool)
     rows = np.flatnonzero(first)
     at = pd.Index(ids[first]).get_indexer(references)
-    return np.where(at >= 0, rows[np.maximum(at, 0)], -1)
+    return np.where(at >= 0, np.append(rows, -1)[at], -1)
 
 
 class _Linker:
@@ -356,7 +356,8 @@ class _Linker:
             self.problems.add(t_raw.file, "treatments", None, "treated_on", None,
                               f"column missing, but {int(needs_date.sum())} visits in {raw.file} "
                               "are dated and have no day",
-                              missing_column_fix("treated_on", t_raw.frame.columns)
+                              missing_column_fix("treated_on", t_raw.frame.columns,
+                                                 TREATMENTS.names)
                               + "; or give the visits a day column")
         elif needs_date.any():
             waiting = v.loc[needs_date].groupby(self.treatment_row[needs_date])["source_row"]

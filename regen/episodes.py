@@ -96,6 +96,7 @@ class _VisitTable:
 
     def __init__(self, treatments: pd.DataFrame, visits: pd.DataFrame) -> None:
         self.treatment_ids = treatments["treatment_id"].to_numpy(dtype=object)
+        self.source_rows = treatments["source_row"].to_numpy()
         self.n_treatments = len(treatments)
         self.treatment = pd.Index(treatments["treatment_id"]).get_indexer(visits["treatment_id"])
         self.day = visits["day"].to_numpy(dtype=np.int64)
@@ -171,10 +172,12 @@ def _numbness(table: _VisitTable, visits: pd.DataFrame):
         "numb_at_last_visit")
     relapsed = happened & (groups.last(numb) > recovered)
     if relapsed.any():
-        examples = ", ".join(map(str, table.treatment_ids[groups.treatment[relapsed]][:5]))
+        which = groups.treatment[relapsed][:5]
+        examples = ", ".join(f"{tid} (treatments row {row})" for tid, row in
+                             zip(table.treatment_ids[which], table.source_rows[which], strict=True))
         warnings.warn(
-            f"numbness came back after a recovery in {int(relapsed.sum())} treatment(s) "
-            f"(e.g. {examples}); the first recovery is used. Check those visits.",
+            f"numbness came back after a recovery in {int(relapsed.sum())} treatment(s), e.g. "
+            f"{examples}; the first recovery is used. Check those visits.",
             DataWarning, stacklevel=5)
     core = pd.DataFrame({
         "_treatment": groups.treatment, "lower": lower, "upper": upper, "status": status,

@@ -130,9 +130,12 @@ def _read_folder(folder: Path, problems, notes) -> tuple[dict[str, RawTable], li
         ]
         if not candidates:
             found = ", ".join(sorted(p.name for p in files.values())) or "no files"
+            books = [p.name for p in files.values() if p.suffix.lower() in _EXCEL_SUFFIXES]
+            hint = (f"; or give the workbook itself: {folder.name}/{books[0]}"
+                    if len(books) == 1 else "")
             problems.add_table(
                 f"{name}.csv", name, "file missing",
-                f"put {name}.csv or {name}.parquet in {folder.name}/ (found: {found})",
+                f"put {name}.csv or {name}.parquet in {folder.name}/ (found: {found}){hint}",
             )
             continue
         if len(candidates) > 1:

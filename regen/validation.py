@@ -318,7 +318,7 @@ def parse_table(raw: RawTable, table: Table, problems: Problems, notes: Notes,
             if column.required:
                 problems.add(raw.file, raw.name, None, column.name, None,
                              "required column missing",
-                             missing_column_fix(column.name, frame.columns))
+                             missing_column_fix(column.name, frame.columns, table.names))
             out[column.name] = _empty(column, len(frame))
             continue
         present.add(column.name)
@@ -337,10 +337,11 @@ def parse_table(raw: RawTable, table: Table, problems: Problems, notes: Notes,
     return result, present
 
 
-def missing_column_fix(name: str, found) -> str:
-    """How to fix a missing column: the columns found, and the closest one."""
+def missing_column_fix(name: str, found, declared=()) -> str:
+    """How to fix a missing column: the columns found, and the closest undeclared one."""
     found = [str(c) for c in found]
-    close = difflib.get_close_matches(name, found, n=1, cutoff=0.6)
+    candidates = [c for c in found if c not in declared]
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.5)
     hint = f"; is '{close[0]}' meant to be {name}? rename it" if close else ""
     return f"add a column named {name} (found: {', '.join(found) or 'no columns'}){hint}"
 

@@ -89,8 +89,12 @@ def test_episodes_parquet_round_trip_is_lossless(run, tmp_path):
 
 def test_episodes_bad_output_name_is_a_clear_error(run, tmp_path):
     result = run("episodes", EXAMPLE, "-o", tmp_path / "episodes.txt")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "use a .csv or .parquet file name" in result.stderr
+    result = run("episodes", EXAMPLE, "--outcome", "relief", "-o", tmp_path / "r.csv",
+                 "--response-window", 30, 1)
+    assert result.exit_code == 2
+    assert "first day ≤ last day" in result.stderr
 
 
 def test_bad_option_is_a_usage_error(run):
@@ -133,3 +137,41 @@ def test_data_warnings_are_plain_lines(run, tmp_path):
 
 def test_version(run):
     assert regen.__version__ in run("--version").output
+
+
+def test_simulate_refuses_to_overwrite_a_cohort(run, tmp_path):
+    folder = tmp_path / "real"
+    shutil.copytree(EXAMPLE, folder)
+    before = (folder / "visits.csv").read_bytes()
+    result = run("simulate", "-n", 3, "-o", folder)
+    assert result.exit_code == 2
+    assert "--force" in result.stderr
+    assert (folder / "visits.csv").read_bytes() == before
+    assert run("simulate", "-n", 3, "-o", folder, "--force").exit_code == 0
+    assert (folder / "visits.csv").read_bytes() != before
+
+
+def test_folder_with_a_workbook_points_to_it(run, tmp_path):
+    assert run("simulate", "-n", 20, "-o", tmp_path / "xl", "--format", "xlsx").exit_code == 0
+    result = run("validate", tmp_path / "xl")
+    assert result.exit_code == 1
+    assert "give the workbook itself: xl/cohort.xlsx" in result.stderr
+    assert run("validate", tmp_path / "xl" / "cohort.xlsx").exit_code == 0
+
+
+def test_follow_up_horizon_option(run, tmp_path):
+    folder = tmp_path / "long"
+    shutil.copytree(EXAMPLE, folder)
+    result = run("validate", folder, "--max-follow-up-days", 100)
+    assert result.exit_code == 1
+    assert "visit more than 100 days after the treatment" in result.stderr
+    assert "column visit_date, value '" in result.stderr and "(day " in result.stderr
+
+
+def test_internal_errors_are_reported_as_bugs(run, monkeypatch):
+    def broken(*args, **kwargs):
+        raise KeyError("oops")
+    monkeypatch.setattr(regen, "read_cohort", broken)
+    result = run("validate", EXAMPLE)
+    assert result.exit_code == 3
+    assert "internal error: KeyError" in result.stderr and "Traceback" not in result.output

@@ -170,3 +170,35 @@ def test_extra_columns_are_kept_as_numbers_or_text(tmp_path):
     assert cohort.patients["weight_kg"].tolist() == [70.0, 81.5]
     assert cohort.patients["site"].tolist() == ["north", "south"]
     assert "site" in cohort.episodes("numbness").columns
+
+
+def test_excel_sep_line_and_blank_lines_above_the_header(tmp_path):
+    visits = "\n\nsep=;\n" + VISITS.replace(",", ";").replace("T1;60;no;7", "T1;60;no;17")
+    with pytest.raises(CohortValidationError) as caught:
+        regen.read_cohort(write_cohort(tmp_path, visits=visits))
+    assert caught.value.problems[["row", "column"]].values.tolist() == [[8, "pain"]]
+
+
+def test_data_lines_ending_in_a_delimiter_keep_their_columns(tmp_path, reference):
+    lines = VISITS.splitlines()
+    visits = "\n".join([lines[0]] + [line + "," for line in lines[1:]]) + "\n"
+    assert_same_cohort(regen.read_cohort(write_cohort(tmp_path, visits=visits)), reference)
+
+
+def test_a_value_beyond_the_last_header_is_reported_not_dropped(tmp_path):
+    lines = VISITS.splitlines()
+    visits = "\n".join([lines[0]] + [line + "," for line in lines[1:]]) + "\n"
+    visits = visits.replace("T1,30,yes,3,", "T1,30,yes,3,9")
+    with pytest.raises(CohortValidationError) as caught:
+        regen.read_cohort(write_cohort(tmp_path, visits=visits))
+    problem = caught.value.problems.iloc[0]
+    assert (problem["row"], problem["value"]) == (4, "9")
+    assert problem["rule"] == "value in a column that has no header"
+
+
+def test_excel_missing_markers_are_missing(tmp_path):
+    visits = VISITS.replace("T1,30,yes,3", "T1,30,#N/A,-")
+    with pytest.warns(regen.DataWarning, match="record none of"):
+        cohort = regen.read_cohort(write_cohort(tmp_path, visits=visits))
+    row = cohort.visits.query("treatment_id == 'T1' and day == 30").iloc[0]
+    assert pd.isna(row["numb"]) and pd.isna(row["pain"])

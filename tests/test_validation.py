@@ -207,3 +207,73 @@ def test_visit_without_any_assessment_warns(tmp_path):
     visits = VISITS + "T2,60,,\n"
     with pytest.warns(regen.DataWarning, match="1 visit\\(s\\) record none of .* row 9"):
         regen.read_cohort(write_cohort(tmp_path, visits=visits))
+
+
+def test_a_column_of_another_table_is_a_problem(tmp_path):
+    patients = PATIENTS.replace("diabetes\n", "diabetes,age\n").replace("no\n", "no,54\n") \
+        .replace("yes\n", "yes,64\n")
+    problem = only(problems_of(write_cohort(tmp_path, patients=patients)))
+    assert (problem["file"], problem["column"]) == ("patients.csv", "age")
+    assert problem["rule"] == "column age belongs in treatments.csv"
+
+
+def test_missing_key_column_is_one_problem_not_a_flood(tmp_path):
+    treatments = TREATMENTS.replace("treatment_id,", "treatment,")
+    problem = only(problems_of(write_cohort(tmp_path, treatments=treatments)))
+    assert (problem["column"], problem["rule"]) == ("treatment_id", "required column missing")
+    assert "is 'treatment' meant to be treatment_id?" in problem["fix"]
+
+
+def test_missing_treated_on_column_with_dated_visits_is_one_problem(tmp_path):
+    treatments = TREATMENTS.replace("treated_on", "treatment_date")
+    visits = "treatment_id,visit_date,numb\nT1,2024-01-17,yes\nT1,2024-03-10,no\nT2,2024-02-08,yes\n"
+    problem = only(problems_of(write_cohort(tmp_path, treatments=treatments, visits=visits)))
+    assert (problem["column"], problem["row"] is pd.NA) == ("treated_on", True)
+    assert "3 visits in visits.csv are dated" in problem["rule"]
+    assert "is 'treatment_date' meant to be treated_on?" in problem["fix"]
+
+
+@pytest.mark.parametrize("value", ["2024-01", "2024", "24-01-10", "2024-01-10x"])
+def test_incomplete_dates_are_not_dates(tmp_path, value):
+    treatments = TREATMENTS.replace("2024-01-10", value)
+    problem = only(problems_of(write_cohort(tmp_path, treatments=treatments)))
+    assert (problem["row"], problem["column"], problem["value"]) == (2, "treated_on", value)
+    assert problem["rule"] == "not a date"
+
+
+def test_visit_outside_window_names_the_date_it_came_from(tmp_path):
+    visits = "treatment_id,visit_date,numb\nT1,2023-09-01,no\nT1,2024-01-17,yes\nT2,2024-02-08,yes\n"
+    problem = only(problems_of(write_cohort(tmp_path, visits=visits)))
+    assert (problem["row"], problem["column"]) == (2, "visit_date")
+    assert problem["value"] == "2023-09-01 (day -131 from treated_on 2024-01-10)"
+
+
+def test_visits_may_name_the_patient_but_it_must_match(tmp_path):
+    visits = VISITS.replace("treatment_id,day", "treatment_id,patient_id,day") \
+        .replace("T1,", "T1,P1,").replace("T2,", "T2,P2,")
+    cohort = regen.read_cohort(write_cohort(tmp_path / "ok", visits=visits))
+    assert cohort.visits.groupby("treatment_id")["patient_id"].first().to_dict() == {
+        "T1": "P1", "T2": "P2"}
+    wrong = visits.replace("T2,P2,30", "T2,P1,30")
+    problem = only(problems_of(write_cohort(tmp_path / "wrong", visits=wrong)))
+    assert (problem["row"], problem["column"], problem["value"]) == (8, "patient_id", "P1")
+    assert problem["rule"] == "not the treatment's patient (P2 on treatments.csv row 3)"
+
+
+def test_same_treatment_entered_twice_is_a_problem(tmp_path):
+    treatments = TREATMENTS + "T3,P1,greater_occipital,left,2024-01-10,80\n"
+    problem = only(problems_of(write_cohort(tmp_path, treatments=treatments)))
+    assert (problem["row"], problem["column"]) == (4, "treated_on")
+    assert problem["rule"] == "same patient, nerve, side and treated_on as row 2"
+
+
+def test_same_day_without_side_is_bilateral_not_a_retreatment(tmp_path):
+    treatments = ("treatment_id,patient_id,nerve,treated_on\n"
+                  "T1,P1,greater_occipital,2024-01-10\nT2,P1,greater_occipital,2024-01-10\n"
+                  "T3,P2,lesser_occipital,2024-02-01\n")
+    visits = "treatment_id,day,numb\nT1,7,yes\nT1,60,no\nT2,7,yes\nT2,90,no\nT3,7,yes\n"
+    with pytest.warns(regen.DataWarning, match="repeat a patient, nerve and treated_on without a side"):
+        cohort = regen.read_cohort(write_cohort(tmp_path, treatments=treatments, visits=visits))
+    assert cohort.treatments["retreated_day"].isna().all()
+    assert cohort.treatments["treatment_number"].tolist() == [1, 1, 1]
+    assert len(cohort.episodes("numbness")) == 3
