@@ -1,5 +1,6 @@
 # The two commands a new user needs: `make demo` and `make test`.
-PYTHON ?= python3.11
+# Python 3.11 or newer; `make demo PYTHON=python3.12` picks another.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= data/example

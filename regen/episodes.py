@@ -101,15 +101,15 @@ class _VisitTable:
         self.treatment = pd.Index(treatments["treatment_id"]).get_indexer(visits["treatment_id"])
         self.day = visits["day"].to_numpy(dtype=np.int64)
         self.retreated = treatments["retreated_day"].notna().to_numpy()
+        self.has_visit = np.bincount(self.treatment, minlength=self.n_treatments) > 0
 
     def assessments(self, recorded: np.ndarray, nothing: str) -> tuple[np.ndarray, np.ndarray]:
         """Rows after the treatment with the outcome recorded, and for each treatment
         the reason it has none (``nothing`` unless it has no visit at all)."""
         rows = np.flatnonzero(recorded & (self.day > 0))
         reasons = np.full(self.n_treatments, nothing, dtype=object)
-        no_visit = np.bincount(self.treatment, minlength=self.n_treatments) == 0
-        reasons[no_visit] = "no_visits"
-        reasons[no_visit & self.retreated] = "no_visits_before_retreatment"
+        reasons[~self.has_visit] = "no_visits"
+        reasons[~self.has_visit & self.retreated] = "no_visits_before_retreatment"
         return rows, reasons
 
 
@@ -198,9 +198,8 @@ def _relief(table: _VisitTable, visits: pd.DataFrame, *, threshold: float,
     baseline[base_groups.treatment] = pain_all[base_rows[base_groups.ends]]
 
     rows, reasons = table.assessments(recorded, "no_pain_assessment_after_treatment")
-    has_visit = reasons != "no_visits"
-    reasons[has_visit & (baseline == 0)] = "zero_baseline_pain"
-    reasons[has_visit & np.isnan(baseline)] = "no_baseline_pain"
+    reasons[table.has_visit & (baseline == 0)] = "zero_baseline_pain"
+    reasons[table.has_visit & np.isnan(baseline)] = "no_baseline_pain"
     rows = rows[baseline[table.treatment[rows]] > 0]
 
     groups = _Groups(table.treatment[rows])
