@@ -1,0 +1,398 @@
+"""Checks across the three tables: ids, references, days, duplicates, retreatments.
+
+:class:`Linker` takes the parsed tables (:mod:`regen.validation`) and checks
+them against each other, adding to the same problem ledger and notes: unique
+ids, known references, one meaning per column name, days computed from dates
+and checked against given days, the baseline window and follow-up horizon,
+duplicate visits that agree (set aside with a reason) or contradict (a
+problem), same-day treatments, and retreatments (a later treatment of the same
+patient, nerve and side), whose later visits under the earlier treatment are
+set aside with a reason. The ids are hashed once; the rest is integer indexing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from regen._util import isin
+from regen.tables import KNOWN_NERVES, PATIENTS, TABLES, TREATMENTS, VISIT_SCORES
+from regen.validation import Notes, Problems, missing_column_fix
+
+__all__ = ["Linker", "empty_exclusions"]
+
+
+def empty_exclusions() -> pd.DataFrame:
+    return pd.DataFrame({
+        "table": pd.Series(dtype="string"), "row": pd.Series(dtype="Int64"),
+        "id": pd.Series(dtype="string"), "reason": pd.Series(dtype="string"),
+        "outcome": pd.Series(dtype="string"),
+    })
+
+
+def _shown(value: object) -> str:
+    """A parsed value as the user wrote it: 5 not 5.0, yes/no not True/False."""
+    if pd.isna(value):
+        return "(empty)"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, float | np.floating):
+        return f"{value:g}"
+    return str(value)
+
+
+def _row_of(ids: pd.Series, references: pd.Series) -> np.ndarray:
+    """For each reference, the row of ``ids`` holding it (its first row if repeated), or -1."""
+    first = ~ids.duplicated(keep="first").to_numpy(dtype=bool) & ids.notna().to_numpy(dtype=bool)
+    rows = np.flatnonzero(first)
+    at = pd.Index(ids[first]).get_indexer(references)
+    return np.where(at >= 0, np.append(rows, -1)[at], -1)
+
+
+class Linker:
+    """Checks across tables; fills the problem ledger and the exclusions."""
+
+    def __init__(self, raws, parsed, present, problems: Problems, notes: Notes,
+                 baseline_window_days: int, max_follow_up_days: int) -> None:
+        self.raws = raws
+        self.patients = parsed["patients"]
+        self.treatments = parsed["treatments"]
+        self.visits = parsed["visits"]
+        self.present = present
+        self.problems = problems
+        self.notes = notes
+        self.window = baseline_window_days
+        self.horizon = max_follow_up_days
+
+    def link(self):
+        self._unique("patients", PATIENTS.key)
+        self._unique("treatments", TREATMENTS.key)
+        # Each visit's treatment as a row of the treatments table (-1: unknown id). The ids
+        # are hashed once here; everything after is integer indexing.
+        self.treatment_row = _row_of(self.treatments["treatment_id"], self.visits["treatment_id"])
+        # Without a key column every reference would be an orphan: that column's own
+        # problem says all there is to say.
+        if "patient_id" in self.present["patients"]:
+            self._orphans("treatments", "patient_id",
+                          _row_of(self.patients["patient_id"], self.treatments["patient_id"]),
+                          "patients")
+        if "treatment_id" in self.present["treatments"]:
+            self._orphans("visits", "treatment_id", self.treatment_row, "treatments")
+            self._visit_patients()
+        self._clashing_columns()
+        treatments = self._treatments()
+        visits = self._visit_days(treatments)
+        visits, exclusions = self._duplicate_visits(visits)
+        visits, after = self._after_retreatment(visits, treatments)
+        exclusions = pd.concat([exclusions, after], ignore_index=True)
+        self._unknown_nerves(treatments)
+        if not {"numb", "pain"} & self.present["visits"]:
+            self.notes.add(f"{self.raws['visits'].file} has neither a numb nor a pain column: "
+                           "no numbness or relief episode can be built.")
+        scores = [c for c in VISIT_SCORES if c in self.present["visits"]]
+        empty = visits[scores].isna().all(axis=1) if scores else pd.Series(False, index=visits.index)
+        if empty.any():
+            rows = visits.loc[empty, "source_row"]
+            self.notes.add(f"{self.raws['visits'].file}: {int(empty.sum())} visit(s) record none of "
+                           f"{', '.join(VISIT_SCORES)} (first on row {rows.min()}); they count "
+                           "for no outcome.")
+        unused = ~isin(self.patients["patient_id"], treatments["patient_id"])
+        if unused.any():
+            self.notes.add(f"{int(unused.sum())} patient(s) in {self.raws['patients'].file} "
+                           "have no treatment; they are not analysed.")
+        # Visits in the order of the treatments file, then by day.
+        row = self.treatment_row[visits.index.to_numpy()]
+        visits["patient_id"] = pd.array(
+            treatments["patient_id"].to_numpy(dtype=object)[np.maximum(row, 0)], dtype="string")
+        day = visits["day"].to_numpy(dtype="float64", na_value=np.inf)
+        order = np.lexsort((visits["source_row"].to_numpy(), day, row))
+        return (self.patients, treatments, visits.iloc[order].reset_index(drop=True), exclusions)
+
+    # -- ids -------------------------------------------------------------
+    def _unique(self, name: str, key: str) -> None:
+        frame, raw = getattr(self, name), self.raws[name]
+        ids = frame[key]
+        repeated = ids.duplicated(keep="first").to_numpy(dtype=bool) & ids.notna().to_numpy()
+        if repeated.any():
+            first_row = pd.Series(raw.rows).groupby(ids.to_numpy()).transform("min").to_numpy()
+            rules = [f"duplicate {key} (first on row {row})" for row in first_row]
+            self.problems.add_rows(raw, repeated, key, ids, rules,
+                                   f"give every row of {raw.name} its own {key}, or remove the copy")
+
+    def _orphans(self, name: str, column: str, row: np.ndarray, other: str) -> None:
+        frame, raw = getattr(self, name), self.raws[name]
+        orphan = (row < 0) & frame[column].notna().to_numpy(dtype=bool)
+        self.problems.add_rows(
+            raw, orphan, column, frame[column], f"unknown {column}: not in {self.raws[other].file}",
+            f"correct the id, or add the missing {other[:-1]} to {self.raws[other].file}")
+
+    def _visit_patients(self) -> None:
+        """A patient_id in the visits file must be the patient of the visit's treatment."""
+        if "patient_id" not in self.present["visits"]:
+            return
+        known = self.treatment_row >= 0
+        given = self.visits["patient_id"]
+        expected = self.treatments["patient_id"].to_numpy(dtype=object)[np.maximum(self.treatment_row, 0)]
+        t_rows = self.raws["treatments"].rows[np.maximum(self.treatment_row, 0)]
+        wrong = known & given.notna().to_numpy() & (given.to_numpy(dtype=object) != expected)
+        self.problems.add_rows(
+            self.raws["visits"], wrong, "patient_id", given,
+            [f"not the treatment's patient ({p} on {self.raws['treatments'].file} row {r})"
+             for p, r in zip(expected, t_rows, strict=True)] if wrong.any() else "",
+            "correct the visit's patient_id or its treatment_id")
+
+    def _clashing_columns(self) -> None:
+        """One name, one meaning: a column may stand in one file only (ids excepted)."""
+        keys = {"patient_id", "treatment_id"}
+        home = {c: name for name, table in TABLES.items() for c in table.names if c not in keys}
+        files = {name: self.raws[name] for name in TABLES}
+        seen: dict[str, str] = {}
+        for name, raw in files.items():
+            for column in raw.frame.columns:
+                if column in keys:
+                    continue
+                owner = home.get(column)
+                if owner and owner != name:
+                    self.problems.add(raw.file, name, None, column, None,
+                                      f"column {column} belongs in {files[owner].file}",
+                                      f"rename it (e.g. {column}_{name}) or move it to "
+                                      f"{files[owner].file}")
+                elif not owner and column in seen:
+                    self.problems.add(raw.file, name, None, column, None,
+                                      f"column also in {files[seen[column]].file}",
+                                      "rename one of the two columns so each name has one meaning")
+                seen.setdefault(column, name)
+
+    # -- treatments --------------------------------------------------------
+    def _treatments(self) -> pd.DataFrame:
+        t = self.treatments.copy()
+        t["procedure"] = t["procedure"].fillna("cryo")
+        birth = t["patient_id"].map(
+            self.patients.drop_duplicates("patient_id").set_index("patient_id")["birth_year"])
+        derived = (t["treated_on"].dt.year - birth.astype("float64")).astype("float64")
+        given = "age" in self.present["treatments"]
+        age = t["age"].astype("float64").fillna(derived) if given else derived
+        impossible = ((age < 0) | (age > 120)).fillna(False).to_numpy(dtype=bool)
+        if impossible.any():
+            shown = [f"{on:%Y-%m-%d}, birth_year {b:g}: age {a:g}" if ok else ""
+                     for on, b, a, ok in zip(t["treated_on"], birth.astype("float64"), age,
+                                             impossible, strict=True)]
+            self.problems.add_rows(self.raws["treatments"], impossible, "treated_on", shown,
+                                   "age at treatment (treated_on year − birth_year) outside 0–120",
+                                   "check this treatment's treated_on and the patient's birth_year")
+        t["age"] = age.where(~impossible)
+        self._retreatments(t)
+        return t
+
+    def _retreatments(self, t: pd.DataFrame) -> None:
+        """Number the treatments of each patient, nerve and side, and find each one's retreatment.
+
+        A retreatment is a treatment on a later date; treatments on the same date are the
+        same procedure (both sides, when no side is given) and never retreat each other.
+        """
+        raw = self.raws["treatments"]
+        keys = ["patient_id", "nerve", "_side"]
+        work = t[["patient_id", "nerve", "treated_on"]].assign(
+            _side=t["side"].astype(object).where(t["side"].notna(), "(no side)"))
+        dated = work["treated_on"].notna().to_numpy()
+        same_day = work.duplicated(keys + ["treated_on"], keep="first").to_numpy() & dated
+        sided = t["side"].notna().to_numpy()
+        if (same_day & sided).any():
+            first = pd.Series(raw.rows).groupby(
+                [work[k].to_numpy() for k in keys + ["treated_on"]], dropna=False
+            ).transform("min").to_numpy()
+            self.problems.add_rows(
+                raw, same_day & sided, "treated_on", t["treated_on"],
+                [f"same patient, nerve, side and treated_on as row {row}" for row in first],
+                "if it is the same treatment entered twice, delete one row; otherwise correct "
+                "the side or the date")
+        if (same_day & ~sided).any():
+            self.notes.add(f"{raw.file}: {int((same_day & ~sided).sum())} treatment(s) repeat a "
+                           "patient, nerve and treated_on without a side; they are analysed as "
+                           "separate nerves (left and right?). Fill in side to tell them apart.")
+        several = work.groupby(keys)["nerve"].transform("size").to_numpy() > 1
+        undated = several & ~dated
+        if undated.any():
+            self.notes.add(f"{raw.file}: {int(undated.sum())} treatment(s) repeat a patient, nerve "
+                           "and side without treated_on; they cannot be ordered, so none is taken "
+                           "as a retreatment. Fill in treated_on to analyse retreatments.")
+        dates = work.loc[dated, keys + ["treated_on"]].drop_duplicates().sort_values(
+            keys + ["treated_on"])
+        dates["_next"] = dates.groupby(keys)["treated_on"].shift(-1)
+        dates["_number"] = dates.groupby(keys).cumcount() + 1
+        merged = work.merge(dates, on=keys + ["treated_on"], how="left", validate="many_to_one")
+        number = merged["_number"].astype("Int64").to_numpy()
+        number[~dated & ~several] = 1
+        t["treatment_number"] = pd.array(number, dtype="Int64")
+        t["retreated_day"] = pd.array((merged["_next"] - merged["treated_on"]).dt.days,
+                                      dtype="Int64")
+
+    def _unknown_nerves(self, treatments: pd.DataFrame) -> None:
+        unknown = treatments.loc[~treatments["nerve"].isin(KNOWN_NERVES), "nerve"].dropna()
+        if len(unknown):
+            counts = unknown.value_counts()
+            listed = ", ".join(f"{nerve} ({n})" for nerve, n in counts.items())
+            self.notes.add(f"{self.raws['treatments'].file}: nerve(s) regen does not know: {listed}. "
+                           f"Known: {', '.join(KNOWN_NERVES)}. Check the spelling; other nerves "
+                           "are analysed as written.")
+
+    # -- visits ------------------------------------------------------------
+    def _visit_days(self, treatments: pd.DataFrame) -> pd.DataFrame:
+        v, raw = self.visits, self.raws["visits"]
+        present = self.present["visits"]
+        if not present & {"day", "visit_date"}:
+            self.problems.add(raw.file, "visits", None, "day", None,
+                              "required column missing: day or visit_date",
+                              "add a column day (days since the treatment) or visit_date")
+            return v
+        known_treatment = self.treatment_row >= 0
+        treated_on = pd.Series(
+            treatments["treated_on"].to_numpy()[np.maximum(self.treatment_row, 0)],
+            index=v.index).where(known_treatment)
+        date_day = (v["visit_date"] - treated_on).dt.days.astype("Int64")
+        day = v["day"]
+        unreadable = v["source_row"].isin(self.problems.flagged("visits", "visit_date")
+                                          | self.problems.flagged("visits", "day"))
+        neither = (day.isna() & v["visit_date"].isna() & ~unreadable).to_numpy(dtype=bool)
+        self.problems.add_rows(raw, neither, "visit_date" if "visit_date" in present else "day",
+                               day, "visit has neither day nor visit_date",
+                               "fill in the visit's date or its day since the treatment")
+        # A treated_on that could not be read is reported once, where it is written.
+        unreadable_on = self.treatments["source_row"].isin(
+            self.problems.flagged("treatments", "treated_on")).to_numpy()
+        needs_date = ((day.isna() & v["visit_date"].notna() & treated_on.isna()).to_numpy(dtype=bool)
+                      & known_treatment & ~unreadable_on[np.maximum(self.treatment_row, 0)])
+        t_raw = self.raws["treatments"]
+        if needs_date.any() and "treated_on" not in self.present["treatments"]:
+            self.problems.add(t_raw.file, "treatments", None, "treated_on", None,
+                              f"column missing, but {int(needs_date.sum())} visits in {raw.file} "
+                              "are dated and have no day",
+                              missing_column_fix("treated_on", t_raw.frame.columns,
+                                                 TREATMENTS.names)
+                              + "; or give the visits a day column")
+        elif needs_date.any():
+            waiting = v.loc[needs_date].groupby(self.treatment_row[needs_date])["source_row"]
+            counts, first = waiting.size(), waiting.min()
+            flagged = np.zeros(len(self.treatments), dtype=bool)
+            flagged[counts.index.to_numpy()] = True
+            shown = np.full(len(self.treatments), "", dtype=object)
+            shown[counts.index.to_numpy()] = [
+                f"(empty); {n} dated visit(s), first on {raw.file} row {r}"
+                for n, r in zip(counts, first, strict=True)]
+            self.problems.add_rows(t_raw, flagged, "treated_on", shown,
+                                   "treated_on missing, but the treatment's visits are dated",
+                                   "fill in the treatment date (YYYY-MM-DD), or give the visits "
+                                   "a day column")
+        disagree = (day.notna() & date_day.notna() & (day != date_day)).fillna(False)
+        disagree = disagree.to_numpy(dtype=bool)
+        if disagree.any():
+            shown = [f"day {d}, but visit_date {vd:%Y-%m-%d} is day {dd}" if ok else ""
+                     for d, vd, dd, ok in zip(day, v["visit_date"], date_day, disagree, strict=True)]
+            self.problems.add_rows(raw, disagree, "day", shown,
+                                   "day and visit_date disagree",
+                                   "correct the day or the date (or the treatment's treated_on)")
+        v = v.copy()
+        v["day"] = day.fillna(date_day)
+        # Name the column the user wrote: the day, or the date it was computed from.
+        from_date = day.isna().to_numpy()
+        column = np.where(from_date, "visit_date", "day")
+        shown = [f"{vd:%Y-%m-%d} (day {d} from treated_on {t:%Y-%m-%d})"
+                 if computed and not pd.isna(d) else str(d)
+                 for d, vd, t, computed in zip(v["day"], v["visit_date"], treated_on, from_date,
+                                               strict=True)] if from_date.any() else v["day"]
+        early = (v["day"] < -self.window).fillna(False).to_numpy(dtype=bool)
+        late = (v["day"] > self.horizon).fillna(False).to_numpy(dtype=bool)
+        for name in ("day", "visit_date"):
+            here = column == name
+            self.problems.add_rows(
+                raw, early & here, name, shown,
+                f"visit more than {self.window} days before the treatment (the baseline window)",
+                "check the visit's date and the treatment's treated_on; to accept earlier baselines "
+                "use --baseline-window-days (read_cohort(baseline_window_days=...) in Python)")
+            self.problems.add_rows(
+                raw, late & here, name, shown,
+                f"visit more than {self.horizon} days after the treatment",
+                "check the visit's date (a typo in the year?); for longer follow-up use "
+                "--max-follow-up-days (read_cohort(max_follow_up_days=...) in Python)")
+        return v
+
+    def _after_retreatment(self, v: pd.DataFrame, treatments: pd.DataFrame):
+        """Visits on or after a retreatment of the same nerve and side leave, with a reason.
+
+        The retreatment censors the earlier treatment's episode; a visit recorded under
+        the earlier treatment after it cannot be attributed to either treatment.
+        """
+        retreated = treatments["retreated_day"].to_numpy(dtype="float64", na_value=np.inf)
+        at = retreated[np.maximum(self.treatment_row[v.index.to_numpy()], 0)]
+        after = (v["day"].to_numpy(dtype="float64", na_value=-np.inf) >= at)
+        if not after.any():
+            return v, empty_exclusions()
+        dropped = v.loc[after]
+        exclusions = pd.DataFrame({
+            "table": "visits", "row": pd.array(dropped["source_row"], dtype="Int64"),
+            "id": dropped["treatment_id"].astype("string").to_numpy(),
+            "reason": [f"visit_after_retreatment (day {d}; retreated on day {r:g})"
+                       for d, r in zip(dropped["day"], at[after], strict=True)],
+            "outcome": pd.NA,
+        }).astype({"table": "string", "id": "string", "reason": "string", "outcome": "string"})
+        self.notes.add(f"{self.raws['visits'].file}: {len(dropped)} visit(s) fall on or after a "
+                       f"retreatment of the same nerve and side (first on row "
+                       f"{dropped['source_row'].min()}); the retreatment ends the earlier "
+                       "treatment's follow-up, so they are not used (see cohort.exclusions).")
+        return v.loc[~after], exclusions
+
+    def _duplicate_visits(self, v: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Same treatment and day twice: drop exact copies (recorded), report contradictions."""
+        exclusions = empty_exclusions()
+        keys = ["treatment_id", "day"]
+        if v["day"].isna().all():
+            return v, exclusions
+        twice = v.duplicated(keys, keep=False).to_numpy(dtype=bool) & v["day"].notna().to_numpy()
+        if not twice.any():
+            return v, exclusions
+        sub = v.loc[twice].sort_values(keys + ["source_row"], kind="stable")
+        codes = sub.groupby(keys, sort=False).ngroup().to_numpy()
+        position = np.arange(len(sub))
+        first = pd.Series(position).groupby(codes).transform("min").to_numpy()
+        compared = [c for c in sub.columns if c not in ("source_row", "visit_date", "day",
+                                                        "treatment_id")]
+        differs = np.zeros(len(sub), dtype=bool)
+        which: list[list[str]] = [[] for _ in range(len(sub))]
+        for column in compared:
+            mine = sub[column].reset_index(drop=True)
+            theirs = mine.iloc[first].reset_index(drop=True)
+            same = (mine.isna() & theirs.isna()) | (mine == theirs).fillna(False)
+            different = ~same.to_numpy(dtype=bool)
+            for i in np.flatnonzero(different & (position != first)):
+                which[i].append(f"{column} {_shown(mine.iloc[i])} here, "
+                                f"{_shown(theirs.iloc[i])} on row {{row}}")
+            differs |= different
+        later = position != first
+        first_rows = sub["source_row"].to_numpy()[first]
+        raw = self.raws["visits"]
+        index_of = pd.Series(np.arange(len(v)), index=v.index)
+        contradict = np.zeros(len(v), dtype=bool)
+        shown = np.empty(len(v), dtype=object)
+        for i in np.flatnonzero(later & differs):
+            at = index_of[sub.index[i]]
+            contradict[at] = True
+            shown[at] = "; ".join(which[i]).replace("{row}", str(first_rows[i]))
+        self.problems.add_rows(raw, contradict, None, shown,
+                               "contradicts an earlier visit of the same treatment on the same day",
+                               "keep the correct one of the two visits and delete the other")
+        copies = later & ~differs
+        if copies.any():
+            dropped = sub.loc[copies]
+            exclusions = pd.DataFrame({
+                "table": "visits", "row": pd.array(dropped["source_row"], dtype="Int64"),
+                "id": dropped["treatment_id"].astype("string").to_numpy(),
+                "reason": [f"duplicate_visit (same as row {r})" for r in first_rows[copies]],
+                "outcome": pd.NA,
+            }).astype({"table": "string", "id": "string", "reason": "string", "outcome": "string"})
+            self.notes.add(f"{raw.file}: {len(dropped)} visit(s) repeat an earlier row exactly "
+                           "(same treatment, day and values); each is counted once "
+                           "(see cohort.exclusions).")
+            v = v.drop(index=dropped.index)
+        return v, exclusions
+
+
