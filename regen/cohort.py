@@ -161,19 +161,17 @@ class Cohort:
     def __setattr__(self, name, value):
         raise AttributeError("a Cohort cannot be changed; read the files again with read_cohort()")
 
-    # Copy-on-write (pandas ≥ 3) makes these shallow copies safe: changing one
-    # never changes the cohort.
     @property
     def patients(self) -> pd.DataFrame:
-        return self._patients.copy(deep=False)
+        return _detached(self._patients)
 
     @property
     def treatments(self) -> pd.DataFrame:
-        return self._treatments.copy(deep=False)
+        return _detached(self._treatments)
 
     @property
     def visits(self) -> pd.DataFrame:
-        return self._visits.copy(deep=False)
+        return _detached(self._visits)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -196,7 +194,7 @@ class Cohort:
             self._cache[key] = _episodes.build(self._treatments, self._visits, self._patients,
                                                outcome, **options)
         episodes, exclusions = self._cache[key]
-        return episodes.copy(deep=False), exclusions.copy(deep=False)
+        return _detached(episodes), _detached(exclusions)
 
     def episodes(self, outcome: Outcome = "numbness", *, threshold: float = 0.5,
                  response_window: tuple[int, int] = (1, 30),
@@ -350,6 +348,16 @@ class Cohort:
     def __repr__(self) -> str:
         return (f"<Cohort: {len(self._patients)} patients, {len(self._treatments)} treatments, "
                 f"{len(self._visits)} visits, {len(self._warnings)} warning(s)>")
+
+
+def _detached(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy the caller may change without changing the cohort.
+
+    Under copy-on-write (pandas ≥ 3, or the option switched on) a shallow copy
+    is enough and costs nothing; otherwise the data are copied.
+    """
+    cow = int(pd.__version__.split(".")[0]) >= 3 or pd.get_option("mode.copy_on_write") is True
+    return frame.copy(deep=not cow)
 
 
 def _reason_counts(exclusions: pd.DataFrame) -> pd.Series:

@@ -201,7 +201,7 @@ def _read_text(file: Path, name: str, problems, notes) -> RawTable | None:
                            f"the file needs a header row naming the {name} columns")
         return None
     skipped, sep = _header(text)
-    options = dict(sep=sep, dtype=str, keep_default_na=False, na_filter=False,
+    options = dict(sep=sep, dtype="string[pyarrow]", keep_default_na=False, na_filter=False,
                    skip_blank_lines=False, engine="c")
     try:
         # index_col=False: data lines that end in a delimiter the header lacks must not

@@ -406,7 +406,7 @@ def _parse_column(raw: RawTable, column: Column, problems: Problems, notes: Note
                               f"write {column.rule} (any case), or leave the cell empty")
         else:
             parsed = _normalise_text(stripped)
-        parsed = parsed.where(~missing)
+        parsed = parsed.where(~missing).astype("string")  # one storage, whatever the source
     if column.required:
         problems.add_rows(raw, missing, column.name, values, "required value missing",
                           f"fill in {column.name} on every row, or remove the row")
@@ -437,4 +437,4 @@ def _extra_column(raw: RawTable, name: str) -> pd.Series:
     if not bad.any() and not missing.all():
         return numbers
     text = _as_text(values).str.strip()
-    return text.where(~_missing(text))
+    return text.where(~_missing(text)).astype("string")

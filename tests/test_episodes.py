@@ -260,7 +260,7 @@ def truth_check(n_patients: int, seed: int, tmp_path: Path) -> None:
     truth = sim.events.set_index("treatment_id")
 
     numbness = cohort.episodes("numbness").set_index("treatment_id")
-    day = truth.loc[numbness.index, "recovery_day"]
+    day = truth.loc[numbness.index, "recovery_day"].to_numpy()
     assert (numbness["lower"] < day).all()
     assert (day <= numbness["upper"]).all()
     assert len(numbness) > 0.95 * len(truth)
@@ -268,9 +268,9 @@ def truth_check(n_patients: int, seed: int, tmp_path: Path) -> None:
     relief, excluded = cohort.episodes("relief", with_exclusions=True)
     relief = relief.set_index("treatment_id")
     assert truth.loc[relief.index, "responder"].all()
-    end = truth.loc[relief.index, "relief_end_day"]
+    end = truth.loc[relief.index, "relief_end_day"].to_numpy()
     assert (relief["lower"] < end).all() and (end <= relief["upper"]).all()
-    assert (relief["baseline_pain"] == truth.loc[relief.index, "baseline_pain"]).all()
+    assert (relief["baseline_pain"].to_numpy() == truth.loc[relief.index, "baseline_pain"]).all()
     # A "non-responder" is one, or relief had already ended by every visit in days 1-30.
     seen = truth.loc[excluded.loc[excluded["reason"] == "no_response", "id"]]
     assert (~seen["responder"] | (seen["relief_end_day"] <= 30)).all()
