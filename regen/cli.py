@@ -116,7 +116,8 @@ def validate(path: Path, baseline_window_days: int, max_follow_up_days: int,
     """
     cohort = _read(path, baseline_window_days, max_follow_up_days)
     click.echo(format_flow(cohort, path))
-    click.echo("\nThe data are usable.")
+    n = len(cohort.warnings)
+    click.echo("\nThe data are usable" + (f" ({n} warning{'s' if n > 1 else ''} above)." if n else "."))
 
 
 @main.command()

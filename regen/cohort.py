@@ -191,8 +191,10 @@ class Cohort:
     def _episode_tables(self, outcome: str, **options) -> tuple[pd.DataFrame, pd.DataFrame]:
         key = (outcome, tuple(sorted(options.items())))
         if key not in self._cache:
-            self._cache[key] = _episodes.build(self._treatments, self._visits, self._patients,
-                                               outcome, **options)
+            after = self._exclusions["reason"].str.startswith("visit_after_retreatment")
+            self._cache[key] = _episodes.build(
+                self._treatments, self._visits, self._patients, outcome,
+                set_aside=self._exclusions.loc[after.fillna(False).astype(bool), "id"], **options)
         episodes, exclusions = self._cache[key]
         return _detached(episodes), _detached(exclusions)
 

@@ -33,6 +33,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from regen._util import isin
 from regen.exceptions import DataWarning
 from regen.tables import PATIENTS, TREATMENTS, VISITS
 
@@ -59,9 +60,13 @@ def relief_options(threshold: float, response_window: tuple[int, int]) -> dict:
 
 
 def build(treatments: pd.DataFrame, visits: pd.DataFrame, patients: pd.DataFrame, outcome: str,
-          **options) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Episodes and exclusions of one outcome (see the module docstring)."""
-    table = _VisitTable(treatments, visits)
+          *, set_aside: pd.Series | None = None, **options) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Episodes and exclusions of one outcome (see the module docstring).
+
+    ``set_aside`` names the treatments whose visits after a retreatment the cohort
+    set aside, so that one left with no visit is excluded for that reason.
+    """
+    table = _VisitTable(treatments, visits, set_aside)
     if outcome == "numbness":
         core, reasons = _numbness(table, visits)
     elif outcome == "relief":
@@ -94,7 +99,8 @@ class _VisitTable:
     a retreatment of the same nerve and side (they are in its exclusions).
     """
 
-    def __init__(self, treatments: pd.DataFrame, visits: pd.DataFrame) -> None:
+    def __init__(self, treatments: pd.DataFrame, visits: pd.DataFrame,
+                 set_aside: pd.Series | None = None) -> None:
         self.treatment_ids = treatments["treatment_id"].to_numpy(dtype=object)
         self.source_rows = treatments["source_row"].to_numpy()
         self.n_treatments = len(treatments)
@@ -102,6 +108,9 @@ class _VisitTable:
         self.day = visits["day"].to_numpy(dtype=np.int64)
         self.retreated = treatments["retreated_day"].notna().to_numpy()
         self.has_visit = np.bincount(self.treatment, minlength=self.n_treatments) > 0
+        # Treatments whose visits on or after a retreatment were set aside by the cohort.
+        self.set_aside = (np.zeros(self.n_treatments, dtype=bool) if set_aside is None
+                          else isin(treatments["treatment_id"], set_aside))
 
     def assessments(self, recorded: np.ndarray, nothing: str) -> tuple[np.ndarray, np.ndarray]:
         """Rows after the treatment with the outcome recorded, and for each treatment
@@ -109,7 +118,7 @@ class _VisitTable:
         rows = np.flatnonzero(recorded & (self.day > 0))
         reasons = np.full(self.n_treatments, nothing, dtype=object)
         reasons[~self.has_visit] = "no_visits"
-        reasons[~self.has_visit & self.retreated] = "no_visits_before_retreatment"
+        reasons[~self.has_visit & self.set_aside] = "no_visits_before_retreatment"
         return rows, reasons
 
 

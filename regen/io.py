@@ -108,7 +108,7 @@ def read_tables(path: str | Path, problems, notes) -> tuple[dict[str, RawTable],
         return {}, []
     if path.is_file():
         if path.suffix.lower() in _EXCEL_SUFFIXES:
-            return _read_workbook(path, problems), [SourceFile(path.name, _sha256(path))]
+            return _read_workbook(path, problems, notes), [SourceFile(path.name, _sha256(path))]
         problems.add_table(
             path.name, None, "not a folder or an .xlsx workbook",
             "give the folder that holds patients.csv, treatments.csv and visits.csv, "
@@ -133,6 +133,10 @@ def _read_folder(folder: Path, problems, notes) -> tuple[dict[str, RawTable], li
             books = [p.name for p in files.values() if p.suffix.lower() in _EXCEL_SUFFIXES]
             hint = (f"; or give the workbook itself: {folder.name}/{books[0]}"
                     if len(books) == 1 else "")
+            if any(p.stem.lower() == name for p in files.values()
+                   if p.suffix.lower() in _EXCEL_SUFFIXES):
+                hint = ("; a workbook per table is not read: save each as CSV, or put the three "
+                        "tables as sheets of one workbook and give that workbook")
             problems.add_table(
                 f"{name}.csv", name, "file missing",
                 f"put {name}.csv or {name}.parquet in {folder.name}/ (found: {found}){hint}",
@@ -175,56 +179,101 @@ def _decode(file: Path, data: bytes, problems, notes) -> str | None:
         return data.decode("cp1252", errors="replace")
 
 
-def _header(text: str) -> tuple[int, str]:
-    """Lines above the header (blank lines, Excel's ``sep=;`` line) and the delimiter."""
-    skipped, declared = 0, None
-    for line in text[:65536].splitlines():
+def _title_rows(filled: list[int]) -> int:
+    """How many leading rows are titles: rows with far fewer filled cells than the header."""
+    widest = max(filled, default=0)
+    titles = 0
+    for count in filled:
+        if count > max(1, widest // 2):
+            break
+        titles += 1
+    return titles if titles < len(filled) else 0
+
+
+def _header(text: str, file: str, notes) -> tuple[int, str]:
+    """Lines above the header (blank, Excel's ``sep=;``, titles) and the delimiter."""
+    lines = text[:65536].splitlines()
+    declared, top = None, []
+    for number, line in enumerate(lines):
         stripped = line.strip()
         found = re.fullmatch(r'"?sep=(.)"?', stripped, flags=re.IGNORECASE)
-        if not stripped or (found and declared is None):
-            declared = found.group(1) if found else declared
-            skipped += 1
-            continue
-        if declared:
-            return skipped, declared
-        counts = {sep: len(next(csv.reader([line], delimiter=sep))) for sep in (",", ";", "\t")}
-        return skipped, max(counts, key=lambda sep: (counts[sep], sep == ","))
-    return skipped, declared or ","
+        if found and declared is None and not top:
+            declared = found.group(1)
+        elif stripped:
+            top.append(number)
+        if len(top) == 6:
+            break
+    if not top:
+        return len(lines), declared or ","
+
+    def fields(number: int, sep: str) -> list[str]:
+        return next(csv.reader([lines[number]], delimiter=sep), [])
+
+    sep = declared or max((",", ";", "\t"),
+                          key=lambda d: (max(len(fields(n, d)) for n in top), d == ","))
+    filled = [sum(1 for cell in fields(n, sep) if cell.strip()) for n in top]
+    titles = _title_rows(filled)
+    if titles:
+        shown = "; ".join(lines[n].strip()[:60] for n in top[:titles])
+        notes.add(f"{file}: skipped {titles} line(s) above the header ({shown!r}); the header "
+                  f"is line {top[titles] + 1}.")
+    return top[titles], sep
 
 
 def _read_text(file: Path, name: str, problems, notes) -> RawTable | None:
     text = _decode(file, file.read_bytes(), problems, notes)
     if text is None:
         return None
-    if not text.strip():
+    header_line, sep = _header(text, file.name, notes) if text.strip() else (0, ",")
+    lines = text.splitlines()
+    if header_line >= len(lines):
         problems.add_table(file.name, name, "file is empty",
                            f"the file needs a header row naming the {name} columns")
         return None
-    skipped, sep = _header(text)
-    options = dict(sep=sep, dtype="string[pyarrow]", keep_default_na=False, na_filter=False,
-                   skip_blank_lines=False, engine="c")
+    header = next(csv.reader([lines[header_line]], delimiter=sep))
+    first_data = next((line for line in lines[header_line + 1: header_line + 2]), "")
+    width = max(len(header), len(next(csv.reader([first_data], delimiter=sep), [])))
     try:
-        # index_col=False: data lines that end in a delimiter the header lacks must not
-        # turn the first column into an index and shift every value one column left.
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.StringIO(text), skiprows=skipped, index_col=False, **options)
-        if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
-            # pandas would drop the values beyond the header; read them into a column
-            # without a name instead, so that a stray value is reported, not lost.
-            names = [*frame.columns, "unnamed: after the last column"]
-            frame = pd.read_csv(io.StringIO(text), skiprows=skipped + 1, header=None,
-                                names=names, **options)
+        frame = _read_fields(text, header_line + 1, sep, width)
+        if frame is None:
+            # Some line is wider than the first ones: find the widest, then read again so
+            # that a stray value lands in a column without a header and is reported.
+            body = io.StringIO("\n".join(lines[header_line + 1:]))
+            width = max((len(row) for row in csv.reader(body, delimiter=sep)), default=width)
+            frame = _read_fields(text, header_line + 1, sep, width)
     except (pd.errors.ParserError, ValueError) as error:
-        found = re.search(r"line (\d+)", str(error))
+        found = re.search(r"line (\d+)", str(error))  # pandas counts the file's lines
         problems.add(
             file.name, name, int(found.group(1)) if found else None, None, None,
             f"the file cannot be read as a table ({str(error).strip()})",
             "every row needs as many fields as the header; quote values that contain the delimiter",
         )
         return None
-    return _finish(frame, name, file.name, problems, header_row=skipped + 1,
+    frame.columns = header + [f"unnamed: column {i + 1}" for i in range(len(header), width)]
+    return _finish(frame, name, file.name, problems, header_row=header_line + 1,
                    decimal_comma=sep != ",")
+
+
+def _read_fields(text: str, skip: int, sep: str, width: int) -> pd.DataFrame | None:
+    """The lines after the header as text cells, ``width`` columns; None if a line is wider.
+
+    Columns are named by position and the header is set afterwards, so that a header
+    repeated exactly is not renamed by pandas (``pain``, ``pain.1``) but reported.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        try:
+            frame = pd.read_csv(
+                io.StringIO(text), sep=sep, header=None, names=range(width), skiprows=skip,
+                index_col=False, dtype="string[pyarrow]", keep_default_na=False,
+                na_filter=False, skip_blank_lines=False, engine="c")
+        except pd.errors.ParserError as error:
+            if "Expected" in str(error):
+                return None  # a line with more fields than the first ones
+            raise
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        return None
+    return frame
 
 
 def _read_parquet(file: Path, name: str, problems) -> RawTable | None:
@@ -239,9 +288,9 @@ def _read_parquet(file: Path, name: str, problems) -> RawTable | None:
     return _finish(frame.reset_index(drop=True), name, file.name, problems, header_row=0)
 
 
-def _read_workbook(path: Path, problems) -> dict[str, RawTable]:
+def _read_workbook(path: Path, problems, notes) -> dict[str, RawTable]:
     try:
-        sheets = pd.read_excel(path, sheet_name=None, dtype=object, engine="openpyxl")
+        sheets = pd.read_excel(path, sheet_name=None, header=None, dtype=object, engine="openpyxl")
     except Exception as error:  # openpyxl/zipfile raise many types for a damaged workbook
         problems.add_table(
             path.name, None, f"not a readable .xlsx workbook ({type(error).__name__}: {error})",
@@ -258,7 +307,24 @@ def _read_workbook(path: Path, problems) -> dict[str, RawTable]:
                 f"name the sheets patients, treatments and visits (found: {found})",
             )
             continue
-        table = _finish(by_name[name], name, f"{path.name}, sheet {name}", problems, header_row=1)
+        label = f"{path.name}, sheet {name}"
+        cells = by_name[name]
+        filled = cells.notna() & (cells.astype(str).apply(lambda c: c.str.strip()) != "")
+        counts = filled.sum(axis=1).to_numpy()
+        used = np.flatnonzero(counts > 0)
+        if not len(used):
+            problems.add_table(label, name, "sheet is empty",
+                               f"the sheet needs a header row naming the {name} columns")
+            continue
+        titles = _title_rows(counts[used[:6]].tolist())
+        header_at = int(used[titles])
+        if header_at > used[0]:
+            notes.add(f"{label}: skipped row(s) above the header; the header is row "
+                      f"{header_at + 1}.")
+        frame = cells.iloc[header_at + 1:].reset_index(drop=True)
+        frame.columns = [f"unnamed: column {i + 1}" if pd.isna(h) else h
+                         for i, h in enumerate(cells.iloc[header_at])]
+        table = _finish(frame, name, label, problems, header_row=header_at + 1)
         if table is not None:
             tables[name] = table
     return tables

@@ -97,7 +97,7 @@ class Linker:
                            f"{', '.join(VISIT_SCORES)} (first on row {rows.min()}); they count "
                            "for no outcome.")
         unused = ~isin(self.patients["patient_id"], treatments["patient_id"])
-        if unused.any():
+        if unused.any() and not self.problems.flagged("treatments", "patient_id"):
             self.notes.add(f"{int(unused.sum())} patient(s) in {self.raws['patients'].file} "
                            "have no treatment; they are not analysed.")
         # Visits in the order of the treatments file, then by day.
@@ -122,9 +122,17 @@ class Linker:
     def _orphans(self, name: str, column: str, row: np.ndarray, other: str) -> None:
         frame, raw = getattr(self, name), self.raws[name]
         orphan = (row < 0) & frame[column].notna().to_numpy(dtype=bool)
-        self.problems.add_rows(
-            raw, orphan, column, frame[column], f"unknown {column}: not in {self.raws[other].file}",
-            f"correct the id, or add the missing {other[:-1]} to {self.raws[other].file}")
+        fix = f"correct the id, or add the missing {other[:-1]} to {self.raws[other].file}"
+        if orphan.any():
+            # Ids typed as numbers lose their leading zeros in a spreadsheet (00017 -> 17).
+            known = getattr(self, other)[column].dropna().str.lstrip("0")
+            unpadded = frame.loc[orphan, column].str.lstrip("0")
+            if isin(unpadded, known).mean() > 0.5:
+                fix = (f"the ids match {self.raws[other].file} once leading zeros are removed: "
+                       "a spreadsheet probably dropped them; format the id column as text and "
+                       "export again")
+        self.problems.add_rows(raw, orphan, column, frame[column],
+                               f"unknown {column}: not in {self.raws[other].file}", fix)
 
     def _visit_patients(self) -> None:
         """A patient_id in the visits file must be the patient of the visit's treatment."""
@@ -211,8 +219,9 @@ class Linker:
                            "patient, nerve and treated_on without a side; they are analysed as "
                            "separate nerves (left and right?). Fill in side to tell them apart.")
         several = work.groupby(keys)["nerve"].transform("size").to_numpy() > 1
-        undated = several & ~dated
-        if undated.any():
+        unreadable = t["source_row"].isin(self.problems.flagged("treatments", "treated_on"))
+        undated = several & ~dated & ~unreadable.to_numpy()
+        if undated.any() and "treated_on" in self.present["treatments"]:
             self.notes.add(f"{raw.file}: {int(undated.sum())} treatment(s) repeat a patient, nerve "
                            "and side without treated_on; they cannot be ordered, so none is taken "
                            "as a retreatment. Fill in treated_on to analyse retreatments.")
@@ -221,6 +230,11 @@ class Linker:
         dates["_next"] = dates.groupby(keys)["treated_on"].shift(-1)
         dates["_number"] = dates.groupby(keys).cumcount() + 1
         merged = work.merge(dates, on=keys + ["treated_on"], how="left", validate="many_to_one")
+        sideless = (~sided & (merged["_number"] > 1).fillna(False).to_numpy())
+        if sideless.any():
+            self.notes.add(f"{raw.file}: {int(sideless.sum())} treatment(s) without a side are "
+                           "taken as retreatments of an earlier treatment of the same patient and "
+                           "nerve (also without a side). Fill in side if they were different sides.")
         number = merged["_number"].astype("Int64").to_numpy()
         number[~dated & ~several] = 1
         t["treatment_number"] = pd.array(number, dtype="Int64")
@@ -296,12 +310,12 @@ class Linker:
         # Name the column the user wrote: the day, or the date it was computed from.
         from_date = day.isna().to_numpy()
         column = np.where(from_date, "visit_date", "day")
-        shown = [f"{vd:%Y-%m-%d} (day {d} from treated_on {t:%Y-%m-%d})"
-                 if computed and not pd.isna(d) else str(d)
-                 for d, vd, t, computed in zip(v["day"], v["visit_date"], treated_on, from_date,
-                                               strict=True)] if from_date.any() else v["day"]
         early = (v["day"] < -self.window).fillna(False).to_numpy(dtype=bool)
         late = (v["day"] > self.horizon).fillna(False).to_numpy(dtype=bool)
+        shown = np.array(v["day"].astype(object), dtype=object)  # writable copy
+        for i in np.flatnonzero((early | late) & from_date):  # only the rows reported
+            shown[i] = (f"{v['visit_date'].iloc[i]:%Y-%m-%d} (day {shown[i]} from treated_on "
+                        f"{treated_on.iloc[i]:%Y-%m-%d})")
         for name in ("day", "visit_date"):
             here = column == name
             self.problems.add_rows(

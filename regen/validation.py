@@ -370,7 +370,10 @@ def _parse_column(raw: RawTable, column: Column, problems: Problems, notes: Note
             fraction = ~missing & ~bad & (parsed.fillna(0) % 1 != 0).to_numpy()
             problems.add_rows(raw, fraction, column.name, values, "not a whole number",
                               "write a whole number")
-            parsed = parsed.where(~fraction).round().astype("Int64")
+            huge = ~missing & ~bad & ~fraction & (parsed.abs() > 2**53).fillna(False).to_numpy()
+            problems.add_rows(raw, huge, column.name, values, "number too large",
+                              f"correct the value; {column.name} must be {column.rule}")
+            parsed = parsed.where(~fraction & ~huge).round().astype("Int64")
         _check_range(raw, column, parsed, values, problems)
     elif kind == "boolean":
         parsed, bad, missing = _parse_boolean(values)

@@ -202,3 +202,51 @@ def test_excel_missing_markers_are_missing(tmp_path):
         cohort = regen.read_cohort(write_cohort(tmp_path, visits=visits))
     row = cohort.visits.query("treatment_id == 'T1' and day == 30").iloc[0]
     assert pd.isna(row["numb"]) and pd.isna(row["pain"])
+
+
+def test_data_lines_ending_in_two_delimiters_keep_their_columns(tmp_path, reference):
+    lines = VISITS.splitlines()
+    visits = "\n".join([lines[0]] + [line + ",," for line in lines[1:]]) + "\n"
+    assert_same_cohort(regen.read_cohort(write_cohort(tmp_path, visits=visits)), reference)
+
+
+def test_title_line_above_the_header_is_skipped_with_a_warning(tmp_path, reference):
+    visits = "Visits export, 2024\n" + VISITS.replace("T1,60,no,7", "T1,60,no,17")
+    with pytest.warns(regen.DataWarning, match=r"skipped 1 line\(s\) above the header"), \
+            pytest.raises(CohortValidationError) as caught:
+        regen.read_cohort(write_cohort(tmp_path, visits=visits))
+    assert caught.value.problems[["row", "column"]].values.tolist() == [[6, "pain"]]
+
+
+def test_a_header_repeated_exactly_is_a_problem(tmp_path):
+    visits = VISITS.replace("treatment_id,day,numb,pain", "treatment_id,day,numb,pain,pain") \
+        .replace("\n", ",0\n").replace("pain,0\n", "pain\n")
+    with pytest.raises(CohortValidationError) as caught:
+        regen.read_cohort(write_cohort(tmp_path, visits=visits))
+    problem = caught.value.problems.iloc[0]
+    assert (problem["row"], problem["column"]) == (1, "pain")
+    assert problem["rule"] == "column appears more than once"
+
+
+def test_xlsx_with_rows_above_the_header(tmp_path, reference, tiny):
+    book = tmp_path / "cohort.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        for name in ("patients", "treatments", "visits"):
+            frame = pd.read_csv(tiny / f"{name}.csv")
+            frame.to_excel(writer, sheet_name=name, index=False, startrow=2)
+            if name == "visits":
+                writer.sheets[name]["A1"] = "Follow-up visits, exported 2024-05-01"
+    with pytest.warns(regen.DataWarning, match="skipped row"):
+        cohort = regen.read_cohort(book)
+    assert_same_cohort(cohort, reference)
+    assert cohort.visits["source_row"].min() == 4   # header on row 3, first visit on row 4
+
+
+def test_ids_that_lost_their_leading_zeros_get_a_hint(tmp_path):
+    patients = PATIENTS.replace("P1,", "001,").replace("P2,", "002,")
+    treatments = TREATMENTS.replace(",P1,", ",1,").replace(",P2,", ",2,")
+    with pytest.raises(CohortValidationError) as caught:
+        regen.read_cohort(write_cohort(tmp_path, patients=patients, treatments=treatments))
+    problems = caught.value.problems
+    assert len(problems) == 2
+    assert "leading zeros" in problems["fix"].iloc[0]

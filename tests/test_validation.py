@@ -277,3 +277,23 @@ def test_same_day_without_side_is_bilateral_not_a_retreatment(tmp_path):
     assert cohort.treatments["retreated_day"].isna().all()
     assert cohort.treatments["treatment_number"].tolist() == [1, 1, 1]
     assert len(cohort.episodes("numbness")) == 3
+
+
+@pytest.mark.parametrize("value", ["1e300", "-99999999999999999999"])
+def test_huge_whole_numbers_are_problems_not_crashes(tmp_path, value):
+    problem = only(problems_of(write_cohort(tmp_path, visits=VISITS.replace("T1,60", f"T1,{value}"))))
+    assert (problem["row"], problem["column"], problem["value"]) == (5, "day", value)
+    assert problem["rule"] == "number too large"
+
+
+def test_retreatments_inferred_without_a_side_warn(tmp_path):
+    treatments = ("treatment_id,patient_id,nerve,treated_on\n"
+                  "T1,P1,greater_occipital,2024-01-10\nT2,P1,greater_occipital,2024-04-10\n"
+                  "T3,P2,lesser_occipital,2024-02-01\n")
+    visits = "treatment_id,day,numb\nT2,7,yes\nT3,7,yes\n"
+    with pytest.warns(regen.DataWarning, match="1 treatment\\(s\\) without a side are taken as "
+                                               "retreatments"):
+        cohort = regen.read_cohort(write_cohort(tmp_path, treatments=treatments, visits=visits))
+    _, excluded = cohort.episodes("numbness", with_exclusions=True)
+    # T1 never had a visit: "no_visits", not "no_visits_before_retreatment".
+    assert excluded.set_index("id").loc["T1", "reason"] == "no_visits"
