@@ -74,7 +74,8 @@ def main() -> None:
         folder = Path(tmp) / "cohort"
         n_patients = max(1, round(args.rows / VISITS_PER_PATIENT))
         start = time.perf_counter()
-        sim = regen.simulate.cohort(n_patients, seed=args.seed, time_columns=("day",))
+        # Dated visits, as clinics export them (and as data/example is): days are computed.
+        sim = regen.simulate.cohort(n_patients, seed=args.seed, time_columns=("visit_date",))
         sim.write(folder)
         print(f"simulated {n_patients} patients, {len(sim.treatments)} treatments, "
               f"{len(sim.visits)} visit rows in {time.perf_counter() - start:.1f} s (not timed below)")
