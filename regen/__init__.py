@@ -16,6 +16,7 @@ from regen.exceptions import (
     RegenError,
     RegenWarning,
 )
+from regen.survival import TurnbullFit, turnbull
 
 __all__ = [
     "Cohort",
@@ -28,4 +29,6 @@ __all__ = [
     "__version__",
     "read_cohort",
     "simulate",
+    "turnbull",
+    "TurnbullFit",
 ]
