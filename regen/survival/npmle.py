@@ -34,9 +34,12 @@ small even for very large cohorts.
 
 Survival :math:`S(t) = P(T > t)` is identified at every endpoint outside the
 support intervals; inside one, the NPMLE only says the mass lies somewhere in
-it. :meth:`TurnbullFit.survival_at` places each mass at the right end of its
-interval (the upper bound of :math:`S`, and exact at every observed endpoint);
-:attr:`TurnbullFit.intervals` gives the intervals themselves.
+it. between visits the data cannot place the mass, so
+:meth:`TurnbullFit.survival_at` spreads it evenly over its interval by default
+(``within="linear"``) and gives the bounds the data allow with
+``within="upper"`` (mass at the right end) and ``"lower"`` (left end); all
+three agree at every observed endpoint. :attr:`TurnbullFit.intervals` gives the
+intervals themselves.
 
 =====================  ====================================
 symbol                 attribute
@@ -50,13 +53,16 @@ symbol                 attribute
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy.linalg import cho_factor, solve_triangular
 from scipy.optimize import nnls
+from tqdm.auto import tqdm
 
 from regen.exceptions import ConvergenceWarning, ModelError
 
@@ -77,13 +83,25 @@ class _Curve:
     iterations: int
     n: float               # total weight (rows when unweighted)
 
-    def survival(self, times: np.ndarray) -> np.ndarray:
-        """S(t) = P(T > t), each mass at the right end of its interval."""
-        cumulative = np.concatenate([[0.0], np.cumsum(self.mass)])
-        passed = np.searchsorted(self.upper, times, side="right")
-        return np.clip(1.0 - cumulative[passed], 0.0, 1.0)
+    def survival(self, times: np.ndarray, within: str = "linear") -> np.ndarray:
+        """S(t) = P(T > t); ``within`` places each mass inside its interval."""
+        return np.clip(1.0 - self._distribution(times, within), 0.0, 1.0)
 
-    def quantile(self, q: np.ndarray) -> np.ndarray:
+    def _distribution(self, times: np.ndarray, within: str) -> np.ndarray:
+        """P(T <= t): masses of intervals passed, and the placed share of the current one."""
+        t = np.asarray(times, dtype="float64")[..., None]
+        q, p = self.lower, self.upper
+        spread = np.isfinite(p) & (p > q)
+        if within == "upper":
+            share = (t >= p).astype(float)
+        elif within == "lower":
+            share = np.where(spread, t > q, t >= p).astype(float)
+        else:
+            width = np.where(spread, p - q, 1.0)
+            share = np.where(spread, np.clip((t - q) / width, 0.0, 1.0), (t >= p).astype(float))
+        return share @ self.mass
+
+    def quantile(self, q: np.ndarray, within: str = "linear") -> np.ndarray:
         """Smallest t with P(T <= t) >= q (inf when the curve never gets there).
 
         Masses are exact to about the fit's tolerance, so a cumulative mass within
@@ -91,12 +109,33 @@ class _Curve:
         """
         cumulative = np.cumsum(self.mass)
         at = np.searchsorted(cumulative, q - QUANTILE_SLACK, side="left")
-        ends = np.append(self.upper, np.inf)
-        return ends[np.minimum(at, len(self.upper))]
+        inside = at < len(self.upper)
+        j = np.minimum(at, len(self.upper) - 1)
+        lower, upper, mass = self.lower[j], self.upper[j], self.mass[j]
+        if within == "upper":
+            point = upper
+        elif within == "lower":
+            point = np.where(np.isfinite(upper), lower, np.inf)
+        else:
+            before = cumulative[j] - mass
+            fraction = np.clip((q - before) / mass, 0.0, 1.0)
+            point = np.where(np.isfinite(upper), lower + fraction * (upper - lower), np.inf)
+        return np.where(inside, point, np.inf)
+
+
+WITHIN = ("linear", "upper", "lower")
+
+
+def _check_within(within: str) -> str:
+    if within not in WITHIN:
+        raise ValueError(f"within must be one of {', '.join(WITHIN)}, not {within!r}")
+    return within
 
 
 def turnbull(data: pd.DataFrame | None = None, *, lower="lower", upper="upper", by=None,
-             weights=None, tol: float = 1e-7, max_iter: int = 200) -> TurnbullFit:
+             weights=None, n_bootstrap: int = 0, alpha: float = 0.05, cluster=None,
+             seed: int | None = None, n_jobs: int = 1, progress: bool | None = None,
+             tol: float = 1e-7, max_iter: int = 200) -> TurnbullFit:
     """Fit the NPMLE of the distribution of an interval-censored time.
 
     Parameters
@@ -112,6 +151,22 @@ def turnbull(data: pd.DataFrame | None = None, *, lower="lower", upper="upper", 
         Fit each group of these columns of ``data`` separately.
     weights : str or array-like, optional
         Non-negative case weights (a column name with ``data``).
+    n_bootstrap : int, default 0
+        Bootstrap replicates for pointwise confidence intervals of S(t) and of
+        quantiles (percentile intervals); 0 fits without intervals. Each
+        replicate resamples episodes (or clusters) with replacement and refits.
+    alpha : float, default 0.05
+        1 − confidence level of the intervals.
+    cluster : str or array-like, optional
+        Resample these units (e.g. ``"patient_id"``: both sides and every
+        retreatment of a patient together) instead of single episodes.
+    seed : int, optional
+        Seed of the bootstrap; the same seed gives the same intervals for any
+        ``n_jobs``.
+    n_jobs : int, default 1
+        Processes for the bootstrap (joblib; -1: all cores).
+    progress : bool, optional
+        Show a progress bar for the bootstrap; default: only on a terminal.
     tol : float, default 1e-7
         Stop when the KKT gap ``max_j d_j / W - 1`` is below ``tol``. By
         concavity the log-likelihood is then within ``tol * W`` of its maximum
@@ -138,16 +193,75 @@ def turnbull(data: pd.DataFrame | None = None, *, lower="lower", upper="upper", 
     >>> fit.survival_at([7, 30]).round(3)["survival"].tolist()
     [0.75, 0.375]
     """
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int | np.integer) \
+            or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a whole number >= 0, not {n_bootstrap!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie between 0 and 1 (0.05: 95% intervals), not {alpha!r}")
     frame = _as_frame(data, lower, upper, by, weights)
+    frame["_cluster"] = _cluster_codes(data, cluster, len(frame))
     if by is None:
         frame = frame.assign(_all="all")
     groups = ["_all"] if by is None else ([by] if isinstance(by, str) else list(by))
-    curves = {}
+    curves, parts = {}, {}
     for key, part in frame.groupby(groups, sort=True, dropna=False):
         key = key[0] if len(groups) == 1 else key
+        parts[key] = part
         curves[key] = _fit(part["_lower"].to_numpy(), part["_upper"].to_numpy(),
                            part["_weight"].to_numpy(), tol, max_iter)
-    return TurnbullFit(curves, None if by is None else groups)
+    replicates = None
+    if n_bootstrap:
+        replicates = _bootstrap(parts, n_bootstrap, seed, n_jobs, progress, tol, max_iter)
+    return TurnbullFit(curves, None if by is None else groups, replicates, alpha)
+
+
+def _cluster_codes(data, cluster, n: int) -> np.ndarray:
+    if cluster is None:
+        return np.arange(n)
+    if isinstance(cluster, str):
+        if data is None or cluster not in data.columns:
+            raise ValueError(f"no column {cluster!r} to resample by (cluster=)")
+        cluster = data[cluster]
+    values = pd.Series(np.asarray(cluster, dtype=object))
+    if len(values) != n:
+        raise ValueError("cluster must have one value per row")
+    if values.isna().any():
+        raise ValueError("cluster has missing values: every row needs its cluster (e.g. patient)")
+    return pd.factorize(values)[0]
+
+
+def _bootstrap(parts: dict, n_bootstrap: int, seed, n_jobs: int, progress, tol, max_iter):
+    """Replicate curves per group: resample clusters, refit. Seeds per replicate, so the
+    result does not depend on how the replicates are split between processes."""
+    seeds = np.random.SeedSequence(seed).spawn(n_bootstrap)
+    batches = [seeds[i:i + 25] for i in range(0, n_bootstrap, 25)]
+    arrays = {key: (part["_lower"].to_numpy(), part["_upper"].to_numpy(),
+                    part["_weight"].to_numpy(), part["_cluster"].to_numpy())
+              for key, part in parts.items()}
+    tasks = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_replicate_batch)(arrays, batch, tol, max_iter) for batch in batches)
+    show = sys.stderr.isatty() if progress is None else progress
+    done: list[dict] = []
+    with tqdm(total=n_bootstrap, disable=not show, desc="bootstrap", unit="fit") as bar:
+        for result in tasks:
+            done.extend(result)
+            bar.update(len(result))
+    return {key: [replicate[key] for replicate in done] for key in parts}
+
+
+def _replicate_batch(arrays: dict, seeds, tol, max_iter) -> list[dict]:
+    out = []
+    for sequence in seeds:
+        rng = np.random.default_rng(sequence)
+        fits = {}
+        for key, (low, up, weight, cluster) in arrays.items():
+            n_clusters = cluster.max() + 1
+            drawn = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                fits[key] = _fit(low, up, weight * drawn[cluster], tol, max_iter)
+        out.append(fits)
+    return out
 
 
 def _as_frame(data, lower, upper, by, weights) -> pd.DataFrame:
@@ -314,9 +428,21 @@ class TurnbullFit:
         Total weight fitted (rows when unweighted).
     """
 
-    def __init__(self, curves: dict, by: list[str] | None) -> None:
+    def __init__(self, curves: dict, by: list[str] | None, replicates: dict | None = None,
+                 alpha: float = 0.05) -> None:
         self._curves = curves
         self._by = by
+        self._replicates = replicates
+        self.alpha = alpha
+
+    def _interval(self, key, values) -> dict:
+        """Percentile interval over the bootstrap replicates of ``values(curve)``."""
+        if self._replicates is None:
+            return {}
+        draws = np.array([values(curve) for curve in self._replicates[key]])
+        low, high = self.alpha / 2, 1 - self.alpha / 2
+        return {"ci_lower": np.quantile(draws, low, axis=0, method="inverted_cdf"),
+                "ci_upper": np.quantile(draws, high, axis=0, method="inverted_cdf")}
 
     # -- helpers --------------------------------------------------------------
     def _frame(self, rows: dict) -> pd.DataFrame:
@@ -355,32 +481,52 @@ class TurnbullFit:
             return next(iter(self._curves.values())).n
         return pd.Series({key: c.n for key, c in self._curves.items()}, name="n")
 
-    def survival_at(self, times) -> pd.DataFrame:
+    def survival_at(self, times, *, within: str = "linear") -> pd.DataFrame:
         """S(t) = P(T > t) at ``times`` (days), by group.
+
+        Parameters
+        ----------
+        times : float or array-like
+            Days after the treatment.
+        within : {"linear", "upper", "lower"}, default "linear"
+            Where a support interval's mass lies, which the data cannot tell:
+            spread evenly over it (``linear``), at its right end (``upper``:
+            the highest S(t) the data allow) or at its left end (``lower``:
+            the lowest). All three agree at every observed endpoint.
 
         Returns
         -------
         DataFrame
             ``time, survival`` (and the group columns). Exact at every observed
             endpoint; inside a support interval it is the upper bound (mass at
-            the interval's right end).
+            the interval's right end). With ``n_bootstrap`` also ``ci_lower,
+            ci_upper``: pointwise percentile intervals.
         """
+        _check_within(within)
         times = np.atleast_1d(np.asarray(times, dtype="float64"))
-        return self._frame({key: {"time": times, "survival": c.survival(times)}
+        return self._frame({key: {"time": times, "survival": c.survival(times, within),
+                                  **self._interval(key, lambda r: r.survival(times, within))}
                             for key, c in self._curves.items()})
 
-    def quantile(self, q=0.5) -> pd.DataFrame:
+    def quantile(self, q=0.5, *, within: str = "linear") -> pd.DataFrame:
         """Smallest time t with P(T <= t) >= q, by group (``inf`` when never reached).
+
+        ``within`` places the mass inside its support interval as in
+        :meth:`survival_at`.
 
         Returns
         -------
         DataFrame
-            ``q, time`` (and the group columns).
+            ``q, time`` (and the group columns); with ``n_bootstrap`` also
+            ``ci_lower, ci_upper`` (percentile intervals; ``inf`` where the
+            replicates do not reach ``q``).
         """
         q = np.atleast_1d(np.asarray(q, dtype="float64"))
         if ((q <= 0) | (q >= 1)).any():
             raise ValueError(f"quantiles must lie strictly between 0 and 1, got {q.tolist()}")
-        return self._frame({key: {"q": q, "time": c.quantile(q)}
+        _check_within(within)
+        return self._frame({key: {"q": q, "time": c.quantile(q, within),
+                                  **self._interval(key, lambda r: r.quantile(q, within))}
                             for key, c in self._curves.items()})
 
     @property
@@ -392,11 +538,15 @@ class TurnbullFit:
                           for key, c in self._curves.items()}, name="median")
 
     def to_frame(self) -> pd.DataFrame:
-        """The survival curve as steps: ``time, survival`` at 0 and every support bound."""
+        """The curve at 0 and at every support bound: ``time, survival, survival_upper,
+        survival_lower`` (the estimate with mass spread evenly, and the bounds the data
+        allow between endpoints), for plotting."""
         rows = {}
         for key, c in self._curves.items():
             times = np.unique(np.concatenate([[0.0], c.lower, c.upper[np.isfinite(c.upper)]]))
-            rows[key] = {"time": times, "survival": c.survival(times)}
+            rows[key] = {"time": times, "survival": c.survival(times),
+                         "survival_upper": c.survival(times, "upper"),
+                         "survival_lower": c.survival(times, "lower")}
         return self._frame(rows)
 
     def __repr__(self) -> str:

@@ -100,12 +100,16 @@ def test_by_group_and_frame_outputs():
     fit = regen.turnbull(episodes, by="nerve")
     alone = regen.turnbull(episodes[episodes["nerve"] == "a"])
     assert fit.loglik == pytest.approx(alone.loglik + 2 * np.log(0.5))
-    assert fit.median.to_dict() == {"a": 30.0, "b": 7.0}
+    # a: masses 1/4 on (0,7], 3/8 on (7,30], 3/8 on (30,60]; spread evenly, the median
+    # lies 0.25/0.375 of the way through (7, 30].
+    assert fit.median.to_dict() == pytest.approx({"a": 7 + 23 * 0.25 / 0.375, "b": 7.0})
     at = fit.survival_at([7, 30])
     assert list(at.columns) == ["nerve", "time", "survival"]
     assert at["survival"].tolist() == pytest.approx([0.75, 0.375, 0.5, 0.0])
     quantiles = fit.quantile([0.25, 0.75])
-    assert quantiles.query("nerve == 'a'")["time"].tolist() == [7.0, 60.0]
+    assert quantiles.query("nerve == 'a'")["time"].tolist() == pytest.approx([7.0, 40.0])
+    bounds = fit.quantile([0.5], within="upper")
+    assert bounds.query("nerve == 'a'")["time"].tolist() == [30.0]
     curve = fit.to_frame()
     assert curve.groupby("nerve")["survival"].first().tolist() == [1.0, 1.0]
     assert fit.n.to_dict() == {"a": 4.0, "b": 2.0}
@@ -151,3 +155,49 @@ def test_bad_arguments():
         regen.turnbull(frame).quantile(1.5)
     with pytest.raises(regen.ModelError, match="every weight is 0"):
         regen.turnbull(frame, weights=[0.0])
+
+
+def test_within_bounds_agree_at_endpoints_and_bracket_between():
+    fit = regen.turnbull(lower=[0, 7, 7, 30], upper=[7, 30, INF, 60])
+    ends = [0, 7, 30, 60]
+    for within in ("linear", "upper", "lower"):
+        assert fit.survival_at(ends, within=within)["survival"].tolist() == pytest.approx(
+            [1, 0.75, 0.375, 0])
+    between = [3, 20, 45]
+    upper = fit.survival_at(between, within="upper")["survival"].to_numpy()
+    lower = fit.survival_at(between, within="lower")["survival"].to_numpy()
+    linear = fit.survival_at(between)["survival"].to_numpy()
+    assert (lower <= linear).all() and (linear <= upper).all() and (lower < upper).all()
+    assert linear.tolist() == pytest.approx([1 - 0.25 * 3 / 7, 0.75 - 0.375 * 13 / 23,
+                                             0.375 - 0.375 * 15 / 30])
+    curve = fit.to_frame()
+    assert (curve["survival_lower"] <= curve["survival_upper"]).all()
+    with pytest.raises(ValueError, match="within must be one of"):
+        fit.survival_at(3, within="middle")
+
+
+def test_bootstrap_intervals_are_seeded_and_cover_the_estimate():
+    sim_lower = np.repeat([0, 7, 7, 30, 14, 30], [5, 8, 4, 9, 6, 3]).astype(float)
+    sim_upper = np.repeat([7, 30, INF, 60, 45, INF], [5, 8, 4, 9, 6, 3]).astype(float)
+    a = regen.turnbull(lower=sim_lower, upper=sim_upper, n_bootstrap=60, seed=3)
+    b = regen.turnbull(lower=sim_lower, upper=sim_upper, n_bootstrap=60, seed=3, n_jobs=2)
+    at_a, at_b = a.survival_at([7, 30, 40]), b.survival_at([7, 30, 40])
+    pd.testing.assert_frame_equal(at_a, at_b)
+    assert (at_a["ci_lower"] <= at_a["survival"]).all()
+    assert (at_a["survival"] <= at_a["ci_upper"]).all()
+    assert (at_a["ci_upper"] - at_a["ci_lower"]).gt(0).all()
+    median = a.quantile(0.5)
+    assert median["ci_lower"].iloc[0] <= median["time"].iloc[0] <= median["ci_upper"].iloc[0]
+    other = regen.turnbull(lower=sim_lower, upper=sim_upper, n_bootstrap=60, seed=4)
+    assert not other.survival_at([30]).equals(a.survival_at([30]))
+
+
+def test_cluster_bootstrap_resamples_whole_patients():
+    frame = pd.DataFrame({"lower": [0, 7, 7, 30, 14, 30.0], "upper": [7, 30, INF, 60, 45, INF],
+                          "patient_id": ["a", "a", "b", "b", "c", "c"]})
+    fit = regen.turnbull(frame, n_bootstrap=40, seed=1, cluster="patient_id")
+    assert {"ci_lower", "ci_upper"} <= set(fit.survival_at([30]).columns)
+    with pytest.raises(ValueError, match="no column 'site'"):
+        regen.turnbull(frame, n_bootstrap=5, cluster="site")
+    with pytest.raises(ValueError, match="n_bootstrap must be"):
+        regen.turnbull(frame, n_bootstrap=-1)
