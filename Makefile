@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DATA ?= data/example
 OUT ?= demo_output
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo test test-slow test-newest-pandas lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,18 @@ test: $(VENV)/.installed-test
 test-slow: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m slow
 
+# lifelines (a test peer) pins pandas < 3, so `make test` runs on pandas 2; a plain install
+# gets pandas 3. This runs the suite on what users get (the lifelines comparisons skip).
+NEWEST := .venv-newest
+$(NEWEST)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(NEWEST)
+	$(NEWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(NEWEST)/bin/python -m pip install --quiet -e . "pytest>=8.0" "hypothesis>=6.100"
+	touch $@
+
+test-newest-pandas: $(NEWEST)/.installed
+	$(NEWEST)/bin/python -m pytest -p no:cacheprovider
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check regen tests analyses benchmarks
 
@@ -37,4 +49,4 @@ bench: $(VENV)/.installed-base
 	$(BIN)/python benchmarks/bench_episodes.py
 
 clean:
-	rm -rf $(VENV) $(OUT) build *.egg-info
+	rm -rf $(VENV) $(NEWEST) $(OUT) build *.egg-info

@@ -122,6 +122,12 @@ def test_demo_writes_episodes_and_flow(run, tmp_path):
             "summary_by_nerve.csv"} <= written
     summary = pd.read_csv(out / "summary_by_nerve.csv")
     assert not summary.filter(like="patient_id").shape[1]
+    quantiles = pd.read_csv(out / "npmle_quantiles_by_nerve.csv")
+    medians = quantiles[quantiles["q"] == 0.5]
+    assert len(medians) == 2 * summary.shape[0]
+    assert (medians["ci_lower"] <= medians["time"]).all()
+    assert (medians["time"] <= medians["ci_upper"]).all()
+    assert "until numbness fades" in result.stdout
 
 
 def test_data_warnings_are_plain_lines(run, tmp_path):
