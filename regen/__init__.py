@@ -16,7 +16,7 @@ from regen.exceptions import (
     RegenError,
     RegenWarning,
 )
-from regen.survival import TurnbullFit, turnbull
+from regen.survival import RecoveryFit, TurnbullFit, fit_recovery, turnbull
 
 __all__ = [
     "Cohort",
@@ -25,8 +25,10 @@ __all__ = [
     "DataWarning",
     "ModelError",
     "RegenError",
+    "RecoveryFit",
     "RegenWarning",
     "__version__",
+    "fit_recovery",
     "read_cohort",
     "simulate",
     "turnbull",

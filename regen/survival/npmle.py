@@ -294,21 +294,30 @@ def _as_frame(data, lower, upper, by, weights) -> pd.DataFrame:
     if len(frame["_lower"]) != len(frame["_upper"]) or len(frame["_weight"]) != len(frame):
         raise ValueError("lower, upper and weights must have the same length")
     low, up, weight = (frame[c].to_numpy(dtype="float64") for c in ("_lower", "_upper", "_weight"))
+    labels = frame.index if data is not None else np.arange(len(frame))
+    check_intervals(low, up, weight, labels, where)
+    return frame
+
+
+def check_intervals(low: np.ndarray, up: np.ndarray, weight: np.ndarray, labels,
+                    where: str = "data row") -> None:
+    """Raise ValueError naming the first bad row: episodes need 0 <= lower <= upper."""
     checks = [
         (np.isnan(low) | np.isnan(up), "missing or non-numeric lower/upper"),
         (low < 0, "lower < 0"),
         (np.isinf(low), "lower is infinite"),
         (up < low, "upper < lower"),
+        ((low == 0) & (up == 0), "an exact time of 0"),
         (~(weight >= 0) | np.isinf(weight), "weight missing, negative or infinite"),
     ]
     for bad, what in checks:
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
-            label = frame.index[first] if data is not None else first
-            raise ValueError(f"{int(bad.sum())} row(s) with {what}; first at {where} {label!r} "
-                             f"(lower={low[first]}, upper={up[first]}). Episodes need "
-                             "0 <= lower <= upper, upper = inf when right-censored.")
-    return frame
+            label = labels[first]
+            label = label.item() if isinstance(label, np.generic) else label
+            raise ValueError(f"{int(bad.sum())} row(s) with {what}; first at {where} "
+                             f"{label!r} (lower={low[first]}, upper={up[first]}). Episodes "
+                             "need 0 <= lower <= upper, upper = inf when right-censored.")
 
 
 def _fit(low: np.ndarray, up: np.ndarray, weight: np.ndarray, tol: float, max_iter: int) -> _Curve:

@@ -1,0 +1,92 @@
+"""AFT likelihood: analytic gradients, sandwich, predictions, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import regen
+from regen.survival.aft import DISTRIBUTIONS, _Likelihood
+
+REFERENCE = Path(__file__).resolve().parents[1] / "reference"
+
+
+@pytest.mark.parametrize("dist", list(DISTRIBUTIONS))
+def test_gradient_matches_finite_differences(dist, rng):
+    n = 200
+    X = np.column_stack([np.ones(n), rng.normal(size=n), rng.integers(0, 2, n)])
+    lower = rng.choice([0.0, 7, 14, 30, 60], size=n)
+    upper = lower + rng.choice([7.0, 16, 30, np.inf], size=n)
+    upper[lower == 0] = rng.choice([7.0, 14], size=int((lower == 0).sum()))
+    exact = rng.random(n) < 0.1
+    upper[exact] = lower[exact] = rng.uniform(5, 90, size=int(exact.sum()))
+    likelihood = _Likelihood(DISTRIBUTIONS[dist], X, lower, upper, rng.uniform(0.5, 2, n))
+    theta = np.array([3.2, 0.3, -0.2, np.log(0.7)])
+    numeric = np.array([(likelihood.value(theta + h) - likelihood.value(theta - h)) / 2e-6
+                        for h in np.eye(4) * 1e-6])
+    assert likelihood.gradient(theta) == pytest.approx(numeric, rel=1e-6, abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    frame = pd.read_csv(REFERENCE / "aft_input_a.csv")
+    return frame.assign(patient_id=[f"P{i // 2}" for i in range(len(frame))])
+
+
+def test_fit_does_not_change_its_input(data):
+    before = data.copy()
+    regen.fit_recovery("~ nerve + age", data)
+    pd.testing.assert_frame_equal(data, before)
+
+
+def test_summary_has_stable_columns_and_time_ratios(data):
+    summary = regen.fit_recovery("~ nerve + age + diabetes", data).summary
+    assert list(summary.columns) == ["estimate", "std_err", "ci_lower", "ci_upper", "p_value",
+                                     "time_ratio", "time_ratio_ci_lower", "time_ratio_ci_upper"]
+    row = summary.loc["diabetes"]
+    assert row["time_ratio"] == pytest.approx(np.exp(row["estimate"]))
+    assert row["time_ratio_ci_lower"] < row["time_ratio"] < row["time_ratio_ci_upper"]
+
+
+def test_cluster_sandwich_changes_only_the_standard_errors(data):
+    plain = regen.fit_recovery("~ nerve + age + diabetes", data)
+    robust = regen.fit_recovery("~ nerve + age + diabetes", data, cluster="patient_id")
+    pd.testing.assert_series_equal(plain.params, robust.params)
+    assert not np.allclose(plain.bse, robust.bse)
+    assert robust.bse.between(0.5 * plain.bse, 2 * plain.bse).all()
+
+
+def test_predicted_median_is_where_survival_is_one_half(data):
+    fit = regen.fit_recovery("~ nerve + age + diabetes", data, dist="lognormal")
+    profile = pd.DataFrame({"nerve": ["greater_occipital"], "age": [60], "diabetes": [1]})
+    median = fit.predict_quantile(profile, q=[0.5])
+    assert list(median.columns[-5:]) == ["q", "estimate", "ci_lower", "ci_upper", "std_err_log"]
+    at = fit.predict_survival(profile, times=median["estimate"])
+    assert at["estimate"].iloc[0] == pytest.approx(0.5)
+    assert at["ci_lower"].iloc[0] < 0.5 < at["ci_upper"].iloc[0]
+
+
+def test_missing_covariates_are_counted_not_hidden(data):
+    holed = data.copy()
+    holed.loc[:4, "age"] = np.nan
+    with pytest.warns(regen.DataWarning, match="5 episode\\(s\\) have a missing value"):
+        fit = regen.fit_recovery("~ age", holed)
+    assert (fit.n, fit.n_dropped) == (len(data) - 5, 5)
+
+
+def test_models_that_cannot_be_fitted_say_why(data):
+    censored = data.assign(upper=np.inf)
+    with pytest.raises(regen.ModelError, match="every episode is right-censored"):
+        regen.fit_recovery("~ age", censored)
+    with pytest.raises(regen.ModelError, match="rank deficient"):
+        regen.fit_recovery("~ age + older", data.assign(older=data["age"] + 1))
+    with pytest.raises(ValueError, match="upper < lower; first at data row 3"):
+        regen.fit_recovery("~ age", data.assign(upper=data["upper"].where(data.index != 3, 1.0)))
+    with pytest.raises(ValueError, match="dist must be one of"):
+        regen.fit_recovery("~ age", data, dist="gamma")
+    fit = regen.fit_recovery("~ nerve", data)
+    with pytest.raises(ValueError, match="give every covariate a value"):
+        fit.predict_quantile(pd.DataFrame({"age": [50]}))
