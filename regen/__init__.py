@@ -16,6 +16,7 @@ from regen.exceptions import (
     RegenError,
     RegenWarning,
 )
+from regen.serialize import ModelFileError, load_model
 from regen.survival import RecoveryFit, TurnbullFit, fit_recovery, turnbull
 
 __all__ = [
@@ -24,11 +25,13 @@ __all__ = [
     "ConvergenceWarning",
     "DataWarning",
     "ModelError",
+    "ModelFileError",
     "RegenError",
     "RecoveryFit",
     "RegenWarning",
     "__version__",
     "fit_recovery",
+    "load_model",
     "read_cohort",
     "simulate",
     "turnbull",

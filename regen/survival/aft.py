@@ -43,12 +43,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import special, stats
 
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
+from regen.serialize import write_model_file
 from regen.survival.npmle import check_intervals
 
 __all__ = ["DISTRIBUTIONS", "RecoveryFit", "fit_recovery"]
@@ -431,6 +433,55 @@ class RecoveryFit:
                 ci_lower=np.exp(dist.log_sf(zt + crit * se)),
                 ci_upper=np.exp(dist.log_sf(zt - crit * se))))
         return pd.concat(parts, ignore_index=True)
+
+    # -- saving -----------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write the model to a JSON file (never pickle); read it with :func:`regen.load_model`.
+
+        The file holds the formula, the coefficients and their covariance, and
+        what is needed to build covariates for new profiles (categorical levels,
+        spline knots).
+        """
+        spec = self.model_spec
+        categories = {name: list(state[1]["categories"])
+                      for name, state in spec.encoder_state.items()
+                      if getattr(state[0], "value", state[0]) == "categorical"}
+        return write_model_file(path, "RecoveryFit", {
+            "dist": self.dist, "formula": self.formula,
+            "parameters": list(self.params.index), "params": self.params.tolist(),
+            "covariance": self.covariance.to_numpy().tolist(), "loglik": self.loglik,
+            "n": self.n, "n_dropped": self.n_dropped, "iterations": self.iterations,
+            "cluster": self.cluster,
+            "design": {"variables": sorted(spec.required_variables), "categories": categories,
+                       "transform_state": spec.transform_state},
+        })
+
+    @classmethod
+    def _from_document(cls, document: dict) -> RecoveryFit:
+        from formulaic import model_matrix
+
+        design = document["design"]
+        if document["dist"] not in DISTRIBUTIONS:
+            raise ValueError(f"unknown dist {document['dist']!r}")
+        categories = design["categories"]
+        rows = max([len(levels) for levels in categories.values()] + [1])
+        reference = pd.DataFrame({name: np.zeros(rows) for name in design["variables"]})
+        for name, levels in categories.items():
+            reference[name] = pd.Categorical([levels[i % len(levels)] for i in range(rows)],
+                                             categories=levels)
+        spec = model_matrix(document["formula"], reference).model_spec.update(
+            transform_state=design["transform_state"])
+        names = list(document["parameters"])
+        params = pd.Series(np.asarray(document["params"], dtype="float64"), index=names)
+        covariance = np.asarray(document["covariance"], dtype="float64")
+        if covariance.shape != (len(names), len(names)) or \
+                len(spec.column_names) != len(names) - 1:
+            raise ValueError("the coefficients do not match the formula's design")
+        return cls(params=params, covariance=pd.DataFrame(covariance, index=names, columns=names),
+                   loglik=float(document["loglik"]), dist=document["dist"],
+                   formula=document["formula"], model_spec=spec, n=int(document["n"]),
+                   n_dropped=int(document["n_dropped"]), iterations=int(document["iterations"]),
+                   cluster=document["cluster"])
 
     def __repr__(self) -> str:
         return (f"<RecoveryFit {self.dist} {self.formula!r}: {self.n} episodes, "

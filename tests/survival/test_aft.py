@@ -90,3 +90,34 @@ def test_models_that_cannot_be_fitted_say_why(data):
     fit = regen.fit_recovery("~ nerve", data)
     with pytest.raises(ValueError, match="give every covariate a value"):
         fit.predict_quantile(pd.DataFrame({"age": [50]}))
+
+
+def test_save_and_load_round_trip_through_json(data, tmp_path):
+    fit = regen.fit_recovery("~ nerve + bs(age, df=3) + diabetes", data, dist="loglogistic",
+                             cluster="patient_id")
+    path = fit.save(tmp_path / "model.json")
+    text = path.read_text()
+    assert text.lstrip().startswith("{") and '"format": "regen-model"' in text
+    loaded = regen.load_model(path)
+    pd.testing.assert_series_equal(loaded.params, fit.params)
+    pd.testing.assert_frame_equal(loaded.covariance, fit.covariance)
+    profiles = pd.DataFrame({"nerve": ["intercostal", "greater_occipital"], "age": [33, 71],
+                             "diabetes": [0, 1]})
+    pd.testing.assert_frame_equal(loaded.predict_quantile(profiles), fit.predict_quantile(profiles))
+    assert (loaded.dist, loaded.formula, loaded.cluster) == (fit.dist, fit.formula, "patient_id")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{not json", "not valid JSON"),
+    ('{"format": "something-else"}', "not a regen model file"),
+    ('{"format": "regen-model", "schema_version": 99, "kind": "RecoveryFit"}',
+     "schema version 99"),
+    ('{"format": "regen-model", "schema_version": 1, "kind": "os.system"}', "unknown model kind"),
+    ('{"format": "regen-model", "schema_version": 1, "kind": "RecoveryFit", "dist": "weibull"}',
+     "is damaged"),
+])
+def test_bad_model_files_are_refused_clearly(tmp_path, content, message):
+    path = tmp_path / "model.json"
+    path.write_text(content)
+    with pytest.raises(regen.ModelFileError, match=message):
+        regen.load_model(path)
