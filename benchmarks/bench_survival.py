@@ -1,7 +1,8 @@
 """regen's survival fits against lifelines on the same simulated episodes, as ratios.
 
-AFT: ``regen.fit_recovery`` against ``lifelines.WeibullAFTFitter.fit_interval_censoring``
-(``~ nerve + age + diabetes``) at the same sizes. NPMLE: ``regen.turnbull`` against ``lifelines.KaplanMeierFitter.fit_interval_censoring``
+AFT: ``regen.fit_recovery`` against lifelines'
+``WeibullAFTFitter.fit_interval_censoring`` (``~ nerve + age + diabetes``) at the
+same sizes. NPMLE: ``regen.turnbull`` against ``lifelines.KaplanMeierFitter.fit_interval_censoring``
 on numbness episodes at 1k, 10k and 100k episodes. Only the fit is timed (median
 of ``--repeats``), both in this process. lifelines reads intervals as closed
 [l, u]; regen as (l, u], as visit data mean them, so the log-likelihood of each
@@ -63,7 +64,8 @@ def bench_aft(sizes, repeats) -> None:
           f"{'loglik regen':>13} {'loglik lifelines':>17}")
     for size in sizes:
         ep = episodes(size, seed=size)[["lower", "upper", "nerve", "age", "diabetes"]]
-        ep = ep.assign(diabetes=ep["diabetes"].astype(float), age=ep["age"].astype(float))
+        ep = ep.assign(diabetes=ep["diabetes"].astype(float), age=ep["age"].astype(float),
+                       nerve=ep["nerve"].astype(object))  # lifelines reads plain objects
         ours, fit = timed(lambda ep=ep: regen.fit_recovery("~ nerve + age + diabetes", ep),
                           repeats)
         # lifelines needs lower > 0 on the log scale: left-censored rows start just above 0.

@@ -9,17 +9,20 @@ traceback of an unexpected failure.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import warnings
 from pathlib import Path
 
 import click
+import numpy as np
 import pandas as pd
 
 import regen
 from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
 from regen.exceptions import CohortValidationError, RegenError
+from regen.survival.aft import DISTRIBUTIONS
 
 __all__ = ["main"]
 
@@ -155,6 +158,123 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
 
 
 @main.command()
+@_path_argument
+@click.option("--outcome", type=OUTCOMES, default="numbness", show_default=True)
+@click.option("--formula", default="~ nerve", show_default=True,
+              help='Covariates, e.g. "~ nerve + age + diabetes".')
+@click.option("--dist", type=click.Choice(list(DISTRIBUTIONS)), default="weibull",
+              show_default=True)
+@click.option("--cluster", default="patient_id", show_default=True,
+              help="Robust standard errors over this unit; 'none' for model-based ones.")
+@click.option("--at", "settings", multiple=True, metavar="NAME=VALUE",
+              help="Covariate value for the predictions, e.g. --at age=60 --at diabetes=yes; "
+                   "others are set to the cohort's median or most common value.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--save", "save_to", type=click.Path(path_type=Path),
+              help="Write the fitted model to this JSON file.")
+@_window_options
+@_user_errors
+def fit(path: Path, outcome: str, formula: str, dist: str, cluster: str,
+        settings: tuple[str, ...], as_json: bool, save_to: Path | None,
+        baseline_window_days: int, max_follow_up_days: int) -> None:
+    """Fit an accelerated-failure-time model to the episodes in PATH.
+
+    Prints the coefficients as time ratios with 95% CIs, and each nerve's
+    predicted median and quartiles (days) with 95% CIs.
+    """
+    cohort = _read(path, baseline_window_days, max_follow_up_days)
+    episodes = cohort.episodes(outcome)
+    model = regen.fit_recovery(formula, episodes, dist=dist,
+                               cluster=None if cluster.lower() == "none" else cluster)
+    profiles = _profiles(episodes, model, settings)
+    predicted = model.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
+    if save_to:
+        model.save(save_to)
+    if as_json:
+        click.echo(json.dumps({
+            "outcome": outcome, "dist": dist, "formula": formula, "episodes": model.n,
+            "loglik": model.loglik, "aic": model.aic,
+            "summary": model.summary.reset_index(names="term").to_dict(orient="records"),
+            "predictions": predicted.drop(columns="std_err_log").to_dict(orient="records"),
+        }, indent=1, default=str))
+        return
+    click.echo(format_fit(model, outcome, profiles, predicted))
+    if save_to:
+        click.echo(f"\nModel saved to {save_to}")
+
+
+def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFrame) -> str:
+    """The time ratios and each nerve's predicted quartiles, as text."""
+    lines = [f"{model.dist} AFT, {outcome}: {model.formula}  ({model.n} episodes, "
+             f"log-likelihood {model.loglik:.2f}, AIC {model.aic:.1f}"
+             + (f", standard errors robust over {model.cluster}" if model.cluster else "") + ")"]
+    table = model.summary.drop(index=["log_scale", "Intercept"], errors="ignore")
+    if len(table):
+        lines.append("Time ratios (x how long the time to the event is; 95% CI):")
+    for term, row in table.iterrows():
+        p = "<0.0001" if row["p_value"] < 1e-4 else f"{row['p_value']:.4f}"
+        lines.append(f"  {term:<40}{row['time_ratio']:7.3f}  ({row['time_ratio_ci_lower']:.3f}–"
+                     f"{row['time_ratio_ci_upper']:.3f})  p {p}")
+    fixed = {k: ("yes" if v is True else "no" if v is False else v)
+             for k, v in profiles.iloc[0].items() if k != "nerve"}
+    shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in fixed.items())
+    lines.append(f"Predicted days{' at ' + shown if shown else ''} (median, 95% CI; quartiles):")
+    by_nerve = "nerve" in predicted.columns
+    for label, rows in predicted.groupby("nerve" if by_nerve else np.zeros(len(predicted)),
+                                         sort=False):
+        by_q = rows.set_index("q")
+        median = by_q.loc[0.5]
+        lines.append(f"  {label if by_nerve else 'all':<28}{median['estimate']:7.0f}  "
+                     f"({median['ci_lower']:.0f}–{median['ci_upper']:.0f})  quartiles "
+                     f"{by_q.loc[0.25, 'estimate']:.0f}–{by_q.loc[0.75, 'estimate']:.0f}")
+    return "\n".join(lines)
+
+
+def _profiles(episodes: pd.DataFrame, model, settings: tuple[str, ...]) -> pd.DataFrame:
+    """One profile per nerve: --at values, else the median or most common value."""
+    names = sorted(model.model_spec.required_variables)
+    given = {}
+    for setting in settings:
+        name, sep, value = setting.partition("=")
+        name = name.strip()
+        if not sep or name not in names:
+            raise click.BadParameter(f"{setting!r}: use NAME=VALUE with NAME one of "
+                                     f"{', '.join(names)}", param_hint="--at")
+        given[name] = _setting_value(episodes[name], value.strip(), setting)
+    nerves = sorted(episodes["nerve"].dropna().unique()) if "nerve" in names else [None]
+    rows = []
+    for nerve in nerves:
+        row = {}
+        for name in names:
+            column = episodes[name]
+            if name == "nerve":
+                row[name] = nerve
+            elif name in given:
+                row[name] = given[name]
+            elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+                row[name] = float(column.median())
+            else:
+                row[name] = column.mode().iloc[0]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _setting_value(column: pd.Series, value: str, setting: str):
+    if pd.api.types.is_bool_dtype(column):
+        words = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
+        if value.lower() not in words:
+            raise click.BadParameter(f"{setting!r}: write yes or no", param_hint="--at")
+        return words[value.lower()]
+    if pd.api.types.is_numeric_dtype(column):
+        try:
+            return float(value)
+        except ValueError:
+            raise click.BadParameter(f"{setting!r}: needs a number", param_hint="--at") from None
+    return value
+
+
+@main.command()
 @click.option("-n", "--patients", "n_patients", type=click.IntRange(min=1), required=True,
               help="Number of patients.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
@@ -203,8 +323,18 @@ def demo(data: Path, out: Path) -> None:
     medians = pd.concat(medians, ignore_index=True)
     medians.to_csv(out / "npmle_quantiles_by_nerve.csv", index=False)
     click.echo("\n" + format_medians(medians))
+    for outcome in ("numbness", "relief"):
+        episodes = cohort.episodes(outcome)
+        model = regen.fit_recovery("~ nerve + age + diabetes", episodes, cluster="patient_id")
+        profiles = _profiles(episodes, model, ())
+        predicted = model.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
+        predicted.drop(columns="std_err_log").to_csv(out / f"aft_{outcome}_predictions.csv",
+                                                     index=False)
+        model.save(out / f"aft_{outcome}_model.json")
+        click.echo("\n" + format_fit(model, outcome, profiles, predicted))
     click.echo(f"\nWritten to {out}/: numbness_episodes.csv, relief_episodes.csv, "
-               "exclusions.csv, flow.csv, summary_by_nerve.csv, npmle_quantiles_by_nerve.csv")
+               "exclusions.csv, flow.csv, summary_by_nerve.csv, npmle_quantiles_by_nerve.csv, "
+               "aft_*_predictions.csv, aft_*_model.json")
 
 
 def _check_suffix(path: Path) -> None:

@@ -181,3 +181,33 @@ def test_internal_errors_are_reported_as_bugs(run, monkeypatch):
     result = run("validate", EXAMPLE)
     assert result.exit_code == 3
     assert "internal error: KeyError" in result.stderr and "Traceback" not in result.output
+
+
+def test_fit_prints_time_ratios_and_predictions_for_a_profile(run, tmp_path):
+    model = tmp_path / "model.json"
+    result = run("fit", EXAMPLE, "--formula", "~ nerve + age + diabetes", "--at", "age=60",
+                 "--at", "diabetes=yes", "--save", model)
+    assert result.exit_code == 0, result.output
+    assert "Time ratios" in result.stdout and "diabetes" in result.stdout
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("greater_occipital"))
+    estimate = float(line.split()[1])
+    fit = regen.load_model(model)
+    profile = pd.DataFrame({"nerve": ["greater_occipital"], "age": [60.0], "diabetes": [True]})
+    assert round(fit.predict_quantile(profile, q=[0.5])["estimate"].iloc[0]) == estimate
+
+
+def test_fit_json_output(run):
+    result = run("fit", EXAMPLE, "--outcome", "relief", "--dist", "lognormal", "--json")
+    assert result.exit_code == 0, result.output
+    import json
+    document = json.loads(result.stdout)
+    assert document["dist"] == "lognormal" and document["outcome"] == "relief"
+    medians = [p for p in document["predictions"] if p["q"] == 0.5]
+    assert len(medians) == 7
+    assert all(p["ci_lower"] < p["estimate"] < p["ci_upper"] for p in medians)
+
+
+def test_fit_bad_setting_is_a_usage_error(run):
+    result = run("fit", EXAMPLE, "--formula", "~ nerve + age", "--at", "weight=3")
+    assert result.exit_code == 2
+    assert "NAME one of age, nerve" in result.stderr

@@ -230,7 +230,7 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
     missing = [c for c in needed if c not in data.columns]
     if missing:
         raise ValueError(f"no column {', '.join(map(repr, missing))} in data")
-    data = data.copy()
+    data = _for_formulas(data)
     design = model_matrix(formula, data, na_action="drop")
     dropped = len(data) - len(design)
     if dropped:
@@ -270,6 +270,22 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
         loglik=likelihood.value(theta), dist=dist, formula=formula,
         model_spec=design.model_spec, n=len(rows), n_dropped=dropped,
         iterations=iterations, cluster=cluster)
+
+
+def _for_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text columns are categorical and yes/no columns 0/1 for the formula.
+
+    regen's tables hold text as pandas' string dtype and yes/no as nullable
+    booleans; formula libraries read plain objects and numbers.
+    """
+    out = frame.copy()
+    for name in out.columns:
+        dtype = out[name].dtype
+        if isinstance(dtype, pd.StringDtype):
+            out[name] = out[name].astype(object).where(out[name].notna(), None)
+        elif pd.api.types.is_bool_dtype(dtype):
+            out[name] = out[name].astype("float64")
+    return out
 
 
 def _start(X, low, up):
@@ -376,7 +392,8 @@ class RecoveryFit:
         if not isinstance(profiles, pd.DataFrame):
             raise TypeError("profiles must be a DataFrame with one row per patient profile")
         try:
-            return np.asarray(self.model_spec.get_model_matrix(profiles, na_action="raise"),
+            return np.asarray(self.model_spec.get_model_matrix(_for_formulas(profiles),
+                                                               na_action="raise"),
                               dtype="float64")
         except Exception as error:  # formulaic raises several types for a bad profile
             raise ValueError(f"cannot build the model's covariates {self.formula!r} from the "

@@ -121,3 +121,17 @@ def test_bad_model_files_are_refused_clearly(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(regen.ModelFileError, match=message):
         regen.load_model(path)
+
+
+def test_fits_cohort_episodes_with_text_and_yes_no_columns(tmp_path):
+    sim = regen.simulate.cohort(400, seed=8)
+    sim.write(tmp_path)
+    episodes = regen.read_cohort(tmp_path).episodes("numbness")
+    fit = regen.fit_recovery("~ nerve + age + diabetes", episodes, cluster="patient_id")
+    assert "diabetes" in fit.params.index
+    assert any(name.startswith("nerve[") for name in fit.params.index)
+    # Diabetes slows regrowth in the simulation: recovery takes longer (time ratio > 1).
+    assert fit.summary.loc["diabetes", "time_ratio"] > 1
+    profile = pd.DataFrame({"nerve": ["greater_occipital"], "age": [60], "diabetes": [True]})
+    median = fit.predict_quantile(profile, q=[0.5]).iloc[0]
+    assert median["ci_lower"] < median["estimate"] < median["ci_upper"]
