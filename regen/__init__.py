@@ -17,7 +17,7 @@ from regen.exceptions import (
     RegenWarning,
 )
 from regen.serialize import ModelFileError, load_model
-from regen.survival import RecoveryFit, TurnbullFit, fit_recovery, turnbull
+from regen.survival import RecoveryFit, TurnbullFit, compare_distributions, fit_recovery, turnbull
 
 __all__ = [
     "Cohort",
@@ -30,6 +30,7 @@ __all__ = [
     "RecoveryFit",
     "RegenWarning",
     "__version__",
+    "compare_distributions",
     "fit_recovery",
     "load_model",
     "read_cohort",

@@ -22,7 +22,7 @@ import pandas as pd
 import regen
 from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
 from regen.exceptions import CohortValidationError, RegenError
-from regen.survival.aft import DISTRIBUTIONS
+from regen.survival.aft import DISTRIBUTIONS, _typical_profiles
 
 __all__ = ["main"]
 
@@ -242,22 +242,12 @@ def _profiles(episodes: pd.DataFrame, model, settings: tuple[str, ...]) -> pd.Da
             raise click.BadParameter(f"{setting!r}: use NAME=VALUE with NAME one of "
                                      f"{', '.join(names)}", param_hint="--at")
         given[name] = _setting_value(episodes[name], value.strip(), setting)
-    nerves = sorted(episodes["nerve"].dropna().unique()) if "nerve" in names else [None]
-    rows = []
-    for nerve in nerves:
-        row = {}
-        for name in names:
-            column = episodes[name]
-            if name == "nerve":
-                row[name] = nerve
-            elif name in given:
-                row[name] = given[name]
-            elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-                row[name] = float(column.median())
-            else:
-                row[name] = column.mode().iloc[0]
-        rows.append(row)
-    return pd.DataFrame(rows)
+    by = "nerve" if "nerve" in names else None
+    groups = sorted(episodes["nerve"].dropna().unique()) if by else [None]
+    profiles = _typical_profiles(episodes, model, by, groups)
+    for name, value in given.items():
+        profiles[name] = value
+    return profiles
 
 
 def _setting_value(column: pd.Series, value: str, setting: str):

@@ -53,7 +53,7 @@ from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
 from regen.serialize import write_model_file
 from regen.survival.npmle import check_intervals
 
-__all__ = ["DISTRIBUTIONS", "RecoveryFit", "fit_recovery"]
+__all__ = ["DISTRIBUTIONS", "RecoveryFit", "compare_distributions", "fit_recovery"]
 
 
 # ------------------------------------------------------------ distributions --
@@ -442,8 +442,12 @@ class RecoveryFit:
         crit = stats.norm.ppf(1 - alpha / 2)
         parts = []
         for t in np.atleast_1d(np.asarray(times, dtype="float64")):
+            if t <= 0:  # nobody has had the event at the treatment itself
+                parts.append(profiles.reset_index(drop=True).assign(
+                    time=t, estimate=1.0, ci_lower=1.0, ci_upper=1.0))
+                continue
             zt = (np.log(t) - X @ beta) / sigma
-            jacobian = np.column_stack([-X / sigma, np.full(len(X), 0.0) - zt])
+            jacobian = np.column_stack([-X / sigma, -zt])
             se = np.sqrt(np.einsum("ij,jk,ik->i", jacobian, self.covariance.to_numpy(), jacobian))
             parts.append(profiles.reset_index(drop=True).assign(
                 time=t, estimate=np.exp(dist.log_sf(zt)),
@@ -503,3 +507,85 @@ class RecoveryFit:
     def __repr__(self) -> str:
         return (f"<RecoveryFit {self.dist} {self.formula!r}: {self.n} episodes, "
                 f"loglik {self.loglik:.3f}, AIC {self.aic:.1f}>")
+
+
+# --------------------------------------------------------------- comparison --
+
+def compare_distributions(formula: str, data: pd.DataFrame, *, by: str | None = "nerve",
+                          times=None, **options) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit the three distributions; rank them by AIC; give the curves to overlay on the NPMLE.
+
+    Parameters
+    ----------
+    formula : str
+        Right-hand side, as for :func:`fit_recovery`.
+    data : DataFrame
+        Episodes.
+    by : str or None, default "nerve"
+        Group whose fitted curves (other covariates at their median or most
+        common value) and NPMLE are returned for overlaying; None: one curve.
+    times : array-like, optional
+        Days at which to evaluate the curves (default: 0 to the largest finite
+        ``upper``, 100 points).
+    **options
+        Passed to :func:`fit_recovery` (``lower``, ``upper``, ``cluster``, ...).
+
+    Returns
+    -------
+    table : DataFrame
+        ``dist, loglik, n_params, aic, delta_aic``, best first.
+    curves : DataFrame
+        ``group, time, curve, survival``: for each group the NPMLE (``curve``
+        ``"npmle"``) and each distribution's S(t).
+
+    Examples
+    --------
+    >>> table, curves = regen.compare_distributions("~ nerve", episodes)  # doctest: +SKIP
+    """
+    from regen.survival.npmle import turnbull
+
+    lower, upper = options.get("lower", "lower"), options.get("upper", "upper")
+    if times is None:
+        finite = data[upper].replace(np.inf, np.nan)
+        times = np.linspace(0, float(finite.max()), 100)
+    times = np.asarray(times, dtype="float64")
+    fits = {dist: fit_recovery(formula, data, dist=dist, **options) for dist in DISTRIBUTIONS}
+    table = pd.DataFrame({
+        "dist": list(fits), "loglik": [f.loglik for f in fits.values()],
+        "n_params": [len(f.params) for f in fits.values()],
+        "aic": [f.aic for f in fits.values()],
+    }).sort_values("aic", ignore_index=True)
+    table["delta_aic"] = table["aic"] - table["aic"].iloc[0]
+
+    groups = [None] if by is None else sorted(data[by].dropna().unique())
+    profiles = _typical_profiles(data, fits["weibull"], by, groups)
+    npmle = turnbull(data, lower=lower, upper=upper, by=by).survival_at(times)
+    parts = [npmle.rename(columns={by: "group"} if by else {}).assign(curve="npmle")]
+    for dist, fit in fits.items():
+        predicted = fit.predict_survival(profiles, times)
+        parts.append(pd.DataFrame({
+            "group": predicted[by] if by else None, "time": predicted["time"],
+            "survival": predicted["estimate"], "curve": dist}))
+    curves = pd.concat(parts, ignore_index=True)
+    if by is None:
+        curves["group"] = "all"
+    return table, curves[["group", "time", "curve", "survival"]]
+
+
+def _typical_profiles(data: pd.DataFrame, fit: RecoveryFit, by, groups) -> pd.DataFrame:
+    """One row per group; other covariates at their median (numbers) or mode."""
+    rows = []
+    for group in groups:
+        row = {}
+        for name in sorted(fit.model_spec.required_variables):
+            column = data[name]
+            if name == by:
+                row[name] = group
+            elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+                row[name] = float(column.median())
+            else:
+                row[name] = column.mode().iloc[0]
+        if by is not None:
+            row[by] = group
+        rows.append(row)
+    return pd.DataFrame(rows)

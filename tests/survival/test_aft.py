@@ -135,3 +135,16 @@ def test_fits_cohort_episodes_with_text_and_yes_no_columns(tmp_path):
     profile = pd.DataFrame({"nerve": ["greater_occipital"], "age": [60], "diabetes": [True]})
     median = fit.predict_quantile(profile, q=[0.5]).iloc[0]
     assert median["ci_lower"] < median["estimate"] < median["ci_upper"]
+
+
+def test_compare_distributions_ranks_by_aic_and_gives_overlay_curves(data):
+    table, curves = regen.compare_distributions("~ nerve + age", data, times=[0, 30, 60, 120])
+    assert list(table.columns) == ["dist", "loglik", "n_params", "aic", "delta_aic"]
+    assert table["aic"].is_monotonic_increasing and table["delta_aic"].iloc[0] == 0
+    assert set(curves["curve"]) == {"npmle", "weibull", "lognormal", "loglogistic"}
+    assert set(curves["group"]) == set(data["nerve"])
+    assert (curves.loc[curves["time"] == 0, "survival"] == 1).all()
+    assert curves["survival"].between(0, 1).all()
+    best = table["dist"].iloc[0]
+    fit = regen.fit_recovery("~ nerve + age", data, dist=best)
+    assert table["loglik"].iloc[0] == pytest.approx(fit.loglik)
