@@ -148,3 +148,19 @@ def test_compare_distributions_ranks_by_aic_and_gives_overlay_curves(data):
     best = table["dist"].iloc[0]
     fit = regen.fit_recovery("~ nerve + age", data, dist=best)
     assert table["loglik"].iloc[0] == pytest.approx(fit.loglik)
+
+
+@pytest.mark.parametrize("dist", list(DISTRIBUTIONS))
+def test_hessian_matches_finite_differences_of_the_gradient(dist, rng):
+    n = 200
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    lower = rng.choice([0.0, 7, 14, 30, 60], size=n)
+    upper = lower + rng.choice([7.0, 16, 30, np.inf], size=n)
+    upper[lower == 0] = 10.0
+    exact = rng.random(n) < 0.1
+    upper[exact] = lower[exact] = rng.uniform(5, 90, size=int(exact.sum()))
+    likelihood = _Likelihood(DISTRIBUTIONS[dist], X, lower, upper, np.ones(n))
+    theta = np.array([3.3, 0.2, np.log(0.8)])
+    numeric = np.column_stack([(likelihood.gradient(theta + h) - likelihood.gradient(theta - h))
+                               / 2e-6 for h in np.eye(3) * 1e-6])
+    assert likelihood.hessian(theta) == pytest.approx(numeric, rel=1e-5, abs=1e-5)
