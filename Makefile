@@ -45,8 +45,9 @@ test-newest-pandas: $(NEWEST)/.installed
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check regen tests analyses benchmarks
 
-bench: $(VENV)/.installed-base
+bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_episodes.py
+	$(BIN)/python benchmarks/bench_survival.py
 
 clean:
 	rm -rf $(VENV) $(NEWEST) $(OUT) build *.egg-info
