@@ -164,3 +164,11 @@ def test_hessian_matches_finite_differences_of_the_gradient(dist, rng):
     numeric = np.column_stack([(likelihood.gradient(theta + h) - likelihood.gradient(theta - h))
                                / 2e-6 for h in np.eye(3) * 1e-6])
     assert likelihood.hessian(theta) == pytest.approx(numeric, rel=1e-5, abs=1e-5)
+
+
+def test_weights_equal_repeated_rows(data):
+    weighted = regen.fit_recovery("~ age", data.assign(w=np.where(data.index < 50, 2.0, 1.0)),
+                                  weights="w")
+    repeated = regen.fit_recovery("~ age", pd.concat([data, data.iloc[:50]], ignore_index=True))
+    assert weighted.params.to_numpy() == pytest.approx(repeated.params.to_numpy(), rel=1e-6)
+    assert weighted.loglik == pytest.approx(repeated.loglik)

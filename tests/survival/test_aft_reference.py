@@ -47,7 +47,29 @@ def test_matches_survreg(values, dataset, dist):
     predicted = fit.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
     log_quantile = reference(values, dataset, dist, "uquantile")
     log_se = reference(values, dataset, dist, "uquantile_se")
+    quantile = reference(values, dataset, dist, "quantile")
+    quantile_se = reference(values, dataset, dist, "quantile_se")
     for _, row in predicted.iterrows():
         term = f"profile{row['profile']}:p{row['q']:g}"
         assert np.log(row["estimate"]) == pytest.approx(log_quantile[term], rel=1e-6)
         assert row["std_err_log"] == pytest.approx(log_se[term], rel=1e-4)
+        # R's se.fit on the time scale is the same delta method: t_q * se(log t_q).
+        assert row["estimate"] == pytest.approx(quantile[term], rel=1e-6)
+        assert row["estimate"] * row["std_err_log"] == pytest.approx(quantile_se[term], rel=1e-4)
+
+
+def test_weibull_matches_lifelines_where_it_converges():
+    lifelines = pytest.importorskip("lifelines")
+    data = pd.read_csv(REFERENCE / "aft_input_a.csv")
+    ours = regen.fit_recovery("~ age + diabetes", data)
+    theirs = lifelines.WeibullAFTFitter().fit_interval_censoring(
+        data.assign(lower=data["lower"].astype(float).clip(lower=1e-9))[
+            ["lower", "upper", "age", "diabetes"]],
+        lower_bound_col="lower", upper_bound_col="upper")
+    lam = theirs.params_.loc["lambda_"]
+    assert [lam["Intercept"], lam["age"], lam["diabetes"]] == pytest.approx(
+        ours.params[["Intercept", "age", "diabetes"]].tolist(), rel=1e-4, abs=1e-6)
+    # lifelines' rho_ is the Weibull shape, 1 / sigma.
+    assert np.exp(theirs.params_.loc[("rho_", "Intercept")]) == pytest.approx(1 / ours.scale,
+                                                                              rel=1e-4)
+    assert theirs.log_likelihood_ == pytest.approx(ours.loglik, rel=1e-6)
