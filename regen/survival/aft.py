@@ -273,6 +273,9 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
     if np.isinf(up).all():
         raise ModelError("every episode is right-censored: no recovery was observed, so the "
                          "time to recovery cannot be estimated")
+    if (low == 0).all():
+        raise ModelError("every episode is left-censored: the event happened before the first "
+                         "visit every time, so the time to it cannot be estimated")
     X = np.asarray(design, dtype="float64")
     names = list(design.columns)
     rank = np.linalg.matrix_rank(X)
@@ -343,13 +346,18 @@ def _newton(likelihood, theta, tol, max_iter):
             if np.isfinite(trial_value) and trial_value >= value - 1e-12 * abs(value):
                 break
             alpha /= 2
+        else:
+            break  # no step along the Newton direction improves the likelihood
         theta, value = trial, trial_value
         if np.abs(alpha * step).max() < tol:
             return theta, iteration
-    warnings.warn(f"the {likelihood.dist.name} fit stopped after {max_iter} Newton iterations "
-                  f"with gradient norm {np.linalg.norm(likelihood.gradient(theta)):.2e}; "
+    gradient = likelihood.gradient(theta)
+    if np.abs(gradient).max() < 1e-6 * max(1.0, abs(value)):
+        return theta, iteration
+    warnings.warn(f"the {likelihood.dist.name} fit stopped after {iteration} Newton iterations "
+                  f"with gradient norm {np.linalg.norm(gradient):.2e}; "
                   "simplify the formula or try another dist.", ConvergenceWarning, stacklevel=3)
-    return theta, max_iter
+    return theta, iteration
 
 
 # ------------------------------------------------------------------ results --

@@ -81,6 +81,8 @@ def test_models_that_cannot_be_fitted_say_why(data):
     censored = data.assign(upper=np.inf)
     with pytest.raises(regen.ModelError, match="every episode is right-censored"):
         regen.fit_recovery("~ age", censored)
+    with pytest.raises(regen.ModelError, match="every episode is left-censored"):
+        regen.fit_recovery("~ age", data.assign(lower=0.0))
     with pytest.raises(regen.ModelError, match="rank deficient"):
         regen.fit_recovery("~ age + older", data.assign(older=data["age"] + 1))
     with pytest.raises(ValueError, match="upper < lower; first at data row 3"):
