@@ -17,7 +17,15 @@ from regen.exceptions import (
     RegenWarning,
 )
 from regen.serialize import ModelFileError, load_model
-from regen.survival import RecoveryFit, TurnbullFit, compare_distributions, fit_recovery, turnbull
+from regen.survival import (
+    RecoveryFit,
+    RegenerationFit,
+    TurnbullFit,
+    compare_distributions,
+    fit_recovery,
+    fit_regeneration,
+    turnbull,
+)
 
 __all__ = [
     "Cohort",
@@ -29,9 +37,11 @@ __all__ = [
     "RegenError",
     "RecoveryFit",
     "RegenWarning",
+    "RegenerationFit",
     "__version__",
     "compare_distributions",
     "fit_recovery",
+    "fit_regeneration",
     "load_model",
     "read_cohort",
     "simulate",

@@ -2,5 +2,14 @@
 
 from regen.survival.aft import RecoveryFit, compare_distributions, fit_recovery
 from regen.survival.npmle import TurnbullFit, turnbull
+from regen.survival.regeneration import RegenerationFit, fit_regeneration
 
-__all__ = ["RecoveryFit", "TurnbullFit", "compare_distributions", "fit_recovery", "turnbull"]
+__all__ = [
+    "RecoveryFit",
+    "RegenerationFit",
+    "TurnbullFit",
+    "compare_distributions",
+    "fit_recovery",
+    "fit_regeneration",
+    "turnbull",
+]

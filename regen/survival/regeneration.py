@@ -1,0 +1,407 @@
+r"""Regeneration kinetics: axonal regrowth velocity (mm/day) and lag from (l, u] episodes.
+
+Physiology
+----------
+A percutaneous freeze is a Sunderland grade II axonotmesis. Distal to the ice
+ball the axons undergo Wallerian degeneration over the first days; the
+endoneurial tubes stay intact, and after a lag the axons regrow down them at
+roughly 1–2 mm/day (Seddon; about 1.4 mm/day on average) until they reach the
+skin territory, when numbness fades. So the time to recovery is a lag plus the
+distance from the freeze site to the territory divided by the velocity.
+
+The model
+---------
+For an episode with distance :math:`d` (mm) and covariates :math:`x`
+
+.. math::
+
+    T = L + d / v, \qquad \log v = x'\beta + \sigma\varepsilon,
+    \quad \varepsilon \sim N(0, 1),
+
+so :math:`\log\{(T - L)/d\} = -x'\beta - \sigma\varepsilon`: for a fixed lag the
+model is a log-normal accelerated-failure-time model of
+:math:`Y = (T - L)/d` with coefficients :math:`-\beta`, and an episode
+:math:`(l, u]` becomes :math:`((l - L)/d, (u - L)/d]` (left-censored when
+:math:`l \le L`). The log-likelihood is the AFT's (:mod:`regen.survival.aft`)
+minus :math:`\log d` for each exact row. The lag :math:`L \ge 0` must lie
+below every finite upper end; it is estimated by maximising the profile
+log-likelihood :math:`\ell_p(L) = \max_{\beta,\sigma} \ell(\beta, \sigma, L)`,
+and its interval is the profile-likelihood interval
+:math:`\{L : 2(\ell_p(\hat L) - \ell_p(L)) \le \chi^2_{1, 1-\alpha}\}`, which
+behaves where a Wald interval near 0 does not. The lag is identified only
+through the spread of distances; when the profile is flat the fit warns with
+the range and suggests fixing it (``lag=``).
+
+Standard errors of :math:`(\beta, \log\sigma)` come from the joint observed
+information in :math:`(\beta, \log\sigma, L)` (so the lag's uncertainty is
+carried), or, with a fixed lag or a lag on its bound 0, from the conditional
+one.
+
+=========================  ==========================================
+symbol                     attribute
+=========================  ==========================================
+:math:`e^{\beta_0}`        ``velocity`` (mm/day when covariates are 0)
+:math:`e^{\beta_k}`        ``velocity_ratios``
+:math:`L`                  ``lag`` (days, profile-likelihood interval)
+:math:`\sigma`             ``scale``
+=========================  ==========================================
+
+Centre covariates in the formula (``~ I(age - 50) + diabetes``) so that
+``velocity`` is the velocity of a meaningful reference patient.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
+from regen.survival.aft import DISTRIBUTIONS, _for_formulas, _Likelihood, _newton, _start
+from regen.survival.npmle import check_intervals
+
+__all__ = ["RegenerationFit", "fit_regeneration"]
+
+#: Below this coefficient of variation of the distances, the lag is not identified by them.
+MIN_DISTANCE_SPREAD = 0.1
+
+
+class _Kinetics:
+    """The likelihood in (beta, log sigma) for a given lag."""
+
+    def __init__(self, X, low, up, distance, weights):
+        self.X, self.low, self.up, self.d, self.w = X, low, up, distance, weights
+        self.exact = low == up
+        self.jacobian = float(weights[self.exact] @ np.log(distance[self.exact]))
+        finite = np.isfinite(up)
+        self.lag_max = float(up[finite].min()) if finite.any() else np.inf
+
+    def intervals(self, lag: float) -> tuple[np.ndarray, np.ndarray]:
+        """The episodes as intervals of Y = (T - lag) / d."""
+        y_low = np.where(self.exact, (self.low - lag) / self.d,
+                         np.maximum(self.low - lag, 0.0) / self.d)
+        return y_low, (self.up - lag) / self.d
+
+    def aft(self, lag: float) -> _Likelihood:
+        return _Likelihood(DISTRIBUTIONS["lognormal"], -self.X, *self.intervals(lag), self.w)
+
+    def profile(self, lag: float) -> tuple[float, np.ndarray]:
+        """max over (beta, log sigma) of the log-likelihood at this lag, and the maximiser."""
+        likelihood = self.aft(lag)
+        theta, _ = _newton(likelihood, _start(-self.X, *self.intervals(lag)), 1e-9, 100)
+        return likelihood.value(theta) - self.jacobian, theta
+
+    def loglik(self, params: np.ndarray) -> float:
+        """Joint log-likelihood at (beta, log sigma, lag)."""
+        lag = params[-1]
+        if not 0 <= lag < self.lag_max:
+            return -np.inf
+        return self.aft(lag).value(params[:-1]) - self.jacobian
+
+
+def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formula: str = "~ 1",
+                     lower: str = "lower", upper: str = "upper", lag: float | None = None,
+                     cluster: str | None = None, alpha: float = 0.05) -> RegenerationFit:
+    """Fit regrowth velocity and lag: T = lag + distance / velocity, log-normal velocity.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Numbness episodes with a distance column (:meth:`regen.Cohort.episodes`).
+    distance : str, default "distance_mm"
+        Freeze site to the territory, mm (> 0).
+    formula : str, default "~ 1"
+        Covariates of log velocity, e.g. ``"~ I(age - 50) + diabetes"``.
+    lower, upper : str
+        The episode's interval ``(lower, upper]`` in days.
+    lag : float, optional
+        Fix the lag (days) instead of estimating it.
+    cluster : str, optional
+        Robust standard errors over this unit (e.g. ``"patient_id"``).
+    alpha : float, default 0.05
+        1 − confidence level of the lag's profile-likelihood interval.
+
+    Returns
+    -------
+    RegenerationFit
+
+    Warns
+    -----
+    DataWarning
+        When the data cannot tell the lag: its profile-likelihood interval
+        covers most of the possible lags, or the distances hardly vary; fix it.
+
+    Examples
+    --------
+    >>> kin = regen.fit_regeneration(ep, formula="~ I(age - 50) + diabetes")  # doctest: +SKIP
+    >>> kin.velocity, kin.lag, kin.velocity_ratios  # doctest: +SKIP
+    """
+    from formulaic import model_matrix
+
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a DataFrame, not {type(data).__name__}")
+    missing = [c for c in (lower, upper, distance) + ((cluster,) if cluster else ())
+               if c not in data.columns]
+    if missing:
+        raise ValueError(f"no column {', '.join(map(repr, missing))} in data; the kinetics "
+                         "model needs each treatment's distance_mm")
+    frame = _for_formulas(data)
+    has_distance = frame[distance].notna()
+    if not has_distance.all():
+        warnings.warn(f"{int((~has_distance).sum())} episode(s) have no {distance} and are left "
+                      "out of the kinetics fit.", DataWarning, stacklevel=2)
+    frame = frame.loc[has_distance]
+    design = model_matrix(formula, frame, na_action="drop")
+    dropped = len(data) - len(design)
+    rows = frame.loc[design.index]
+    if len(rows) == 0:
+        raise ModelError("no episode with a distance and complete covariates to fit")
+    low = rows[lower].to_numpy(dtype="float64")
+    up = rows[upper].to_numpy(dtype="float64")
+    d = rows[distance].to_numpy(dtype="float64")
+    check_intervals(low, up, np.ones(len(rows)), rows.index)
+    if (d <= 0).any():
+        raise ValueError(f"{distance} must be > 0; first bad value {d[d <= 0][0]}")
+    if np.isinf(up).all():
+        raise ModelError("every episode is right-censored: no recovery observed")
+    X = np.asarray(design, dtype="float64")
+    names = list(design.columns)
+    kinetics = _Kinetics(X, low, up, d, np.ones(len(rows)))
+    if lag is not None and not 0 <= lag < kinetics.lag_max:
+        raise ValueError(f"lag must lie in [0, {kinetics.lag_max:g}) days: the earliest "
+                         f"recovery was seen by day {kinetics.lag_max:g}")
+    profile = _LagProfile(kinetics)
+    if lag is None:
+        lag_hat, lag_interval, flat = profile.estimate(alpha)
+        spread = float(np.std(d) / np.mean(d))
+        if flat or spread < MIN_DISTANCE_SPREAD:
+            reason = (f"its {1 - alpha:.0%} profile-likelihood interval covers most of the "
+                      f"possible lags, 0–{kinetics.lag_max:g} days" if flat else
+                      f"the distances hardly vary (coefficient of variation {spread:.2f}), so only "
+                      "the assumed log-normal shape separates lag from velocity")
+            flat = True
+            warnings.warn(
+                f"the lag is not identified by these data: {reason}; the estimate "
+                f"{lag_hat:.1f} days (profile interval {lag_interval[0]:.1f}–"
+                f"{lag_interval[1]:.1f}) should not be trusted. Fix the lag from physiology "
+                "(Wallerian degeneration takes days), e.g. fit_regeneration(..., lag=7).",
+                DataWarning, stacklevel=2)
+    else:
+        lag_hat, lag_interval, flat = float(lag), (float(lag), float(lag)), False
+    loglik, theta = kinetics.profile(lag_hat)
+    estimate_lag = lag is None and lag_hat > 1e-6 and not flat
+    params = np.append(theta, lag_hat) if estimate_lag else theta
+    information = -_numeric_hessian(kinetics.loglik, params) if estimate_lag \
+        else -kinetics.aft(lag_hat).hessian(theta)
+    covariance = np.linalg.inv(information)
+    if cluster is not None:
+        scores = _numeric_scores(kinetics, params, lag_hat, estimate_lag)
+        codes = pd.factorize(rows[cluster])[0]
+        per_cluster = np.zeros((codes.max() + 1, scores.shape[1]))
+        np.add.at(per_cluster, codes, scores)
+        covariance = covariance @ (per_cluster.T @ per_cluster) @ covariance
+    index = [*names, "log_scale"] + (["lag"] if estimate_lag else [])
+    return RegenerationFit(
+        params=pd.Series(params, index=index), covariance=pd.DataFrame(covariance, index, index),
+        lag_estimate=lag_hat, lag_interval=lag_interval, lag_fixed=lag is not None,
+        lag_flat=flat, loglik=loglik, formula=formula, distance=distance,
+        model_spec=design.model_spec, n=len(rows), n_dropped=dropped, alpha=alpha,
+        profile=profile.table())
+
+
+class _LagProfile:
+    def __init__(self, kinetics: _Kinetics) -> None:
+        self.kinetics = kinetics
+        self.points: dict[float, float] = {}
+
+    def __call__(self, lag: float) -> float:
+        if lag not in self.points:
+            with warnings.catch_warnings():
+                # Lags far from the optimum can fit badly; only the final fit must converge.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                self.points[lag] = self.kinetics.profile(lag)[0]
+        return self.points[lag]
+
+    def estimate(self, alpha: float):
+        top = min(self.kinetics.lag_max, 365.0) * (1 - 1e-6)
+        grid = np.linspace(0.0, top, 16)
+        values = np.array([self(g) for g in grid])
+        best = int(np.argmax(values))
+        low, high = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+        found = optimize.minimize_scalar(lambda g: -self(g), bounds=(low, high),
+                                         method="bounded", options={"xatol": 1e-4})
+        lag_hat = float(found.x) if -found.fun >= values[best] else float(grid[best])
+        peak = self(lag_hat)
+        cut = peak - stats.chi2.ppf(1 - alpha, 1) / 2
+
+        def side(a, b):
+            if self(a) >= cut:
+                return a
+            return optimize.brentq(lambda g: self(g) - cut, a, b, xtol=1e-4)
+
+        interval = (side(0.0, lag_hat) if lag_hat > 0 else 0.0,
+                    side(top, lag_hat) if lag_hat < top else top)
+        # Flat: the interval spans most of the possible lags, or runs into the upper bound.
+        flat = interval[1] - interval[0] > 0.5 * top or interval[1] >= top * 0.999
+        return lag_hat, interval, flat
+
+    def table(self) -> pd.DataFrame:
+        lags = sorted(self.points)
+        return pd.DataFrame({"lag": lags, "profile_loglik": [self.points[g] for g in lags]})
+
+
+def _numeric_hessian(function, x: np.ndarray) -> np.ndarray:
+    k = len(x)
+    h = 1e-4 * np.maximum(1.0, np.abs(x))
+    out = np.empty((k, k))
+    for i in range(k):
+        for j in range(i, k):
+            ei, ej = np.eye(k)[i] * h[i], np.eye(k)[j] * h[j]
+            out[i, j] = out[j, i] = (function(x + ei + ej) - function(x + ei - ej)
+                                     - function(x - ei + ej) + function(x - ei - ej)) / (4 * h[i] * h[j])
+    return out
+
+
+def _numeric_scores(kinetics: _Kinetics, params: np.ndarray, lag: float,
+                    with_lag: bool) -> np.ndarray:
+    """Per-row gradient: analytic in (beta, log sigma), a central difference in the lag."""
+    if not with_lag:
+        return kinetics.aft(lag).scores(params)
+    theta = params[:-1]
+    h = 1e-4 * max(1.0, abs(lag))
+    low, high = max(lag - h, 0.0), min(lag + h, kinetics.lag_max * (1 - 1e-9))
+    d_lag = (kinetics.aft(high).terms(theta)[0] - kinetics.aft(low).terms(theta)[0]) / (high - low)
+    return np.column_stack([kinetics.aft(lag).scores(theta), d_lag * kinetics.w])
+
+
+class RegenerationFit:
+    """Result of :func:`fit_regeneration`.
+
+    Attributes
+    ----------
+    params, bse : Series
+        ``beta`` (log velocity), ``log_scale`` and, when estimated, ``lag``.
+    velocity : Series
+        ``estimate, ci_lower, ci_upper``: median velocity (mm/day) when every
+        covariate is 0.
+    velocity_ratios : DataFrame
+        Per covariate: ``estimate, ci_lower, ci_upper`` of exp(beta).
+    lag : Series
+        ``estimate, ci_lower, ci_upper`` (days; profile-likelihood interval).
+    lag_profile : DataFrame
+        The profile log-likelihood at the lags evaluated.
+    """
+
+    def __init__(self, *, params, covariance, lag_estimate, lag_interval, lag_fixed, lag_flat,
+                 loglik, formula, distance, model_spec, n, n_dropped, alpha, profile):
+        self.params, self.covariance = params, covariance
+        self._lag = (lag_estimate, lag_interval)
+        self.lag_fixed, self.lag_flat = lag_fixed, lag_flat
+        self.loglik, self.formula, self.distance = loglik, formula, distance
+        self.model_spec, self.n, self.n_dropped, self.alpha = model_spec, n, n_dropped, alpha
+        self.lag_profile = profile
+
+    @property
+    def bse(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.covariance)), index=self.params.index)
+
+    @property
+    def scale(self) -> float:
+        return float(np.exp(self.params["log_scale"]))
+
+    @property
+    def aic(self) -> float:
+        return 2 * (len(self.params) + (0 if "lag" in self.params or self.lag_fixed else 1)) \
+            - 2 * self.loglik
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        z = stats.norm.ppf(1 - alpha / 2)
+        return pd.DataFrame({"ci_lower": self.params - z * self.bse,
+                             "ci_upper": self.params + z * self.bse})
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        ci = self.conf_int()
+        table = pd.DataFrame({"estimate": self.params, "std_err": self.bse, **ci,
+                              "p_value": 2 * stats.norm.sf(np.abs(self.params / self.bse))})
+        if "lag" in table.index:
+            table.loc["lag", ["ci_lower", "ci_upper"]] = self._lag[1]
+            table.loc["lag", "p_value"] = np.nan
+        return table
+
+    @property
+    def lag(self) -> pd.Series:
+        estimate, (low, high) = self._lag
+        return pd.Series({"estimate": estimate, "ci_lower": low, "ci_upper": high}, name="lag")
+
+    def _beta(self):
+        names = [n for n in self.params.index if n not in ("log_scale", "lag")]
+        return names, self.params[names].to_numpy(), self.covariance.loc[names, names].to_numpy()
+
+    @property
+    def velocity(self) -> pd.Series:
+        names, beta, cov = self._beta()
+        if "Intercept" not in names:
+            raise ModelError("the formula has no intercept, so there is no reference velocity")
+        i = names.index("Intercept")
+        z = stats.norm.ppf(1 - self.alpha / 2)
+        se = np.sqrt(cov[i, i])
+        return pd.Series({"estimate": np.exp(beta[i]), "ci_lower": np.exp(beta[i] - z * se),
+                          "ci_upper": np.exp(beta[i] + z * se)}, name="velocity_mm_per_day")
+
+    @property
+    def velocity_ratios(self) -> pd.DataFrame:
+        names, beta, cov = self._beta()
+        z = stats.norm.ppf(1 - self.alpha / 2)
+        se = np.sqrt(np.diag(cov))
+        table = pd.DataFrame({"estimate": np.exp(beta), "ci_lower": np.exp(beta - z * se),
+                              "ci_upper": np.exp(beta + z * se)}, index=names)
+        return table.drop(index="Intercept", errors="ignore")
+
+    def predict_velocity(self, profiles: pd.DataFrame) -> pd.DataFrame:
+        """Median velocity (mm/day) for each profile: ``estimate, ci_lower, ci_upper``."""
+        X = np.asarray(self.model_spec.get_model_matrix(_for_formulas(profiles),
+                                                        na_action="raise"), dtype="float64")
+        _, beta, cov = self._beta()
+        z = stats.norm.ppf(1 - self.alpha / 2)
+        eta = X @ beta
+        se = np.sqrt(np.einsum("ij,jk,ik->i", X, cov, X))
+        return profiles.reset_index(drop=True).assign(
+            estimate=np.exp(eta), ci_lower=np.exp(eta - z * se), ci_upper=np.exp(eta + z * se))
+
+    def predict_quantile(self, profiles: pd.DataFrame, q=(0.25, 0.5, 0.75)) -> pd.DataFrame:
+        """Quantiles of the time to recovery (days) for profiles that include the distance.
+
+        ``t_q = lag + d exp(-x'beta + sigma z_q)``; delta-method interval on the
+        log scale over (beta, log sigma, lag).
+        """
+        if self.distance not in profiles.columns:
+            raise ValueError(f"profiles need a {self.distance} column (mm)")
+        X = np.asarray(self.model_spec.get_model_matrix(_for_formulas(profiles),
+                                                        na_action="raise"), dtype="float64")
+        d = profiles[self.distance].to_numpy(dtype="float64")
+        names, beta, _ = self._beta()
+        lag = self._lag[0]
+        crit = stats.norm.ppf(1 - self.alpha / 2)
+        parts = []
+        for p in np.atleast_1d(np.asarray(q, dtype="float64")):
+            zq = stats.norm.ppf(p)
+            part = d * np.exp(-X @ beta + self.scale * zq)
+            t = lag + part
+            gradient = [-X * part[:, None], (self.scale * zq * part)[:, None]]
+            if "lag" in self.params.index:
+                gradient.append(np.ones((len(t), 1)))
+            jac = np.hstack(gradient)
+            se = np.sqrt(np.einsum("ij,jk,ik->i", jac, self.covariance.to_numpy(), jac)) / t
+            parts.append(profiles.reset_index(drop=True).assign(
+                q=p, estimate=t, ci_lower=t * np.exp(-crit * se), ci_upper=t * np.exp(crit * se)))
+        return pd.concat(parts, ignore_index=True)
+
+    def __repr__(self) -> str:
+        v = self.velocity if "Intercept" in self.params.index else None
+        speed = f", velocity {v['estimate']:.2f} mm/day" if v is not None else ""
+        return (f"<RegenerationFit {self.formula!r}: {self.n} episodes{speed}, lag "
+                f"{self._lag[0]:.1f} d{' (fixed)' if self.lag_fixed else ''}, "
+                f"loglik {self.loglik:.3f}>")
