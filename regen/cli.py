@@ -160,8 +160,16 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
 @main.command()
 @_path_argument
 @click.option("--outcome", type=OUTCOMES, default="numbness", show_default=True)
-@click.option("--formula", default="~ nerve", show_default=True,
-              help='Covariates, e.g. "~ nerve + age + diabetes".')
+@click.option("--model", "model_kind", type=click.Choice(["recovery", "regeneration"]),
+              default="recovery", show_default=True,
+              help="recovery: AFT of the time to the event; regeneration: lag + "
+                   "distance / velocity (numbness, needs distance_mm).")
+@click.option("--formula", default=None,
+              help='Covariates, e.g. "~ nerve + age + diabetes" (recovery; default "~ nerve") '
+                   'or of log velocity, e.g. "~ I(age - 50) + diabetes" (regeneration; '
+                   'default "~ 1").')
+@click.option("--lag", type=click.FloatRange(min=0), default=None,
+              help="Regeneration: fix the lag (days) instead of estimating it.")
 @click.option("--dist", type=click.Choice(list(DISTRIBUTIONS)), default="weibull",
               show_default=True)
 @click.option("--cluster", default="patient_id", show_default=True,
@@ -174,16 +182,23 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
               help="Write the fitted model to this JSON file.")
 @_window_options
 @_user_errors
-def fit(path: Path, outcome: str, formula: str, dist: str, cluster: str,
-        settings: tuple[str, ...], as_json: bool, save_to: Path | None,
-        baseline_window_days: int, max_follow_up_days: int) -> None:
-    """Fit an accelerated-failure-time model to the episodes in PATH.
+def fit(path: Path, outcome: str, model_kind: str, formula: str | None, lag: float | None,
+        dist: str, cluster: str, settings: tuple[str, ...], as_json: bool,
+        save_to: Path | None, baseline_window_days: int, max_follow_up_days: int) -> None:
+    """Fit a recovery model to the episodes in PATH.
 
-    Prints the coefficients as time ratios with 95% CIs, and each nerve's
-    predicted median and quartiles (days) with 95% CIs.
+    recovery (default): an accelerated-failure-time model; prints the time
+    ratios with 95% CIs and each nerve's predicted median and quartiles.
+    regeneration: T = lag + distance / velocity; prints the velocity (mm/day)
+    and lag (days) with 95% CIs, the velocity ratios, and the AIC beside the
+    AFT models of the same covariates.
     """
     cohort = _read(path, baseline_window_days, max_follow_up_days)
     episodes = cohort.episodes(outcome)
+    if model_kind == "regeneration":
+        _fit_regeneration(episodes, outcome, formula or "~ 1", lag, cluster, as_json, save_to)
+        return
+    formula = formula or "~ nerve"
     model = regen.fit_recovery(formula, episodes, dist=dist,
                                cluster=None if cluster.lower() == "none" else cluster)
     profiles = _profiles(episodes, model, settings)
@@ -201,6 +216,51 @@ def fit(path: Path, outcome: str, formula: str, dist: str, cluster: str,
     click.echo(format_fit(model, outcome, profiles, predicted))
     if save_to:
         click.echo(f"\nModel saved to {save_to}")
+
+
+def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: float | None,
+                      cluster: str, as_json: bool, save_to: Path | None) -> None:
+    kinetics = regen.fit_regeneration(episodes, formula=formula, lag=lag,
+                                      cluster=None if cluster.lower() == "none" else cluster)
+    aic = {"regeneration": kinetics.aic}
+    for dist in DISTRIBUTIONS:
+        aic[dist] = regen.fit_recovery(formula, episodes.loc[episodes["distance_mm"].notna()],
+                                       dist=dist).aic
+    if save_to:
+        kinetics.save(save_to)
+    velocity = kinetics.velocity if "Intercept" in kinetics.params.index else None
+    if as_json:
+        click.echo(json.dumps({
+            "outcome": outcome, "model": "regeneration", "formula": formula,
+            "episodes": kinetics.n, "loglik": kinetics.loglik, "aic": aic,
+            "velocity_mm_per_day": None if velocity is None else velocity.to_dict(),
+            "lag_days": {**kinetics.lag.to_dict(), "fixed": kinetics.lag_fixed,
+                         "identified": not kinetics.lag_flat},
+            "velocity_ratios": kinetics.velocity_ratios.reset_index(names="term")
+            .to_dict(orient="records"),
+        }, indent=1, default=str))
+        return
+    lines = [f"Regeneration kinetics, {outcome}: T = lag + distance_mm / velocity, log velocity "
+             f"{formula}  ({kinetics.n} episodes, log-likelihood {kinetics.loglik:.2f})"]
+    if velocity is not None:
+        lines.append(f"  velocity (covariates at 0): {velocity['estimate']:.2f} mm/day "
+                     f"({velocity['ci_lower']:.2f}–{velocity['ci_upper']:.2f})")
+    lag_row = kinetics.lag
+    how = "fixed" if kinetics.lag_fixed else "profile-likelihood interval"
+    lines.append(f"  lag: {lag_row['estimate']:.1f} days ({lag_row['ci_lower']:.1f}–"
+                 f"{lag_row['ci_upper']:.1f}; {how})"
+                 + ("  NOT IDENTIFIED by these data: fix it with --lag" if kinetics.lag_flat
+                    else ""))
+    if len(kinetics.velocity_ratios):
+        lines.append("Velocity ratios (x velocity; 95% CI):")
+        for term, row in kinetics.velocity_ratios.iterrows():
+            lines.append(f"  {term:<40}{row['estimate']:7.3f}  ({row['ci_lower']:.3f}–"
+                         f"{row['ci_upper']:.3f})")
+    lines.append("AIC (lower is better), same covariates: " + ", ".join(
+        f"{name} {value:.1f}" for name, value in sorted(aic.items(), key=lambda kv: kv[1])))
+    if save_to:
+        lines.append(f"Model saved to {save_to}")
+    click.echo("\n".join(lines))
 
 
 def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFrame) -> str:

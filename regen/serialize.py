@@ -15,7 +15,8 @@ from pathlib import Path
 from regen._version import __version__
 from regen.exceptions import RegenError
 
-__all__ = ["SCHEMA_VERSION", "ModelFileError", "load_model", "read_model_file", "write_model_file"]
+__all__ = ["SCHEMA_VERSION", "ModelFileError", "design_from_dict", "design_to_dict", "load_model",
+           "read_model_file", "write_model_file"]
 
 SCHEMA_VERSION = 1
 FORMAT = "regen-model"
@@ -68,6 +69,31 @@ def read_model_file(path: str | Path) -> dict:
     return document
 
 
+def design_to_dict(spec) -> dict:
+    """What rebuilds a formula's covariates for new data: variables, levels, transform state."""
+    categories = {name: list(state[1]["categories"])
+                  for name, state in spec.encoder_state.items()
+                  if getattr(state[0], "value", state[0]) == "categorical"}
+    return {"variables": sorted(spec.required_variables), "categories": categories,
+            "transform_state": spec.transform_state}
+
+
+def design_from_dict(formula: str, design: dict):
+    """The formulaic model spec of ``formula`` with the stored levels and transform state."""
+    import numpy as np
+    import pandas as pd
+    from formulaic import model_matrix
+
+    categories = design["categories"]
+    rows = max([len(levels) for levels in categories.values()] + [1])
+    reference = pd.DataFrame({name: np.zeros(rows) for name in design["variables"]})
+    for name, levels in categories.items():
+        reference[name] = pd.Categorical([levels[i % len(levels)] for i in range(rows)],
+                                         categories=levels)
+    return model_matrix(formula, reference).model_spec.update(
+        transform_state=design["transform_state"])
+
+
 def load_model(path: str | Path):
     """Load a model saved with ``fit.save(path)``.
 
@@ -78,8 +104,8 @@ def load_model(path: str | Path):
 
     Returns
     -------
-    RecoveryFit
-        The fitted model, ready for ``predict_quantile`` and ``predict_survival``.
+    RecoveryFit or RegenerationFit
+        The fitted model, ready to predict.
 
     Raises
     ------
@@ -88,9 +114,10 @@ def load_model(path: str | Path):
         version, or damaged (a field missing or of the wrong type).
     """
     from regen.survival.aft import RecoveryFit
+    from regen.survival.regeneration import RegenerationFit
 
     document = read_model_file(path)
-    kinds = {"RecoveryFit": RecoveryFit}
+    kinds = {"RecoveryFit": RecoveryFit, "RegenerationFit": RegenerationFit}
     kind = document.get("kind")
     if kind not in kinds:
         raise ModelFileError(f"{path}: unknown model kind {kind!r}; known: {', '.join(kinds)}")

@@ -211,3 +211,20 @@ def test_fit_bad_setting_is_a_usage_error(run):
     result = run("fit", EXAMPLE, "--formula", "~ nerve + age", "--at", "weight=3")
     assert result.exit_code == 2
     assert "NAME one of age, nerve" in result.stderr
+
+
+def test_fit_regeneration_prints_velocity_lag_and_ratios(run, tmp_path):
+    result = run("fit", EXAMPLE, "--model", "regeneration", "--formula",
+                 "~ I(age - 50) + diabetes", "--save", tmp_path / "kin.json")
+    assert result.exit_code == 0, result.output
+    assert "velocity (covariates at 0):" in result.stdout and "mm/day" in result.stdout
+    assert "lag:" in result.stdout and "diabetes" in result.stdout
+    assert "AIC (lower is better)" in result.stdout
+    kinetics = regen.load_model(tmp_path / "kin.json")
+    # data/example was simulated at 1.4 mm/day, a 10-day lag and diabetes x0.8.
+    assert kinetics.velocity["ci_lower"] <= 1.4 <= kinetics.velocity["ci_upper"]
+    assert kinetics.lag["ci_lower"] <= 10 <= kinetics.lag["ci_upper"]
+    json_result = run("fit", EXAMPLE, "--model", "regeneration", "--lag", 10, "--json")
+    import json
+    document = json.loads(json_result.stdout)
+    assert document["lag_days"]["fixed"] and document["lag_days"]["estimate"] == 10

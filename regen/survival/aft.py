@@ -50,7 +50,7 @@ import pandas as pd
 from scipy import special, stats
 
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
-from regen.serialize import write_model_file
+from regen.serialize import design_from_dict, design_to_dict, write_model_file
 from regen.survival.npmle import check_intervals
 
 __all__ = ["DISTRIBUTIONS", "RecoveryFit", "compare_distributions", "fit_recovery"]
@@ -178,11 +178,18 @@ class _Likelihood:
             self.log_l = np.log(lower)
             self.log_u = np.log(upper)
         exact = lower == upper
-        self.kind = np.select([exact, np.isinf(upper), lower == 0], [3, 0, 1], 2)
+        # kinds: 0 right-, 1 left-, 2 interval-censored, 3 exact, 4 (0, inf): no information
+        # (the kinetics model makes these when a lag passes a right-censored row's lower end).
+        self.kind = np.select([exact, (lower == 0) & np.isinf(upper), np.isinf(upper), lower == 0],
+                              [3, 4, 0, 1], 2)
 
     def terms(self, theta):
         beta, log_sigma = theta[:-1], theta[-1]
-        return _row_terms(self.dist, self.X @ beta, log_sigma, self.log_l, self.log_u, self.kind)
+        # Far from the optimum (a trial step, an extreme lag) terms may overflow; the
+        # resulting inf/NaN rejects the step instead of warning.
+        with np.errstate(all="ignore"):
+            return _row_terms(self.dist, self.X @ beta, log_sigma, self.log_l, self.log_u,
+                              self.kind)
 
     def value(self, theta) -> float:
         return float(self.w @ self.terms(theta)[0])
@@ -198,8 +205,9 @@ class _Likelihood:
     def hessian(self, theta) -> np.ndarray:
         """Analytic Hessian in (beta, log sigma)."""
         beta, log_sigma = theta[:-1], theta[-1]
-        *_, h_ee, h_es, h_ss = _row_terms(self.dist, self.X @ beta, log_sigma, self.log_l,
-                                          self.log_u, self.kind, second=True)
+        with np.errstate(all="ignore"):
+            *_, h_ee, h_es, h_ss = _row_terms(self.dist, self.X @ beta, log_sigma, self.log_l,
+                                              self.log_u, self.kind, second=True)
         k = len(theta)
         out = np.empty((k, k))
         out[:-1, :-1] = (self.X * (self.w * h_ee)[:, None]).T @ self.X
@@ -497,35 +505,19 @@ class RecoveryFit:
         what is needed to build covariates for new profiles (categorical levels,
         spline knots).
         """
-        spec = self.model_spec
-        categories = {name: list(state[1]["categories"])
-                      for name, state in spec.encoder_state.items()
-                      if getattr(state[0], "value", state[0]) == "categorical"}
         return write_model_file(path, "RecoveryFit", {
             "dist": self.dist, "formula": self.formula,
             "parameters": list(self.params.index), "params": self.params.tolist(),
             "covariance": self.covariance.to_numpy().tolist(), "loglik": self.loglik,
             "n": self.n, "n_dropped": self.n_dropped, "iterations": self.iterations,
-            "cluster": self.cluster,
-            "design": {"variables": sorted(spec.required_variables), "categories": categories,
-                       "transform_state": spec.transform_state},
+            "cluster": self.cluster, "design": design_to_dict(self.model_spec),
         })
 
     @classmethod
     def _from_document(cls, document: dict) -> RecoveryFit:
-        from formulaic import model_matrix
-
-        design = document["design"]
         if document["dist"] not in DISTRIBUTIONS:
             raise ValueError(f"unknown dist {document['dist']!r}")
-        categories = design["categories"]
-        rows = max([len(levels) for levels in categories.values()] + [1])
-        reference = pd.DataFrame({name: np.zeros(rows) for name in design["variables"]})
-        for name, levels in categories.items():
-            reference[name] = pd.Categorical([levels[i % len(levels)] for i in range(rows)],
-                                             categories=levels)
-        spec = model_matrix(document["formula"], reference).model_spec.update(
-            transform_state=design["transform_state"])
+        spec = design_from_dict(document["formula"], document["design"])
         names = list(document["parameters"])
         params = pd.Series(np.asarray(document["params"], dtype="float64"), index=names)
         covariance = np.asarray(document["covariance"], dtype="float64")

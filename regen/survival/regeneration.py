@@ -53,12 +53,14 @@ Centre covariates in the formula (``~ I(age - 50) + diabetes``) so that
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
+from regen.serialize import design_from_dict, design_to_dict, write_model_file
 from regen.survival.aft import DISTRIBUTIONS, _for_formulas, _Likelihood, _newton, _start
 from regen.survival.npmle import check_intervals
 
@@ -221,7 +223,8 @@ class _LagProfile:
             with warnings.catch_warnings():
                 # Lags far from the optimum can fit badly; only the final fit must converge.
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                self.points[lag] = self.kinetics.profile(lag)[0]
+                value = self.kinetics.profile(lag)[0]
+            self.points[lag] = value if np.isfinite(value) else -np.inf
         return self.points[lag]
 
     def estimate(self, alpha: float):
@@ -398,6 +401,38 @@ class RegenerationFit:
             parts.append(profiles.reset_index(drop=True).assign(
                 q=p, estimate=t, ci_lower=t * np.exp(-crit * se), ci_upper=t * np.exp(crit * se)))
         return pd.concat(parts, ignore_index=True)
+
+    def save(self, path) -> Path:
+        """Write the model to a JSON file; read it with :func:`regen.load_model`."""
+        estimate, interval = self._lag
+        return write_model_file(path, "RegenerationFit", {
+            "formula": self.formula, "distance": self.distance,
+            "parameters": list(self.params.index), "params": self.params.tolist(),
+            "covariance": self.covariance.to_numpy().tolist(), "loglik": self.loglik,
+            "lag": {"estimate": estimate, "interval": list(interval), "fixed": self.lag_fixed,
+                    "flat": self.lag_flat},
+            "n": self.n, "n_dropped": self.n_dropped, "alpha": self.alpha,
+            "design": design_to_dict(self.model_spec),
+            "lag_profile": self.lag_profile.to_dict(orient="list"),
+        })
+
+    @classmethod
+    def _from_document(cls, document: dict) -> RegenerationFit:
+        names = list(document["parameters"])
+        covariance = np.asarray(document["covariance"], dtype="float64")
+        if covariance.shape != (len(names), len(names)):
+            raise ValueError("the covariance does not match the parameters")
+        lag = document["lag"]
+        return cls(
+            params=pd.Series(np.asarray(document["params"], dtype="float64"), index=names),
+            covariance=pd.DataFrame(covariance, index=names, columns=names),
+            lag_estimate=float(lag["estimate"]), lag_interval=tuple(map(float, lag["interval"])),
+            lag_fixed=bool(lag["fixed"]), lag_flat=bool(lag["flat"]),
+            loglik=float(document["loglik"]), formula=document["formula"],
+            distance=document["distance"],
+            model_spec=design_from_dict(document["formula"], document["design"]),
+            n=int(document["n"]), n_dropped=int(document["n_dropped"]),
+            alpha=float(document["alpha"]), profile=pd.DataFrame(document["lag_profile"]))
 
     def __repr__(self) -> str:
         v = self.velocity if "Intercept" in self.params.index else None

@@ -89,3 +89,13 @@ def test_errors_say_what_is_needed(episodes):
         regen.fit_regeneration(episodes, lag=10_000)
     with pytest.raises(ValueError, match="distance_mm must be > 0"):
         regen.fit_regeneration(episodes.assign(distance_mm=0.0), lag=5)
+
+
+def test_save_and_load(kinetics, tmp_path):
+    loaded = regen.load_model(kinetics.save(tmp_path / "kinetics.json"))
+    pd.testing.assert_series_equal(loaded.velocity, kinetics.velocity)
+    pd.testing.assert_series_equal(loaded.lag, kinetics.lag)
+    profiles = pd.DataFrame({"age": [50, 70], "diabetes": [False, True], "smoker": [False, False],
+                             "distance_mm": [40.0, 40.0]})
+    pd.testing.assert_frame_equal(loaded.predict_quantile(profiles),
+                                  kinetics.predict_quantile(profiles))
