@@ -370,7 +370,29 @@ def _newton(likelihood, theta, tol, max_iter):
 
 # ------------------------------------------------------------------ results --
 
-class RecoveryFit:
+class ModelResult:
+    """What every fitted parametric model shares: ``params``, ``covariance`` and from them
+    ``bse``, ``conf_int()`` and ``scale`` (exp of the ``log_scale`` parameter)."""
+
+    params: pd.Series
+    covariance: pd.DataFrame
+
+    @property
+    def bse(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.covariance)), index=self.params.index)
+
+    @property
+    def scale(self) -> float:
+        return float(np.exp(self.params["log_scale"]))
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Wald intervals, ``ci_lower, ci_upper``, at level 1 - alpha."""
+        z = stats.norm.ppf(1 - alpha / 2)
+        return pd.DataFrame({"ci_lower": self.params - z * self.bse,
+                             "ci_upper": self.params + z * self.bse})
+
+
+class RecoveryFit(ModelResult):
     """Result of :func:`fit_recovery`.
 
     Attributes
@@ -400,21 +422,8 @@ class RecoveryFit:
         self.cluster = cluster
 
     @property
-    def bse(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.covariance)), index=self.params.index)
-
-    @property
-    def scale(self) -> float:
-        return float(np.exp(self.params["log_scale"]))
-
-    @property
     def aic(self) -> float:
         return 2 * len(self.params) - 2 * self.loglik
-
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        z = stats.norm.ppf(1 - alpha / 2)
-        return pd.DataFrame({"ci_lower": self.params - z * self.bse,
-                             "ci_upper": self.params + z * self.bse})
 
     @property
     def summary(self) -> pd.DataFrame:

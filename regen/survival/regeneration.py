@@ -61,7 +61,14 @@ from scipy import optimize, stats
 
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
 from regen.serialize import design_from_dict, design_to_dict, write_model_file
-from regen.survival.aft import DISTRIBUTIONS, _for_formulas, _Likelihood, _newton, _start
+from regen.survival.aft import (
+    DISTRIBUTIONS,
+    ModelResult,
+    _for_formulas,
+    _Likelihood,
+    _newton,
+    _start,
+)
 from regen.survival.npmle import check_intervals
 
 __all__ = ["RegenerationFit", "fit_regeneration"]
@@ -279,7 +286,7 @@ def _numeric_scores(kinetics: _Kinetics, params: np.ndarray, lag: float,
     return np.column_stack([kinetics.aft(lag).scores(theta), d_lag * kinetics.w])
 
 
-class RegenerationFit:
+class RegenerationFit(ModelResult):
     """Result of :func:`fit_regeneration`.
 
     Attributes
@@ -307,22 +314,9 @@ class RegenerationFit:
         self.lag_profile = profile
 
     @property
-    def bse(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.covariance)), index=self.params.index)
-
-    @property
-    def scale(self) -> float:
-        return float(np.exp(self.params["log_scale"]))
-
-    @property
     def aic(self) -> float:
         return 2 * (len(self.params) + (0 if "lag" in self.params or self.lag_fixed else 1)) \
             - 2 * self.loglik
-
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        z = stats.norm.ppf(1 - alpha / 2)
-        return pd.DataFrame({"ci_lower": self.params - z * self.bse,
-                             "ci_upper": self.params + z * self.bse})
 
     @property
     def summary(self) -> pd.DataFrame:
