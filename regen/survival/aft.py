@@ -236,8 +236,8 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
         Distribution of the time (of its logarithm's error).
     cluster : str, optional
         Column of a clustering unit (``"patient_id"``): standard errors from
-        the robust sandwich, as both sides and repeat treatments of one
-        patient are not independent.
+        the robust sandwich (with the G/(G-1) small-sample factor), as both
+        sides and repeat treatments of one patient are not independent.
     weights : str, optional
         Column of non-negative case weights.
     tol : float, default 1e-9
@@ -295,11 +295,7 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
     information = -likelihood.hessian(theta)
     covariance = np.linalg.inv(information)
     if cluster is not None:
-        codes = pd.factorize(rows[cluster])[0]
-        scores = likelihood.scores(theta)
-        per_cluster = np.zeros((codes.max() + 1, scores.shape[1]))
-        np.add.at(per_cluster, codes, scores)
-        covariance = covariance @ (per_cluster.T @ per_cluster) @ covariance
+        covariance = cluster_sandwich(covariance, likelihood.scores(theta), rows[cluster])
     return RecoveryFit(
         params=pd.Series(theta, index=[*names, "log_scale"]),
         covariance=pd.DataFrame(covariance, index=[*names, "log_scale"],
@@ -307,6 +303,27 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
         loglik=likelihood.value(theta), dist=dist, formula=formula,
         model_spec=design.model_spec, n=len(rows), n_dropped=dropped,
         iterations=iterations, cluster=cluster)
+
+
+def cluster_sandwich(covariance: np.ndarray, scores: np.ndarray, cluster: pd.Series) -> np.ndarray:
+    """Cluster-robust covariance ``G/(G-1) A^-1 (sum_g s_g s_g') A^-1``.
+
+    ``s_g`` sums the per-row scores of cluster ``g``; ``G/(G-1)`` is the usual
+    small-sample factor (as R's ``sandwich::vcovCL`` by default). A row without a
+    cluster id is an error: pooling it anywhere would understate the variance.
+    """
+    if cluster.isna().any():
+        first = cluster.index[cluster.isna().to_numpy()][0]
+        raise ValueError(f"{int(cluster.isna().sum())} episode(s) have no {cluster.name} "
+                         f"(first: row {first}); fill it in or fit without cluster=")
+    codes, groups = pd.factorize(cluster)
+    if len(groups) < 2:
+        raise ModelError(f"robust standard errors need at least 2 values of {cluster.name}; "
+                         f"found {len(groups)}")
+    per_cluster = np.zeros((len(groups), scores.shape[1]))
+    np.add.at(per_cluster, codes, scores)
+    meat = per_cluster.T @ per_cluster * len(groups) / (len(groups) - 1)
+    return covariance @ meat @ covariance
 
 
 def _for_formulas(frame: pd.DataFrame) -> pd.DataFrame:

@@ -59,6 +59,29 @@ def test_cluster_sandwich_changes_only_the_standard_errors(data):
     assert robust.bse.between(0.5 * plain.bse, 2 * plain.bse).all()
 
 
+def test_one_row_per_cluster_is_the_hc1_sandwich(data):
+    """G/(G-1) times A^-1 (sum of s_i s_i') A^-1 when every row is its own cluster."""
+    frame = data.assign(row=np.arange(len(data)))
+    plain = regen.fit_recovery("~ nerve + age", frame)
+    robust = regen.fit_recovery("~ nerve + age", frame, cluster="row")
+    X = np.asarray(plain.model_spec.get_model_matrix(frame), dtype="float64")
+    likelihood = _Likelihood(DISTRIBUTIONS["weibull"], X, frame["lower"].to_numpy(float),
+                             frame["upper"].to_numpy(float), np.ones(len(frame)))
+    scores = likelihood.scores(plain.params.to_numpy())
+    bread = plain.covariance.to_numpy()
+    n = len(frame)
+    expected = n / (n - 1) * bread @ scores.T @ scores @ bread
+    np.testing.assert_allclose(robust.covariance.to_numpy(), expected, rtol=1e-8)
+
+
+def test_missing_or_single_cluster_is_an_error(data):
+    with pytest.raises(ValueError, match=r"1 episode\(s\) have no patient_id.*cluster="):
+        regen.fit_recovery("~ age", data.assign(patient_id=data["patient_id"].mask(data.index == 3)),
+                           cluster="patient_id")
+    with pytest.raises(regen.ModelError, match="at least 2"):
+        regen.fit_recovery("~ age", data.assign(site="A"), cluster="site")
+
+
 def test_predicted_median_is_where_survival_is_one_half(data):
     fit = regen.fit_recovery("~ nerve + age + diabetes", data, dist="lognormal")
     profile = pd.DataFrame({"nerve": ["greater_occipital"], "age": [60], "diabetes": [1]})
