@@ -170,8 +170,9 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
                    'default "~ 1").')
 @click.option("--lag", type=click.FloatRange(min=0), default=None,
               help="Regeneration: fix the lag (days) instead of estimating it.")
-@click.option("--dist", type=click.Choice(list(DISTRIBUTIONS)), default="weibull",
-              show_default=True)
+@click.option("--dist", type=click.Choice(list(DISTRIBUTIONS)), default=None,
+              help="recovery: law of the time to the event (default weibull); regeneration: "
+                   "law of the regrowth time per mm (default lognormal, a log-normal velocity).")
 @click.option("--cluster", default="patient_id", show_default=True,
               help="Robust standard errors over this unit; 'none' for model-based ones.")
 @click.option("--at", "settings", multiple=True, metavar="NAME=VALUE",
@@ -183,7 +184,7 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
 @_window_options
 @_user_errors
 def fit(path: Path, outcome: str, model_kind: str, formula: str | None, lag: float | None,
-        dist: str, cluster: str, settings: tuple[str, ...], as_json: bool,
+        dist: str | None, cluster: str, settings: tuple[str, ...], as_json: bool,
         save_to: Path | None, baseline_window_days: int, max_follow_up_days: int) -> None:
     """Fit a recovery model to the episodes in PATH.
 
@@ -196,9 +197,10 @@ def fit(path: Path, outcome: str, model_kind: str, formula: str | None, lag: flo
     cohort = _read(path, baseline_window_days, max_follow_up_days)
     episodes = cohort.episodes(outcome)
     if model_kind == "regeneration":
-        _fit_regeneration(episodes, outcome, formula or "~ 1", lag, cluster, as_json, save_to)
+        _fit_regeneration(episodes, outcome, formula or "~ 1", lag, dist or "lognormal", cluster,
+                          as_json, save_to)
         return
-    formula = formula or "~ nerve"
+    formula, dist = formula or "~ nerve", dist or "weibull"
     model = regen.fit_recovery(formula, episodes, dist=dist,
                                cluster=None if cluster.lower() == "none" else cluster)
     profiles = _profiles(episodes, model, settings)
@@ -219,10 +221,12 @@ def fit(path: Path, outcome: str, model_kind: str, formula: str | None, lag: flo
 
 
 def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: float | None,
-                      cluster: str, as_json: bool, save_to: Path | None) -> None:
+                      velocity_dist: str, cluster: str, as_json: bool,
+                      save_to: Path | None) -> None:
     kinetics = regen.fit_regeneration(episodes, formula=formula, lag=lag,
+                                      velocity_dist=velocity_dist,
                                       cluster=None if cluster.lower() == "none" else cluster)
-    aic = {"regeneration": kinetics.aic}
+    aic = {f"regeneration ({velocity_dist})": kinetics.aic}
     for dist in DISTRIBUTIONS:
         aic[dist] = regen.fit_recovery(formula, episodes.loc[episodes["distance_mm"].notna()],
                                        dist=dist).aic
@@ -232,6 +236,7 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
     if as_json:
         click.echo(json.dumps({
             "outcome": outcome, "model": "regeneration", "formula": formula,
+            "velocity_dist": velocity_dist,
             "episodes": kinetics.n, "loglik": kinetics.loglik, "aic": aic,
             "velocity_mm_per_day": None if velocity is None else velocity.to_dict(),
             "lag_days": {**kinetics.lag.to_dict(), "fixed": kinetics.lag_fixed,
@@ -240,8 +245,11 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
             .to_dict(orient="records"),
         }, indent=1, default=str))
         return
-    lines = [f"Regeneration kinetics, {outcome}: T = lag + distance_mm / velocity, log velocity "
-             f"{formula}  ({kinetics.n} episodes, log-likelihood {kinetics.loglik:.2f})"]
+    law = {"lognormal": "log-normal velocity", "loglogistic": "log-logistic velocity",
+           "weibull": "Weibull regrowth time"}[velocity_dist]
+    lines = [f"Regeneration kinetics, {outcome}: T = lag + distance_mm / velocity ({law}), "
+             f"log velocity {formula}  ({kinetics.n} episodes, log-likelihood "
+             f"{kinetics.loglik:.2f})"]
     if velocity is not None:
         lines.append(f"  velocity (covariates at 0): {velocity['estimate']:.2f} mm/day "
                      f"({velocity['ci_lower']:.2f}–{velocity['ci_upper']:.2f})")

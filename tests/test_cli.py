@@ -228,3 +228,6 @@ def test_fit_regeneration_prints_velocity_lag_and_ratios(run, tmp_path):
     import json
     document = json.loads(json_result.stdout)
     assert document["lag_days"]["fixed"] and document["lag_days"]["estimate"] == 10
+    weibull = run("fit", EXAMPLE, "--model", "regeneration", "--dist", "weibull", "--lag", 10)
+    assert weibull.exit_code == 0, weibull.output
+    assert "Weibull regrowth time" in weibull.stdout and "regeneration (weibull)" in weibull.stdout

@@ -15,17 +15,19 @@ For an episode with distance :math:`d` (mm) and covariates :math:`x`
 
 .. math::
 
-    T = L + d / v, \qquad \log v = x'\beta + \sigma\varepsilon,
-    \quad \varepsilon \sim N(0, 1),
+    T = L + d / v, \qquad \log v = x'\beta - \sigma\varepsilon,
 
-so :math:`\log\{(T - L)/d\} = -x'\beta - \sigma\varepsilon`: for a fixed lag the
-model is a log-normal accelerated-failure-time model of
-:math:`Y = (T - L)/d` with coefficients :math:`-\beta`, and an episode
-:math:`(l, u]` becomes :math:`((l - L)/d, (u - L)/d]` (left-censored when
-:math:`l \le L`). The log-likelihood is the AFT's (:mod:`regen.survival.aft`)
-minus :math:`\log d` for each exact row. The lag :math:`L \ge 0` must lie
-below every finite upper end; it is estimated by maximising the profile
-log-likelihood :math:`\ell_p(L) = \max_{\beta,\sigma} \ell(\beta, \sigma, L)`,
+so :math:`\log\{(T - L)/d\} = -x'\beta + \sigma\varepsilon`: for a fixed lag the
+model is an accelerated-failure-time model of :math:`Y = (T - L)/d`, the
+regrowth time per mm, with coefficients :math:`-\beta`. ``velocity_dist``
+chooses the law of :math:`\varepsilon` as :func:`regen.fit_recovery` does:
+normal by default (log-normal velocity), logistic, or standard minimum
+extreme-value (Weibull regrowth time). An episode :math:`(l, u]` becomes
+:math:`((l - L)/d, (u - L)/d]` (left-censored when :math:`l \le L`). The
+log-likelihood is the AFT's (:mod:`regen.survival.aft`) minus :math:`\log d`
+for each exact row. The lag :math:`L \ge 0` must lie below every finite upper
+end; it is estimated by maximising the profile log-likelihood
+:math:`\ell_p(L) = \max_{\beta,\sigma} \ell(\beta, \sigma, L)`,
 and its interval is the profile-likelihood interval
 :math:`\{L : 2(\ell_p(\hat L) - \ell_p(L)) \le \chi^2_{1, 1-\alpha}\}`, which
 behaves where a Wald interval near 0 does not. The lag is identified only
@@ -37,14 +39,16 @@ information in :math:`(\beta, \log\sigma, L)` (so the lag's uncertainty is
 carried), or, with a fixed lag or a lag on its bound 0, from the conditional
 one.
 
-=========================  ==========================================
-symbol                     attribute
-=========================  ==========================================
-:math:`e^{\beta_0}`        ``velocity`` (mm/day when covariates are 0)
-:math:`e^{\beta_k}`        ``velocity_ratios``
-:math:`L`                  ``lag`` (days, profile-likelihood interval)
-:math:`\sigma`             ``scale``
-=========================  ==========================================
+================================  ===============================================
+symbol                            attribute
+================================  ===============================================
+:math:`e^{\beta_0 - \sigma m}`    ``velocity``: median mm/day, covariates at 0
+                                  (:math:`m` the median of :math:`\varepsilon`:
+                                  0, except :math:`\log\log 2` for weibull)
+:math:`e^{\beta_k}`               ``velocity_ratios``
+:math:`L`                         ``lag`` (days, profile-likelihood interval)
+:math:`\sigma`                    ``scale``
+================================  ===============================================
 
 Centre covariates in the formula (``~ I(age - 50) + diabetes``) so that
 ``velocity`` is the velocity of a meaningful reference patient.
@@ -68,6 +72,7 @@ from regen.survival.aft import (
     _Likelihood,
     _newton,
     _start,
+    cluster_sandwich,
 )
 from regen.survival.npmle import check_intervals
 
@@ -80,8 +85,9 @@ MIN_DISTANCE_SPREAD = 0.1
 class _Kinetics:
     """The likelihood in (beta, log sigma) for a given lag."""
 
-    def __init__(self, X, low, up, distance, weights):
+    def __init__(self, X, low, up, distance, weights, dist="lognormal"):
         self.X, self.low, self.up, self.d, self.w = X, low, up, distance, weights
+        self.dist = DISTRIBUTIONS[dist]
         self.exact = low == up
         self.jacobian = float(weights[self.exact] @ np.log(distance[self.exact]))
         finite = np.isfinite(up)
@@ -94,7 +100,7 @@ class _Kinetics:
         return y_low, (self.up - lag) / self.d
 
     def aft(self, lag: float) -> _Likelihood:
-        return _Likelihood(DISTRIBUTIONS["lognormal"], -self.X, *self.intervals(lag), self.w)
+        return _Likelihood(self.dist, -self.X, *self.intervals(lag), self.w)
 
     def profile(self, lag: float) -> tuple[float, np.ndarray]:
         """max over (beta, log sigma) of the log-likelihood at this lag, and the maximiser."""
@@ -111,9 +117,10 @@ class _Kinetics:
 
 
 def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formula: str = "~ 1",
-                     lower: str = "lower", upper: str = "upper", lag: float | None = None,
-                     cluster: str | None = None, alpha: float = 0.05) -> RegenerationFit:
-    """Fit regrowth velocity and lag: T = lag + distance / velocity, log-normal velocity.
+                     lower: str = "lower", upper: str = "upper", velocity_dist: str = "lognormal",
+                     lag: float | None = None, cluster: str | None = None,
+                     alpha: float = 0.05) -> RegenerationFit:
+    """Fit regrowth velocity and lag: T = lag + distance / velocity.
 
     Parameters
     ----------
@@ -125,6 +132,11 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         Covariates of log velocity, e.g. ``"~ I(age - 50) + diabetes"``.
     lower, upper : str
         The episode's interval ``(lower, upper]`` in days.
+    velocity_dist : {"lognormal", "loglogistic", "weibull"}, default "lognormal"
+        Distribution of the regrowth time per mm, ``(T - lag) / d = 1 / v``, as
+        in :func:`regen.fit_recovery`: log-normal and log-logistic make the
+        velocity log-normal / log-logistic too; ``"weibull"`` makes the
+        regrowth time Weibull (the velocity then has an inverse-Weibull law).
     lag : float, optional
         Fix the lag (days) instead of estimating it.
     cluster : str, optional
@@ -151,6 +163,9 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
 
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a DataFrame, not {type(data).__name__}")
+    if velocity_dist not in DISTRIBUTIONS:
+        raise ValueError(f"velocity_dist must be one of {', '.join(DISTRIBUTIONS)}, "
+                         f"not {velocity_dist!r}")
     missing = [c for c in (lower, upper, distance) + ((cluster,) if cluster else ())
                if c not in data.columns]
     if missing:
@@ -177,7 +192,7 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         raise ModelError("every episode is right-censored: no recovery observed")
     X = np.asarray(design, dtype="float64")
     names = list(design.columns)
-    kinetics = _Kinetics(X, low, up, d, np.ones(len(rows)))
+    kinetics = _Kinetics(X, low, up, d, np.ones(len(rows)), velocity_dist)
     if lag is not None and not 0 <= lag < kinetics.lag_max:
         raise ValueError(f"lag must lie in [0, {kinetics.lag_max:g}) days: the earliest "
                          f"recovery was seen by day {kinetics.lag_max:g}")
@@ -206,16 +221,14 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         else -kinetics.aft(lag_hat).hessian(theta)
     covariance = np.linalg.inv(information)
     if cluster is not None:
-        scores = _numeric_scores(kinetics, params, lag_hat, estimate_lag)
-        codes = pd.factorize(rows[cluster])[0]
-        per_cluster = np.zeros((codes.max() + 1, scores.shape[1]))
-        np.add.at(per_cluster, codes, scores)
-        covariance = covariance @ (per_cluster.T @ per_cluster) @ covariance
+        covariance = cluster_sandwich(
+            covariance, _numeric_scores(kinetics, params, lag_hat, estimate_lag), rows[cluster])
     index = [*names, "log_scale"] + (["lag"] if estimate_lag else [])
     return RegenerationFit(
         params=pd.Series(params, index=index), covariance=pd.DataFrame(covariance, index, index),
         lag_estimate=lag_hat, lag_interval=lag_interval, lag_fixed=lag is not None,
         lag_flat=flat, loglik=loglik, formula=formula, distance=distance,
+        velocity_dist=velocity_dist,
         model_spec=design.model_spec, n=len(rows), n_dropped=dropped, alpha=alpha,
         profile=profile.table())
 
@@ -305,8 +318,10 @@ class RegenerationFit(ModelResult):
     """
 
     def __init__(self, *, params, covariance, lag_estimate, lag_interval, lag_fixed, lag_flat,
-                 loglik, formula, distance, model_spec, n, n_dropped, alpha, profile):
+                 loglik, formula, distance, model_spec, n, n_dropped, alpha, profile,
+                 velocity_dist="lognormal"):
         self.params, self.covariance = params, covariance
+        self.velocity_dist = velocity_dist
         self._lag = (lag_estimate, lag_interval)
         self.lag_fixed, self.lag_flat = lag_fixed, lag_flat
         self.loglik, self.formula, self.distance = loglik, formula, distance
@@ -337,16 +352,31 @@ class RegenerationFit(ModelResult):
         names = [n for n in self.params.index if n not in ("log_scale", "lag")]
         return names, self.params[names].to_numpy(), self.covariance.loc[names, names].to_numpy()
 
+    def _log_median_velocity(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """log of the median velocity for design rows X, and its standard error.
+
+        ``log v = x'beta - sigma eps`` with ``eps`` the AFT error of 1/v, so the
+        median is ``x'beta - sigma m`` with ``m`` the error's median (0 for the
+        symmetric log-normal and log-logistic).
+        """
+        names, beta, _ = self._beta()
+        m = float(DISTRIBUTIONS[self.velocity_dist].quantile(0.5))
+        eta = X @ beta - self.scale * m
+        jac = np.hstack([X, np.full((len(X), 1), -self.scale * m)])
+        cov = self.covariance.loc[[*names, "log_scale"], [*names, "log_scale"]].to_numpy()
+        return eta, np.sqrt(np.einsum("ij,jk,ik->i", jac, cov, jac))
+
     @property
     def velocity(self) -> pd.Series:
-        names, beta, cov = self._beta()
+        names, _, _ = self._beta()
         if "Intercept" not in names:
             raise ModelError("the formula has no intercept, so there is no reference velocity")
-        i = names.index("Intercept")
+        row = np.zeros((1, len(names)))
+        row[0, names.index("Intercept")] = 1.0
+        eta, se = self._log_median_velocity(row)
         z = stats.norm.ppf(1 - self.alpha / 2)
-        se = np.sqrt(cov[i, i])
-        return pd.Series({"estimate": np.exp(beta[i]), "ci_lower": np.exp(beta[i] - z * se),
-                          "ci_upper": np.exp(beta[i] + z * se)}, name="velocity_mm_per_day")
+        return pd.Series({"estimate": np.exp(eta[0]), "ci_lower": np.exp(eta[0] - z * se[0]),
+                          "ci_upper": np.exp(eta[0] + z * se[0])}, name="velocity_mm_per_day")
 
     @property
     def velocity_ratios(self) -> pd.DataFrame:
@@ -361,10 +391,8 @@ class RegenerationFit(ModelResult):
         """Median velocity (mm/day) for each profile: ``estimate, ci_lower, ci_upper``."""
         X = np.asarray(self.model_spec.get_model_matrix(_for_formulas(profiles),
                                                         na_action="raise"), dtype="float64")
-        _, beta, cov = self._beta()
+        eta, se = self._log_median_velocity(X)
         z = stats.norm.ppf(1 - self.alpha / 2)
-        eta = X @ beta
-        se = np.sqrt(np.einsum("ij,jk,ik->i", X, cov, X))
         return profiles.reset_index(drop=True).assign(
             estimate=np.exp(eta), ci_lower=np.exp(eta - z * se), ci_upper=np.exp(eta + z * se))
 
@@ -384,7 +412,7 @@ class RegenerationFit(ModelResult):
         crit = stats.norm.ppf(1 - self.alpha / 2)
         parts = []
         for p in np.atleast_1d(np.asarray(q, dtype="float64")):
-            zq = stats.norm.ppf(p)
+            zq = float(DISTRIBUTIONS[self.velocity_dist].quantile(p))
             part = d * np.exp(-X @ beta + self.scale * zq)
             t = lag + part
             gradient = [-X * part[:, None], (self.scale * zq * part)[:, None]]
@@ -401,6 +429,7 @@ class RegenerationFit(ModelResult):
         estimate, interval = self._lag
         return write_model_file(path, "RegenerationFit", {
             "formula": self.formula, "distance": self.distance,
+            "velocity_dist": self.velocity_dist,
             "parameters": list(self.params.index), "params": self.params.tolist(),
             "covariance": self.covariance.to_numpy().tolist(), "loglik": self.loglik,
             "lag": {"estimate": estimate, "interval": list(interval), "fixed": self.lag_fixed,
@@ -426,11 +455,19 @@ class RegenerationFit(ModelResult):
             distance=document["distance"],
             model_spec=design_from_dict(document["formula"], document["design"]),
             n=int(document["n"]), n_dropped=int(document["n_dropped"]),
-            alpha=float(document["alpha"]), profile=pd.DataFrame(document["lag_profile"]))
+            alpha=float(document["alpha"]), profile=pd.DataFrame(document["lag_profile"]),
+            velocity_dist=_known_dist(document.get("velocity_dist", "lognormal")))
 
     def __repr__(self) -> str:
         v = self.velocity if "Intercept" in self.params.index else None
         speed = f", velocity {v['estimate']:.2f} mm/day" if v is not None else ""
-        return (f"<RegenerationFit {self.formula!r}: {self.n} episodes{speed}, lag "
+        return (f"<RegenerationFit {self.formula!r} ({self.velocity_dist}): {self.n} "
+                f"episodes{speed}, lag "
                 f"{self._lag[0]:.1f} d{' (fixed)' if self.lag_fixed else ''}, "
                 f"loglik {self.loglik:.3f}>")
+
+
+def _known_dist(name) -> str:
+    if name not in DISTRIBUTIONS:
+        raise ValueError(f"velocity_dist {name!r} is not one of {', '.join(DISTRIBUTIONS)}")
+    return name

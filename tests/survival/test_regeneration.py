@@ -40,15 +40,33 @@ def test_recovers_velocity_lag_and_the_diabetes_ratio(kinetics):
     assert list(kinetics.velocity_ratios.columns) == ["estimate", "ci_lower", "ci_upper"]
 
 
-def test_constant_distance_and_zero_lag_is_a_lognormal_aft(episodes):
+@pytest.mark.parametrize("dist", ["lognormal", "loglogistic", "weibull"])
+def test_constant_distance_and_zero_lag_is_the_aft(episodes, dist):
     data = episodes.assign(distance_mm=80.0)
-    kinetics = regen.fit_regeneration(data, formula="~ diabetes", lag=0)
-    aft = regen.fit_recovery("~ diabetes", data, dist="lognormal")
+    kinetics = regen.fit_regeneration(data, formula="~ diabetes", lag=0, velocity_dist=dist)
+    aft = regen.fit_recovery("~ diabetes", data, dist=dist)
     assert kinetics.loglik == pytest.approx(aft.loglik, rel=1e-8)
-    # log T = log 80 - beta0 - beta1 x - sigma eps
+    # log T = log 80 - beta0 - beta1 x + sigma eps
     assert aft.params["Intercept"] == pytest.approx(np.log(80) - kinetics.params["Intercept"],
                                                     rel=1e-6)
     assert aft.params["diabetes"] == pytest.approx(-kinetics.params["diabetes"], rel=1e-6)
+    # The median time is 80 mm at the median velocity, whatever the law.
+    profile = pd.DataFrame({"diabetes": [True], "distance_mm": [80.0]})
+    median = aft.predict_quantile(profile, q=[0.5])["estimate"].iloc[0]
+    assert median == pytest.approx(80 / kinetics.predict_velocity(profile)["estimate"].iloc[0])
+    assert median == pytest.approx(kinetics.predict_quantile(profile, q=[0.5])["estimate"].iloc[0])
+
+
+def test_weibull_regrowth_time_is_an_alternative_with_its_own_aic(episodes):
+    fits = {dist: regen.fit_regeneration(episodes, formula=FORMULA, velocity_dist=dist)
+            for dist in ("lognormal", "weibull")}
+    # The simulated velocity is log-normal, so its model should fit better.
+    assert fits["lognormal"].aic < fits["weibull"].aic
+    assert fits["weibull"].velocity_dist == "weibull"
+    velocity = fits["weibull"].velocity
+    assert velocity["ci_lower"] < velocity["estimate"] < velocity["ci_upper"]
+    with pytest.raises(ValueError, match="velocity_dist must be one of"):
+        regen.fit_regeneration(episodes, velocity_dist="gamma")
 
 
 def test_a_lag_the_data_cannot_see_is_flagged(episodes):
@@ -91,8 +109,12 @@ def test_errors_say_what_is_needed(episodes):
         regen.fit_regeneration(episodes.assign(distance_mm=0.0), lag=5)
 
 
-def test_save_and_load(kinetics, tmp_path):
+@pytest.mark.parametrize("dist", ["lognormal", "weibull"])
+def test_save_and_load(kinetics, episodes, tmp_path, dist):
+    if dist != "lognormal":
+        kinetics = regen.fit_regeneration(episodes, formula=FORMULA, velocity_dist=dist, lag=10)
     loaded = regen.load_model(kinetics.save(tmp_path / "kinetics.json"))
+    assert loaded.velocity_dist == dist
     pd.testing.assert_series_equal(loaded.velocity, kinetics.velocity)
     pd.testing.assert_series_equal(loaded.lag, kinetics.lag)
     profiles = pd.DataFrame({"age": [50, 70], "diabetes": [False, True], "smoker": [False, False],
