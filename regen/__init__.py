@@ -2,7 +2,10 @@
 
 Read the practice's follow-up tables with :func:`read_cohort`, turn them into
 interval-censored episodes with :meth:`Cohort.episodes`, and simulate cohorts
-with a known truth with :func:`regen.simulate.cohort`.
+with a known truth with :func:`regen.simulate.cohort`. Fit survival models
+(:func:`turnbull`, :func:`fit_recovery`, :func:`fit_regeneration`) to the
+episodes, and longitudinal models (:func:`fit_trajectory`,
+:func:`fit_probability`) to the visit scores of :meth:`Cohort.measurements`.
 """
 
 from regen import simulate
@@ -16,6 +19,7 @@ from regen.exceptions import (
     RegenError,
     RegenWarning,
 )
+from regen.mixed import ProbabilityFit, TrajectoryFit, fit_probability, fit_trajectory
 from regen.serialize import ModelFileError, load_model
 from regen.survival import (
     RecoveryFit,
@@ -34,14 +38,18 @@ __all__ = [
     "DataWarning",
     "ModelError",
     "ModelFileError",
+    "ProbabilityFit",
     "RegenError",
     "RecoveryFit",
     "RegenWarning",
     "RegenerationFit",
+    "TrajectoryFit",
     "__version__",
     "compare_distributions",
     "fit_recovery",
+    "fit_probability",
     "fit_regeneration",
+    "fit_trajectory",
     "load_model",
     "read_cohort",
     "simulate",

@@ -104,7 +104,7 @@ def load_model(path: str | Path):
 
     Returns
     -------
-    RecoveryFit or RegenerationFit
+    RecoveryFit, RegenerationFit, TrajectoryFit or ProbabilityFit
         The fitted model, ready to predict.
 
     Raises
@@ -113,11 +113,14 @@ def load_model(path: str | Path):
         The file is missing, not JSON, not a regen model, of another schema
         version, or damaged (a field missing or of the wrong type).
     """
+    from regen.mixed.gee import ProbabilityFit
+    from regen.mixed.trajectory import TrajectoryFit
     from regen.survival.aft import RecoveryFit
     from regen.survival.regeneration import RegenerationFit
 
     document = read_model_file(path)
-    kinds = {"RecoveryFit": RecoveryFit, "RegenerationFit": RegenerationFit}
+    kinds = {"RecoveryFit": RecoveryFit, "RegenerationFit": RegenerationFit,
+             "TrajectoryFit": TrajectoryFit, "ProbabilityFit": ProbabilityFit}
     kind = document.get("kind")
     if kind not in kinds:
         raise ModelFileError(f"{path}: unknown model kind {kind!r}; known: {', '.join(kinds)}")

@@ -1,0 +1,224 @@
+r"""Population-averaged probability of a yes/no outcome over time: GEE with a logit link.
+
+:func:`fit_probability` fits, with statsmodels' generalised estimating equations,
+
+.. math:: \operatorname{logit} P(y_{gj} = 1 \mid x_{gj}) = x_{gj}'\beta
+
+with a working correlation within each group (exchangeable, or AR(1) in the
+time variable) and robust (sandwich) standard errors, so the intervals stay
+valid when the working correlation is wrong. :math:`e^{\beta_k}` is an odds
+ratio averaged over the population, not a patient-specific one.
+
+=====================  ======================================
+symbol                 attribute
+=====================  ======================================
+:math:`\beta`          ``params`` (log odds), ``summary``
+:math:`e^{\beta_k}`    ``summary.odds_ratio``
+working correlation    ``working_correlation``
+=====================  ======================================
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
+from regen.serialize import design_from_dict, design_to_dict, write_model_file
+from regen.survival.aft import ModelResult, _for_formulas
+
+__all__ = ["ProbabilityFit", "fit_probability"]
+
+CORRELATIONS = ("exchangeable", "ar1", "independence")
+
+
+def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_id",
+                    correlation: str = "exchangeable", time: str = "day",
+                    max_iter: int = 100) -> ProbabilityFit:
+    """P(outcome | time, covariates) by GEE with a logit link.
+
+    Parameters
+    ----------
+    formula : str
+        A 0/1 or yes/no response and the covariates, e.g.
+        ``"numb ~ cr(day, df=4) + diabetes"``.
+    data : DataFrame
+        One row per visit, e.g. ``cohort.measurements("numb")``.
+    groups : str, default "patient_id"
+        Rows of one group are correlated.
+    correlation : {"exchangeable", "ar1", "independence"}
+        The working correlation; ``"ar1"`` decays with the number of visits
+        between two rows of a group (``rho ** |j - k|``, visits in ``time`` order).
+    time : str, default "day"
+        The time column: orders each group's visits.
+
+    Returns
+    -------
+    ProbabilityFit
+
+    Examples
+    --------
+    >>> numb = cohort.measurements("numb").query("day >= 1")  # doctest: +SKIP
+    >>> gee = regen.fit_probability("numb ~ cr(day, df=4)", numb)  # doctest: +SKIP
+    >>> gee.predict(pd.DataFrame({"day": [30, 90, 180]}))  # doctest: +SKIP
+    """
+    from formulaic import model_matrix
+    from statsmodels.genmod import cov_struct, families
+    from statsmodels.genmod.generalized_estimating_equations import GEE
+
+    if correlation not in CORRELATIONS:
+        raise ValueError(f"correlation must be one of {', '.join(CORRELATIONS)}, "
+                         f"not {correlation!r}")
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a DataFrame, not {type(data).__name__}")
+    for name in (groups, time):
+        if name not in data.columns:
+            raise ValueError(f"no column {name!r} in data")
+    if data[groups].isna().any():
+        raise ValueError(f"{int(data[groups].isna().sum())} row(s) have no {groups}; every "
+                         "row needs its group")
+    frame = _for_formulas(data)
+    matrices = model_matrix(formula, frame, na_action="drop")
+    rows = matrices.rhs.index.intersection(matrices.lhs.index)
+    n_dropped = len(data) - len(rows)
+    if n_dropped:
+        warnings.warn(f"{n_dropped} row(s) have a missing value in {formula!r} and are left "
+                      "out (ProbabilityFit.n_dropped).", DataWarning, stacklevel=2)
+    if len(rows) == 0:
+        raise ModelError("no row with the response and every covariate to fit")
+    y = np.asarray(matrices.lhs.loc[rows], dtype="float64")
+    if y.ndim != 2 or y.shape[1] != 1:
+        raise ValueError(f"formula {formula!r} must have one yes/no response")
+    y = y[:, 0]
+    if not np.isin(y, (0.0, 1.0)).all():
+        bad = y[~np.isin(y, (0.0, 1.0))][0]
+        raise ValueError(f"the response of {formula!r} must be 0/1 or yes/no; found {bad:g}")
+    if y.min() == y.max():
+        raise ModelError(f"the response is {int(y[0])} in every row: no probability to model")
+    X = np.asarray(matrices.rhs.loc[rows], dtype="float64")
+    names = list(matrices.rhs.columns)
+    rank = np.linalg.matrix_rank(X)
+    if rank < X.shape[1]:
+        raise ModelError(f"the design of {formula!r} is rank deficient ({rank} of {X.shape[1]} "
+                         "columns)")
+    codes = pd.factorize(frame.loc[rows, groups])[0]
+    order = np.lexsort((frame.loc[rows, time].to_numpy(dtype="float64"), codes))
+    working = {"exchangeable": cov_struct.Exchangeable, "independence": cov_struct.Independence,
+               "ar1": lambda: cov_struct.Autoregressive(grid=True)}[correlation]()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = GEE(y[order], X[order], groups=codes[order], family=families.Binomial(),
+                    cov_struct=working)
+        try:
+            result = model.fit(maxiter=max_iter)
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as error:
+            raise ModelError(f"the GEE fit of {formula!r} with a {correlation} working "
+                             f"correlation failed ({error}); try correlation='independence' or "
+                             "fewer covariates") from None
+    converged = result.converged if hasattr(result, "converged") else True
+    trouble = [str(w.message) for w in caught
+               if "converge" in str(w.message).lower() or "iteration" in str(w.message).lower()]
+    if not converged or trouble:
+        warnings.warn(f"the GEE fit of {formula!r} did not converge in {max_iter} iterations; "
+                      "try correlation='independence' or fewer covariates.",
+                      ConvergenceWarning, stacklevel=2)
+    params = np.asarray(result.params, dtype="float64")
+    covariance = np.asarray(result.cov_params(), dtype="float64")
+    dependence = float(np.atleast_1d(working.dep_params)[0]) \
+        if correlation != "independence" else 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qic = float(result.qic(scale=1.0)[0])
+    return ProbabilityFit(
+        params=pd.Series(params, index=names),
+        covariance=pd.DataFrame(covariance, index=names, columns=names),
+        formula=formula, groups=groups, correlation=correlation,
+        working_correlation=dependence, qic=qic, model_spec=matrices.rhs.model_spec,
+        n=len(rows), n_groups=int(codes.max() + 1), n_dropped=n_dropped)
+
+
+class ProbabilityFit(ModelResult):
+    """Result of :func:`fit_probability`.
+
+    Attributes
+    ----------
+    params, bse, covariance : log odds ratios, robust standard errors, covariance.
+    summary : DataFrame
+        ``estimate, std_err, ci_lower, ci_upper, p_value, odds_ratio,
+        odds_ratio_ci_lower, odds_ratio_ci_upper``.
+    working_correlation : float
+        The exchangeable correlation, or the AR(1) correlation per unit of time.
+    qic : float
+        Pan's quasi-information criterion (lower is better), for comparing
+        working correlations and formulas. GEE has no likelihood: ``loglik`` and
+        ``aic`` are NaN.
+    """
+
+    loglik = float("nan")
+    aic = float("nan")
+
+    def __init__(self, *, params, covariance, formula, groups, correlation,
+                 working_correlation, qic, model_spec, n, n_groups, n_dropped):
+        self.params, self.covariance = params, covariance
+        self.formula, self.groups, self.correlation = formula, groups, correlation
+        self.working_correlation, self.qic = working_correlation, qic
+        self.model_spec, self.n, self.n_groups, self.n_dropped = model_spec, n, n_groups, n_dropped
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        ci = self.conf_int()
+        table = pd.DataFrame({"estimate": self.params, "std_err": self.bse, **ci,
+                              "p_value": 2 * stats.norm.sf(np.abs(self.params / self.bse))})
+        return table.assign(odds_ratio=np.exp(table["estimate"]),
+                            odds_ratio_ci_lower=np.exp(table["ci_lower"]),
+                            odds_ratio_ci_upper=np.exp(table["ci_upper"]))
+
+    def predict(self, profiles: pd.DataFrame, ci: bool = True, alpha: float = 0.05) -> pd.DataFrame:
+        """P(outcome) for each profile: ``estimate`` and, with ``ci``, ``ci_lower, ci_upper``
+        (a Wald interval on the logit scale, transformed)."""
+        X = np.asarray(self.model_spec.get_model_matrix(_for_formulas(profiles),
+                                                        na_action="raise"), dtype="float64")
+        eta = X @ self.params.to_numpy()
+        out = profiles.reset_index(drop=True).assign(estimate=special.expit(eta))
+        if ci:
+            se = np.sqrt(np.einsum("ij,jk,ik->i", X, self.covariance.to_numpy(), X))
+            z = stats.norm.ppf(1 - alpha / 2)
+            out = out.assign(ci_lower=special.expit(eta - z * se),
+                             ci_upper=special.expit(eta + z * se))
+        return out
+
+    def save(self, path) -> Path:
+        """Write the model to a JSON file; read it with :func:`regen.load_model`."""
+        return write_model_file(path, "ProbabilityFit", {
+            "formula": self.formula, "groups": self.groups, "correlation": self.correlation,
+            "working_correlation": self.working_correlation, "qic": self.qic,
+            "parameters": list(self.params.index), "params": self.params.tolist(),
+            "covariance": self.covariance.to_numpy().tolist(),
+            "n": self.n, "n_groups": self.n_groups, "n_dropped": self.n_dropped,
+            "design": design_to_dict(self.model_spec)})
+
+    @classmethod
+    def _from_document(cls, document: dict) -> ProbabilityFit:
+        names = list(document["parameters"])
+        covariance = np.asarray(document["covariance"], dtype="float64")
+        if covariance.shape != (len(names), len(names)):
+            raise ValueError("the covariance does not match the parameters")
+        if document["correlation"] not in CORRELATIONS:
+            raise ValueError(f"unknown correlation {document['correlation']!r}")
+        return cls(params=pd.Series(np.asarray(document["params"], dtype="float64"), index=names),
+                   covariance=pd.DataFrame(covariance, index=names, columns=names),
+                   formula=document["formula"], groups=document["groups"],
+                   correlation=document["correlation"],
+                   working_correlation=float(document["working_correlation"]),
+                   qic=float(document["qic"]),
+                   model_spec=design_from_dict(document["formula"], document["design"]),
+                   n=int(document["n"]), n_groups=int(document["n_groups"]),
+                   n_dropped=int(document["n_dropped"]))
+
+    def __repr__(self) -> str:
+        return (f"<ProbabilityFit {self.formula!r} ({self.correlation}): {self.n} rows, "
+                f"{self.n_groups} groups>")

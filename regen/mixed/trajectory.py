@@ -1,0 +1,673 @@
+r"""Longitudinal trajectories of a score: a fast two-level linear mixed model.
+
+:func:`fit_trajectory` fits
+
+.. math:: y_{gj} = x_{gj}'\beta + z_{gj}'b_g + \varepsilon_{gj},\qquad
+          b_g \sim N(0, \Sigma_b),\quad \varepsilon_{gj} \sim N(0, \sigma^2)
+
+by REML (default) or ML, with the fixed effects from a formula (splines of time
+included, e.g. ``cr(day, df=4)``) and a random intercept plus up to three random
+slopes from ``re_formula``. The criterion and its per-group algebra are in
+:mod:`regen.mixed.engine`; the optimiser works on the relative Cholesky factor
+of :math:`\Sigma_b/\sigma^2` with its diagonal bounded below by 0, so a variance
+estimated at 0 is a boundary the fit reports, not an error.
+
+=========================  ==============================================
+symbol                     attribute
+=========================  ==============================================
+:math:`\beta`              ``params`` (``bse``, ``summary``, ``conf_int()``)
+:math:`\Sigma_b`           ``random_cov``; ``random_sd``, ``random_corr``
+:math:`\sigma`             ``residual_sd``
+:math:`\hat b_g`           ``random_effects`` (conditional modes, BLUPs)
+=========================  ==============================================
+
+Standard errors of :math:`\beta` are
+:math:`\hat\sigma^2 (X'V^{-1}X)^{-1}` at the estimated variance parameters (as
+lme4's ``vcov``); the intervals are normal (Wald).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from scipy import optimize, stats
+from tqdm.auto import tqdm
+
+from regen.exceptions import ConvergenceWarning, DataWarning, ModelError, RegenWarning
+from regen.mixed.engine import GroupStatistics, diagonal_positions, evaluate, lower_triangle
+from regen.serialize import design_from_dict, design_to_dict, write_model_file
+from regen.survival.aft import ModelResult, _for_formulas
+
+__all__ = ["TrajectoryFit", "fit_trajectory"]
+
+#: The fast engine's envelope: a random intercept and up to three random slopes.
+MAX_RANDOM_TERMS = 4
+#: A relative Cholesky diagonal below this is on the boundary (lme4's isSingular default).
+SINGULAR_TOL = 1e-4
+
+
+def fit_trajectory(formula: str, data: pd.DataFrame, *, groups: str = "patient_id",
+                   re_formula: str = "~ day", reml: bool = True,
+                   engine: str = "auto") -> TrajectoryFit:
+    """Fit a linear mixed model of a score over time, with random effects per group.
+
+    Parameters
+    ----------
+    formula : str
+        Response and fixed effects, e.g. ``"pain ~ cr(day, df=4) + baseline_pain"``
+        (formulaic syntax: ``cr``/``bs`` splines, categoricals, interactions).
+    data : DataFrame
+        One row per measurement, e.g. :meth:`regen.Cohort.measurements`.
+    groups : str, default "patient_id"
+        The grouping column: each group gets its own random effects.
+    re_formula : str, default "~ day"
+        The random effects: ``"~ 1"`` a random intercept, ``"~ day"`` an
+        intercept and a slope in day; at most four terms with the fast engine.
+    reml : bool, default True
+        Restricted maximum likelihood (unbiased variance components); False for
+        ML, to compare models that differ in their fixed effects by likelihood.
+    engine : {"auto", "regen", "statsmodels"}
+        ``"auto"`` uses regen's engine and falls back to statsmodels' MixedLM,
+        with a warning saying why, for more than four random-effect terms.
+
+    Returns
+    -------
+    TrajectoryFit
+
+    Warns
+    -----
+    ConvergenceWarning
+        Once, when the fit is on a boundary (a variance at 0, a correlation at
+        ±1), naming the term and suggesting a simpler ``re_formula``.
+    DataWarning
+        When rows with a missing value are left out (counted in ``n_dropped``).
+
+    Examples
+    --------
+    >>> pain = cohort.measurements("pain").query("day >= 1")  # doctest: +SKIP
+    >>> traj = regen.fit_trajectory("pain ~ cr(day, df=4) + baseline_pain", pain)  # doctest: +SKIP
+    >>> traj.time_to(0.8, profile, direction="above", relative_to="baseline_pain")  # doctest: +SKIP
+    """
+    if engine not in ("auto", "regen", "statsmodels"):
+        raise ValueError(f"engine must be 'auto', 'regen' or 'statsmodels', not {engine!r}")
+    design = _Design.build(formula, re_formula, data, groups)
+    q = design.Z.shape[1]
+    if engine == "auto":
+        engine = "regen" if q <= MAX_RANDOM_TERMS else "statsmodels"
+        if engine == "statsmodels":
+            warnings.warn(f"re_formula {re_formula!r} has {q} random-effect terms; regen's engine "
+                          f"covers an intercept and up to {MAX_RANDOM_TERMS - 1} slopes, so this "
+                          "fit uses statsmodels' MixedLM, which is much slower.", RegenWarning,
+                          stacklevel=2)
+    elif engine == "regen" and q > MAX_RANDOM_TERMS:
+        raise ValueError(f"regen's engine covers at most {MAX_RANDOM_TERMS} random-effect terms; "
+                         f"re_formula {re_formula!r} has {q}. Use engine='statsmodels'.")
+    stats_ = GroupStatistics(design.y, design.X, design.Z_scaled, design.codes)
+    if engine == "regen":
+        theta, converged = _optimise(stats_, reml)
+    else:
+        theta, converged = _statsmodels_theta(design, reml)
+    fit = TrajectoryFit._from_theta(design, stats_, theta, reml=reml, engine=engine)
+    if not converged:
+        warnings.warn("the variance parameters did not converge; the estimates may be "
+                      f"inaccurate. Try a simpler re_formula than {re_formula!r}.",
+                      ConvergenceWarning, stacklevel=2)
+    boundary = fit.boundary()
+    if boundary:
+        warnings.warn(f"the fit is on a boundary: {boundary}. The fixed effects are usable, but "
+                      f"simplify the random effects, e.g. re_formula={fit._simpler()!r}.",
+                      ConvergenceWarning, stacklevel=2)
+    return fit
+
+
+class _Design:
+    """Response, fixed and random design, groups; rows with a missing value set aside."""
+
+    @classmethod
+    def build(cls, formula, re_formula, data, groups) -> _Design:
+        from formulaic import model_matrix
+
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"data must be a DataFrame, not {type(data).__name__}")
+        if "~" not in formula or not formula.split("~")[0].strip():
+            raise ValueError(f"formula {formula!r} needs a response: 'pain ~ cr(day, df=4)'")
+        if not re_formula.strip().startswith("~"):
+            raise ValueError(f"re_formula {re_formula!r} must start with '~', e.g. '~ day'")
+        if groups not in data.columns:
+            raise ValueError(f"no column {groups!r} (groups) in data")
+        if data[groups].isna().any():
+            first = data.index[data[groups].isna().to_numpy()][0]
+            raise ValueError(f"{int(data[groups].isna().sum())} row(s) have no {groups} "
+                             f"(first: row {first}); every measurement needs its group")
+        frame = _for_formulas(data)
+        first = model_matrix(formula, frame, na_action="drop")
+        rows = first.rhs.index.intersection(first.lhs.index)
+        random = model_matrix(re_formula, frame.loc[rows], na_action="drop")
+        rows = random.index
+        self = cls()
+        self.formula, self.re_formula, self.groups = formula, re_formula, groups
+        self.n_dropped = len(data) - len(rows)
+        if self.n_dropped:
+            warnings.warn(f"{self.n_dropped} row(s) have a missing value in {formula!r} or "
+                          f"{re_formula!r} and are left out (TrajectoryFit.n_dropped).",
+                          DataWarning, stacklevel=4)
+        if len(rows) == 0:
+            raise ModelError("no row with the response and every covariate to fit")
+        matrices = model_matrix(formula, frame.loc[rows], na_action="raise")
+        if matrices.lhs.shape[1] != 1:
+            raise ValueError(f"formula {formula!r} must have one numeric response")
+        self.response = matrices.lhs.columns[0]
+        self.y = np.asarray(matrices.lhs, dtype="float64")[:, 0]
+        self.X = np.asarray(matrices.rhs, dtype="float64")
+        self.fixed_names = list(matrices.rhs.columns)
+        self.model_spec = matrices.rhs.model_spec
+        self.Z = np.asarray(random, dtype="float64")
+        self.random_names = list(random.columns)
+        self.random_spec = random.model_spec
+        self.index = rows
+        self.frame = frame.loc[rows]
+        self.codes, self.levels = pd.factorize(frame.loc[rows, groups])
+        self._check()
+        self.T = _standardiser(self.Z, self.random_names)
+        self.Z_scaled = self.Z @ self.T
+        return self
+
+    def _check(self) -> None:
+        n, p = self.X.shape
+        aliased = _aliased_columns(self.X, self.fixed_names)
+        if aliased:
+            hint = (" cr() and cc() splines sum to 1 and so repeat the intercept: write "
+                    "cr(day, df=4, constraints='center'), or use bs(day, df=4)."
+                    if any(name.startswith(("cr(", "cc(")) for name in self.fixed_names) else
+                    " Drop a covariate with a single value or one that repeats others.")
+            raise ModelError(f"the fixed effects of {self.formula!r} are rank deficient: "
+                             f"{', '.join(aliased)} repeat(s) the other columns.{hint}")
+        if len(self.levels) < 2:
+            raise ModelError(f"a mixed model needs at least 2 values of {self.groups}; found "
+                             f"{len(self.levels)}")
+        if len(self.levels) >= n:
+            raise ModelError(f"each {self.groups} has a single measurement ({n} rows, "
+                             f"{len(self.levels)} groups): random effects cannot be told from "
+                             "the residual; use an ordinary regression")
+        if n <= p:
+            raise ModelError(f"{n} rows for {p} fixed effects: too few to fit")
+        if np.linalg.matrix_rank(self.Z) < self.Z.shape[1]:
+            raise ModelError(f"the random effects of {self.re_formula!r} are rank deficient: "
+                             "a term with a single value, or collinear terms")
+
+
+def _aliased_columns(X: np.ndarray, names: list[str]) -> list[str]:
+    """The columns a pivoted QR finds to be linear combinations of the others."""
+    from scipy.linalg import qr
+
+    _, R, pivot = qr(X, mode="economic", pivoting=True)
+    diagonal = np.abs(np.diag(R))
+    rank = int(np.sum(diagonal > diagonal[0] * max(X.shape) * np.finfo(float).eps)) \
+        if len(diagonal) else 0
+    return [names[j] for j in sorted(pivot[rank:])]
+
+
+def _standardiser(Z: np.ndarray, names: list[str]) -> np.ndarray:
+    """T with Z T centred and scaled column by column (centred only next to an intercept)."""
+    q = Z.shape[1]
+    T = np.eye(q)
+    ones = [j for j in range(q) if np.all(Z[:, j] == 1.0)]
+    for j in range(q):
+        if j in ones:
+            continue
+        column = Z[:, j]
+        centre = column.mean() if ones else 0.0
+        spread = np.sqrt(np.mean((column - centre) ** 2))
+        if not spread > 0:
+            raise ModelError(f"random-effect term {names[j]!r} does not vary")
+        T[j, j] = 1.0 / spread
+        if ones:
+            T[ones[0], j] = -centre / spread
+    return T
+
+
+def _optimise(stats_: GroupStatistics, reml: bool, start: np.ndarray | None = None):
+    """theta minimising the profiled deviance: L-BFGS-B, diagonal >= 0."""
+    q = stats_.q
+    diagonal = diagonal_positions(q)
+    k = q * (q + 1) // 2
+    theta0 = lower_triangle(np.zeros(k), q)
+    theta0[np.diag_indices(q)] = 1.0
+    theta0 = theta0[np.tril_indices(q)] if start is None else np.asarray(start, dtype="float64")
+    bounds = [(0.0, None) if i in diagonal else (None, None) for i in range(k)]
+
+    def deviance(theta):
+        value, gradient = evaluate(stats_, theta, reml, gradient=True)
+        if not np.isfinite(value):
+            return 1e300, np.zeros_like(theta)
+        return value, gradient
+
+    result = optimize.minimize(deviance, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+                               options={"ftol": 1e-12, "gtol": 1e-6, "maxiter": 5000})
+    theta = np.where(np.isin(np.arange(k), diagonal), np.maximum(result.x, 0.0), result.x)
+    value, gradient = deviance(theta)
+    # Converged: a finite optimum whose projected gradient is small next to the deviance.
+    free = ~(np.isin(np.arange(k), diagonal) & (theta <= 0) & (gradient > 0))
+    converged = bool(value < 1e299 and np.max(np.abs(gradient[free]), initial=0.0)
+                     < 1e-4 * max(1.0, abs(value)))
+    return theta, converged
+
+
+def _statsmodels_theta(design: _Design, reml: bool):
+    """theta (of the scaled Z) from statsmodels' MixedLM, its warnings held back."""
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = MixedLM(design.y, design.X, groups=design.codes, exog_re=design.Z_scaled)
+        result = model.fit(reml=reml)
+    relative = np.asarray(result.cov_re, dtype="float64") / result.scale
+    try:
+        chol = np.linalg.cholesky(relative + 1e-12 * np.eye(len(relative)))
+    except np.linalg.LinAlgError:
+        chol = np.diag(np.sqrt(np.clip(np.diag(relative), 0, None)))
+    converged = bool(result.converged) and not any(
+        "converge" in str(w.message).lower() for w in caught)
+    return chol[np.tril_indices(len(relative))], converged
+
+
+class TrajectoryFit(ModelResult):
+    """Result of :func:`fit_trajectory`.
+
+    Attributes
+    ----------
+    params, bse, covariance : the fixed effects, their standard errors and covariance.
+    summary : DataFrame
+        ``estimate, std_err, ci_lower, ci_upper, p_value`` per fixed effect.
+    random_sd, random_corr, random_cov : the random effects' SDs (Series),
+        correlations and covariance (DataFrames), in the units of the data.
+    residual_sd : float
+    variance_components : DataFrame
+        The same as one table: ``component, term, estimate``.
+    random_effects : DataFrame
+        Each group's conditional modes (BLUPs), indexed by group.
+    loglik, aic : float
+        REML (or ML) log-likelihood as lme4 reports it, and its AIC.
+    n, n_groups, n_dropped : int
+    """
+
+    # ---------------------------------------------------------------- build --
+    @classmethod
+    def _from_theta(cls, design: _Design, stats_: GroupStatistics, theta: np.ndarray, *,
+                    reml: bool, engine: str) -> TrajectoryFit:
+        deviance, sol = evaluate(stats_, theta, reml, keep=True)
+        if sol is None:
+            raise ModelError("the mixed model could not be evaluated at its estimate")
+        n, p = stats_.n, stats_.p
+        sigma2 = sol.r2 / (n - p if reml else n)
+        R_inv = np.linalg.inv(stats_.R)
+        beta = R_inv @ sol.beta_q
+        cov_beta = sigma2 * R_inv @ np.linalg.inv(sol.QVQ) @ R_inv.T
+        relative = design.T @ sol.Lambda              # Lambda in the units of the data
+        cov_re = sigma2 * relative @ relative.T
+        A = sol.L @ np.swapaxes(sol.L, 1, 2)
+        u = np.linalg.solve(A, sol.u_rhs[..., None])[..., 0]       # (G, q), groups sorted
+        b = u @ (design.T @ sol.Lambda).T
+        self = cls()
+        names = design.fixed_names
+        self.params = pd.Series(beta, index=names)
+        self.covariance = pd.DataFrame(cov_beta, index=names, columns=names)
+        self.random_cov = pd.DataFrame(cov_re, index=design.random_names,
+                                       columns=design.random_names)
+        self.residual_sd = float(np.sqrt(sigma2))
+        self.random_effects = pd.DataFrame(b, index=pd.Index(design.levels, name=design.groups),
+                                           columns=design.random_names)
+        self.loglik = -0.5 * float(deviance)
+        self.theta = np.asarray(theta, dtype="float64")
+        self.reml, self.engine = reml, engine
+        self.formula, self.re_formula, self.groups = design.formula, design.re_formula, design.groups
+        self.response = design.response
+        self.model_spec, self.random_spec = design.model_spec, design.random_spec
+        self.n, self.n_groups, self.n_dropped = n, len(design.levels), design.n_dropped
+        self._design = design
+        return self
+
+    # ------------------------------------------------------------- results --
+    @property
+    def aic(self) -> float:
+        q = len(self.random_cov)
+        return 2 * (len(self.params) + q * (q + 1) // 2 + 1) - 2 * self.loglik
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        ci = self.conf_int()
+        return pd.DataFrame({"estimate": self.params, "std_err": self.bse, **ci,
+                             "p_value": 2 * stats.norm.sf(np.abs(self.params / self.bse))})
+
+    @property
+    def random_sd(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.clip(np.diag(self.random_cov), 0, None)),
+                         index=self.random_cov.index, name="sd")
+
+    @property
+    def random_corr(self) -> pd.DataFrame:
+        sd = self.random_sd.to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = self.random_cov.to_numpy() / np.outer(sd, sd)
+        np.fill_diagonal(corr, 1.0)
+        return pd.DataFrame(corr, index=self.random_cov.index, columns=self.random_cov.columns)
+
+    @property
+    def variance_components(self) -> pd.DataFrame:
+        rows = [("sd", term, value) for term, value in self.random_sd.items()]
+        corr = self.random_corr
+        names = list(corr.index)
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                rows.append(("corr", f"{names[i]}, {names[j]}", corr.iloc[i, j]))
+        rows.append(("sd", "residual", self.residual_sd))
+        return pd.DataFrame(rows, columns=["component", "term", "estimate"])
+
+    def boundary(self) -> str:
+        """What is on the boundary of the parameter space, or ''."""
+        q = len(self.random_cov)
+        diagonal = self.theta[diagonal_positions(q)]
+        scale = max(1.0, float(np.max(np.abs(self.theta))))
+        if not (diagonal < SINGULAR_TOL * scale).any():
+            return ""
+        sd, corr, names = self.random_sd, self.random_corr.to_numpy(), list(self.random_cov.index)
+        found = []
+        for j in np.flatnonzero(diagonal < SINGULAR_TOL * scale):
+            if sd.iloc[j] < 1e-6 * max(self.residual_sd, 1e-300):
+                found.append(f"the variance of {names[j]} is estimated at 0")
+                continue
+            partners = [k for k in range(q) if k != j and abs(corr[j, k]) > 0.99]
+            if partners:
+                k = partners[0]
+                found.append(f"the correlation of {names[min(j, k)]} and {names[max(j, k)]} is "
+                             f"estimated at {corr[j, k]:+.2f}")
+            else:
+                found.append(f"the random effects are degenerate in {names[j]}")
+        return "; ".join(dict.fromkeys(found))
+
+    def _simpler(self) -> str:
+        names = list(self.random_cov.index)
+        if len(names) <= 1:
+            return "~ 1"
+        sd = self.random_sd
+        weakest = min((n for n in names if n != "Intercept"),
+                      key=lambda n: sd[n] / max(self._design_spread(n), 1e-300))
+        kept = [n for n in names if n not in ("Intercept", weakest)]
+        return "~ " + (" + ".join(kept) if kept else "1")
+
+    def _design_spread(self, name: str) -> float:
+        j = list(self.random_cov.index).index(name)
+        return float(1.0 / self._design.T[j, j]) if self._design is not None else 1.0
+
+    # ---------------------------------------------------------- prediction --
+    def _X(self, profiles: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.model_spec.get_model_matrix(_for_formulas(profiles),
+                                                           na_action="raise"), dtype="float64")
+
+    def predict(self, profiles: pd.DataFrame, ci: bool = True, alpha: float = 0.05) -> pd.DataFrame:
+        """The population mean of the response for each profile (random effects at 0).
+
+        Returns the profiles with ``estimate`` and, with ``ci``, ``std_err, ci_lower,
+        ci_upper`` (Wald, from the fixed effects' covariance).
+        """
+        X = self._X(profiles)
+        out = profiles.reset_index(drop=True).assign(estimate=X @ self.params.to_numpy())
+        if ci:
+            se = np.sqrt(np.einsum("ij,jk,ik->i", X, self.covariance.to_numpy(), X))
+            z = stats.norm.ppf(1 - alpha / 2)
+            out = out.assign(std_err=se, ci_lower=out["estimate"] - z * se,
+                             ci_upper=out["estimate"] + z * se)
+        return out
+
+    def predict_subject(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Each row's mean given its group's random effects (``estimate``).
+
+        Rows of a group the model has not seen get the population mean, flagged
+        by ``known_group`` False.
+        """
+        if self.groups not in data.columns:
+            raise ValueError(f"data need the {self.groups!r} column to predict per subject")
+        frame = _for_formulas(data)
+        X = self._X(data)
+        Z = np.asarray(self.random_spec.get_model_matrix(frame, na_action="raise"),
+                       dtype="float64")
+        effects = self.random_effects.reindex(data[self.groups].to_numpy())
+        known = effects.notna().all(axis=1).to_numpy()
+        b = effects.fillna(0.0).to_numpy()
+        return data.reset_index(drop=True).assign(
+            estimate=X @ self.params.to_numpy() + np.einsum("ij,ij->i", Z, b), known_group=known)
+
+    def residuals(self) -> pd.DataFrame:
+        """Residual diagnostics per fitted row, in the data's order and index.
+
+        ``group, observed, fitted_population, fitted_subject, residual`` (observed −
+        fitted_subject), ``standardized`` (residual / residual SD) and
+        ``population_residual`` (observed − fitted_population).
+        """
+        design = self._design
+        if design is None:
+            raise ModelError("a loaded model has no data; refit to see its residuals")
+        population = design.X @ self.params.to_numpy()
+        b = self.random_effects.to_numpy()[design.codes]
+        subject = population + np.einsum("ij,ij->i", design.Z, b)
+        residual = design.y - subject
+        return pd.DataFrame({
+            "group": design.levels[design.codes], "observed": design.y,
+            "fitted_population": population, "fitted_subject": subject, "residual": residual,
+            "standardized": residual / self.residual_sd,
+            "population_residual": design.y - population}, index=design.index)
+
+    def time_to(self, threshold: float, profile: pd.DataFrame | dict, *,
+                direction: str = "below", time: str = "day", relative_to: str | None = None,
+                start: float | None = None, end: float | None = None, method: str = "delta",
+                alpha: float = 0.05, n_bootstrap: int = 200, seed=None, n_jobs: int = 1,
+                progress: bool | None = None) -> pd.Series:
+        """The first day the mean trajectory of ``profile`` crosses ``threshold``.
+
+        Parameters
+        ----------
+        threshold : float
+            On the response's scale, or a fraction of ``profile[relative_to]``
+            (``threshold=0.8, relative_to="baseline_pain"``: 80% of baseline).
+        profile : DataFrame (one row) or dict
+            The covariates; ``time`` is varied.
+        direction : {"below", "above"}
+            Crossing downwards (numbness fading below 1) or upwards (pain coming
+            back above 80% of baseline): the first time the mean moves from the
+            other side to this side.
+        start, end : float, optional
+            The search range; by default the fitted data's range of ``time``. The
+            answer is never extrapolated beyond it.
+        method : {"delta", "bootstrap"}
+            The CI: delta method (fast) or a seeded parametric bootstrap that
+            simulates the data from the fit and refits (``n_bootstrap``, through
+            joblib, with a progress bar on a terminal).
+
+        Returns
+        -------
+        Series
+            ``estimate, ci_lower, ci_upper, threshold`` (days), and for the
+            bootstrap ``n_no_crossing``. The estimate is NaN when the mean does
+            not cross within the range; a CI bound is ``inf`` when too many
+            bootstrap trajectories do not cross.
+        """
+        if direction not in ("below", "above"):
+            raise ValueError(f"direction must be 'below' or 'above', not {direction!r}")
+        if method not in ("delta", "bootstrap"):
+            raise ValueError(f"method must be 'delta' or 'bootstrap', not {method!r}")
+        profile = pd.DataFrame([profile]) if isinstance(profile, dict) else profile
+        if len(profile) != 1:
+            raise ValueError(f"profile must be one row; it has {len(profile)}")
+        level = float(threshold)
+        if relative_to is not None:
+            if relative_to not in profile.columns:
+                raise ValueError(f"relative_to={relative_to!r} is not a column of the profile")
+            level = float(threshold) * float(profile[relative_to].iloc[0])
+        lo, hi = self._time_range(time, start, end)
+        grid = np.linspace(lo, hi, 2001)
+        X_grid = self._X(pd.concat([profile] * len(grid), ignore_index=True).assign(**{time: grid}))
+        sign = 1.0 if direction == "below" else -1.0
+        beta = self.params.to_numpy()
+        estimate = _first_crossing(sign * (X_grid @ beta - level)[None, :], grid)[0]
+        if np.isfinite(estimate):
+            estimate = self._refine(profile, time, level, estimate, grid)
+        out = {"estimate": estimate, "threshold": level}
+        z = stats.norm.ppf(1 - alpha / 2)
+        if method == "delta":
+            out.update(self._delta_interval(profile, time, estimate, z))
+        else:
+            draws = self._bootstrap_betas(n_bootstrap, seed, n_jobs, progress)
+            crossing = _first_crossing(sign * (draws @ X_grid.T - level), grid)
+            missing = int(np.isnan(crossing).sum())
+            filled = np.where(np.isnan(crossing), np.inf, crossing)
+            out.update(ci_lower=float(np.quantile(filled, alpha / 2)),
+                       ci_upper=float(np.quantile(filled, 1 - alpha / 2)),
+                       n_no_crossing=missing)
+        return pd.Series(out, name=f"{time}_{direction}_{level:g}")[
+            ["estimate", "ci_lower", "ci_upper", "threshold"]
+            + (["n_no_crossing"] if method == "bootstrap" else [])]
+
+    def _time_range(self, time, start, end):
+        spans = self._spans()
+        if time not in spans:
+            raise ValueError(f"{time!r} is not a numeric variable of the fitted model")
+        lo, hi = spans[time]
+        lo = lo if start is None else float(start)
+        hi = hi if end is None else float(end)
+        if not hi > lo:
+            raise ValueError(f"the search range {lo:g}–{hi:g} is empty")
+        return lo, hi
+
+    def _refine(self, profile, time, level, rough, grid):
+        step = grid[1] - grid[0]
+        mean = lambda t: float((self._X(profile.assign(**{time: [t]})) @ self.params.to_numpy())[0])  # noqa: E731
+        a, b = max(rough - step, grid[0]), min(rough + step, grid[-1])
+        if (mean(a) - level) * (mean(b) - level) < 0:
+            return float(optimize.brentq(lambda t: mean(t) - level, a, b, xtol=1e-8))
+        return float(rough)
+
+    def _delta_interval(self, profile, time, t, z):
+        if not np.isfinite(t):
+            return {"ci_lower": np.nan, "ci_upper": np.nan}
+        h = 1e-3 * max(1.0, abs(t))
+        X = self._X(pd.concat([profile] * 3, ignore_index=True).assign(**{time: [t - h, t, t + h]}))
+        slope = float((X[2] - X[0]) @ self.params.to_numpy()) / (2 * h)
+        gradient = -X[1] / slope
+        se = float(np.sqrt(gradient @ self.covariance.to_numpy() @ gradient))
+        return {"ci_lower": t - z * se, "ci_upper": t + z * se}
+
+    def _bootstrap_betas(self, n_bootstrap, seed, n_jobs, progress) -> np.ndarray:
+        """Fixed effects refitted to data simulated from the fit (parametric bootstrap)."""
+        design = self._design
+        if design is None:
+            raise ModelError("a loaded model has no data to bootstrap; use method='delta'")
+        seeds = np.random.SeedSequence(seed).spawn(n_bootstrap)
+        batches = [seeds[i:i + 20] for i in range(0, n_bootstrap, 20)]
+        parts = dict(X=design.X, Z=design.Z, Z_scaled=design.Z_scaled, codes=design.codes,
+                     beta=self.params.to_numpy(), cov_re=self.random_cov.to_numpy(),
+                     sigma=self.residual_sd, reml=self.reml, theta=self.theta)
+        tasks = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_bootstrap_batch)(parts, batch) for batch in batches)
+        show = sys.stderr.isatty() if progress is None else progress
+        out = []
+        with tqdm(total=n_bootstrap, disable=not show, desc="bootstrap", unit="fit") as bar:
+            for result in tasks:
+                out.extend(result)
+                bar.update(len(result))
+        return np.array(out)
+
+    # -------------------------------------------------------------- saving --
+    def save(self, path) -> Path:
+        """Write the model to a JSON file; read it with :func:`regen.load_model`."""
+        return write_model_file(path, "TrajectoryFit", {
+            "formula": self.formula, "re_formula": self.re_formula, "groups": self.groups,
+            "response": self.response, "reml": self.reml, "engine": self.engine,
+            "parameters": list(self.params.index), "params": self.params.tolist(),
+            "covariance": self.covariance.to_numpy().tolist(),
+            "random_terms": list(self.random_cov.index),
+            "random_cov": self.random_cov.to_numpy().tolist(), "residual_sd": self.residual_sd,
+            "theta": self.theta.tolist(), "loglik": self.loglik,
+            "n": self.n, "n_groups": self.n_groups, "n_dropped": self.n_dropped,
+            "spans": {name: list(span) for name, span in self._spans().items()},
+            "design": design_to_dict(self.model_spec),
+            "random_design": design_to_dict(self.random_spec),
+        })
+
+    @classmethod
+    def _from_document(cls, document: dict) -> TrajectoryFit:
+        names = list(document["parameters"])
+        terms = list(document["random_terms"])
+        self = cls()
+        self.params = pd.Series(np.asarray(document["params"], dtype="float64"), index=names)
+        covariance = np.asarray(document["covariance"], dtype="float64")
+        random_cov = np.asarray(document["random_cov"], dtype="float64")
+        if covariance.shape != (len(names), len(names)) or random_cov.shape != (len(terms),) * 2:
+            raise ValueError("the covariances do not match the parameters")
+        self.covariance = pd.DataFrame(covariance, index=names, columns=names)
+        self.random_cov = pd.DataFrame(random_cov, index=terms, columns=terms)
+        self.residual_sd = float(document["residual_sd"])
+        self.theta = np.asarray(document["theta"], dtype="float64")
+        self.loglik = float(document["loglik"])
+        self.reml, self.engine = bool(document["reml"]), str(document["engine"])
+        self.formula, self.re_formula = document["formula"], document["re_formula"]
+        self.groups, self.response = document["groups"], document["response"]
+        self.model_spec = design_from_dict(document["formula"], document["design"])
+        self.random_spec = design_from_dict(document["re_formula"], document["random_design"])
+        self.n, self.n_groups = int(document["n"]), int(document["n_groups"])
+        self.n_dropped = int(document["n_dropped"])
+        self.random_effects = pd.DataFrame(columns=terms, dtype="float64")
+        self._design = None
+        self._stored_spans = {k: (float(v[0]), float(v[1])) for k, v in document["spans"].items()}
+        return self
+
+    def _spans(self) -> dict[str, tuple[float, float]]:
+        """The fitted range of each numeric variable the formulas name (time_to's search range)."""
+        if self._design is None:
+            return self._stored_spans
+        frame = self._design.frame
+        text = self.formula + " " + self.re_formula
+        return {name: (float(frame[name].min()), float(frame[name].max()))
+                for name in frame.columns
+                if name in text and pd.api.types.is_numeric_dtype(frame[name])}
+
+    def __repr__(self) -> str:
+        method = "REML" if self.reml else "ML"
+        return (f"<TrajectoryFit {self.formula!r}, random {self.re_formula!r} by {self.groups}: "
+                f"{self.n} rows, {self.n_groups} groups, {method} loglik {self.loglik:.3f}>")
+
+
+def _first_crossing(signed: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Per row, where ``signed`` first goes from > 0 to <= 0 (linear interpolation); NaN if never."""
+    above = signed > 0
+    cross = above[:, :-1] & ~above[:, 1:]
+    has = cross.any(axis=1)
+    k = np.argmax(cross, axis=1)
+    rows = np.arange(len(signed))
+    a, b = signed[rows, k], signed[rows, k + 1]
+    fraction = np.where(a - b != 0, a / np.where(a - b != 0, a - b, 1.0), 0.0)
+    at = grid[k] + fraction * (grid[k + 1] - grid[k])
+    return np.where(has, at, np.nan)
+
+
+def _bootstrap_batch(parts: dict, seeds) -> list[np.ndarray]:
+    X, Z, codes = parts["X"], parts["Z"], parts["codes"]
+    n_groups = codes.max() + 1
+    chol = np.linalg.cholesky(parts["cov_re"] + 1e-12 * np.eye(len(parts["cov_re"])))
+    out = []
+    for sequence in seeds:
+        rng = np.random.default_rng(sequence)
+        b = rng.standard_normal((n_groups, Z.shape[1])) @ chol.T
+        y = X @ parts["beta"] + np.einsum("ij,ij->i", Z, b[codes]) \
+            + parts["sigma"] * rng.standard_normal(len(X))
+        stats_ = GroupStatistics(y, X, parts["Z_scaled"], codes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theta, _ = _optimise(stats_, parts["reml"], start=parts["theta"])
+            _, sol = evaluate(stats_, theta, parts["reml"], keep=True)
+        out.append(np.linalg.solve(stats_.R, sol.beta_q))
+    return out
