@@ -119,9 +119,11 @@ def fit_trajectory(formula: str, data: pd.DataFrame, *, groups: str = "patient_i
                       ConvergenceWarning, stacklevel=2)
     boundary = fit.boundary()
     if boundary:
-        warnings.warn(f"the fit is on a boundary: {boundary}. The fixed effects are usable, but "
-                      f"simplify the random effects, e.g. re_formula={fit._simpler()!r}.",
-                      ConvergenceWarning, stacklevel=2)
+        advice = (f"simplify the random effects, e.g. re_formula={fit._simpler()!r}" if q > 1 else
+                  f"the {groups} groups do not differ beyond the residual, so an ordinary "
+                  "regression fits as well")
+        warnings.warn(f"the fit is on a boundary: {boundary}. The fixed effects are usable; "
+                      f"{advice}.", ConvergenceWarning, stacklevel=2)
     return fit
 
 
@@ -232,14 +234,20 @@ def _standardiser(Z: np.ndarray, names: list[str]) -> np.ndarray:
 
 
 def _optimise(stats_: GroupStatistics, reml: bool, start: np.ndarray | None = None):
-    """theta minimising the profiled deviance: L-BFGS-B, diagonal >= 0."""
+    """theta minimising the profiled deviance.
+
+    Lambda enters only through Lambda Lambda', which does not change when a column
+    of Lambda changes sign, so theta is left unbounded (L-BFGS-B with the analytic
+    gradient) and each column is given a non-negative diagonal afterwards. Bounding
+    the diagonal at 0 instead would trap the search: the deviance is even in each
+    diagonal entry, so a step clipped to 0 lands on a stationary point. For the same
+    reason a diagonal that ends near 0 is restarted once from 0.5: a truly singular
+    fit comes back to 0, a false one moves away.
+    """
     q = stats_.q
     diagonal = diagonal_positions(q)
-    k = q * (q + 1) // 2
-    theta0 = lower_triangle(np.zeros(k), q)
-    theta0[np.diag_indices(q)] = 1.0
-    theta0 = theta0[np.tril_indices(q)] if start is None else np.asarray(start, dtype="float64")
-    bounds = [(0.0, None) if i in diagonal else (None, None) for i in range(k)]
+    identity = np.eye(q)[np.tril_indices(q)]
+    theta = identity if start is None else np.asarray(start, dtype="float64")
 
     def deviance(theta):
         value, gradient = evaluate(stats_, theta, reml, gradient=True)
@@ -247,15 +255,30 @@ def _optimise(stats_: GroupStatistics, reml: bool, start: np.ndarray | None = No
             return 1e300, np.zeros_like(theta)
         return value, gradient
 
-    result = optimize.minimize(deviance, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
-                               options={"ftol": 1e-12, "gtol": 1e-6, "maxiter": 5000})
-    theta = np.where(np.isin(np.arange(k), diagonal), np.maximum(result.x, 0.0), result.x)
+    def minimise(theta0):
+        result = optimize.minimize(deviance, theta0, jac=True, method="L-BFGS-B",
+                                   options={"ftol": 1e-13, "gtol": 1e-7, "maxiter": 5000})
+        return _canonical(result.x, q), float(result.fun)
+
+    theta, value = minimise(theta)
+    tiny = diagonal[np.abs(theta[diagonal]) < 1e-3]
+    if len(tiny):
+        retry = theta.copy()
+        retry[tiny] = 0.5
+        other, other_value = minimise(retry)
+        if other_value < value:
+            theta, value = other, other_value
     value, gradient = deviance(theta)
-    # Converged: a finite optimum whose projected gradient is small next to the deviance.
-    free = ~(np.isin(np.arange(k), diagonal) & (theta <= 0) & (gradient > 0))
-    converged = bool(value < 1e299 and np.max(np.abs(gradient[free]), initial=0.0)
-                     < 1e-4 * max(1.0, abs(value)))
+    converged = bool(value < 1e299
+                     and np.max(np.abs(gradient), initial=0.0) < 1e-4 * max(1.0, abs(value)))
     return theta, converged
+
+
+def _canonical(theta: np.ndarray, q: int) -> np.ndarray:
+    """The same Lambda Lambda' with every diagonal entry of Lambda >= 0."""
+    Lambda = lower_triangle(theta, q)
+    Lambda = Lambda * np.where(np.diag(Lambda) < 0, -1.0, 1.0)[None, :]
+    return Lambda[np.tril_indices(q)]
 
 
 def _statsmodels_theta(design: _Design, reml: bool):
@@ -616,7 +639,8 @@ class TrajectoryFit(ModelResult):
         self.reml, self.engine = bool(document["reml"]), str(document["engine"])
         self.formula, self.re_formula = document["formula"], document["re_formula"]
         self.groups, self.response = document["groups"], document["response"]
-        self.model_spec = design_from_dict(document["formula"], document["design"])
+        self.model_spec = design_from_dict("~" + document["formula"].split("~", 1)[1],
+                                           document["design"])
         self.random_spec = design_from_dict(document["re_formula"], document["random_design"])
         self.n, self.n_groups = int(document["n"]), int(document["n_groups"])
         self.n_dropped = int(document["n_dropped"])
