@@ -101,7 +101,7 @@ def test_conditional_modes_match_lme4(values, fits):
     fit, _ = fits["sleepstudy", "int_slope"]
     ref = values.query("dataset == 'sleepstudy' and model == 'int_slope' and engine == 'lme4' "
                        "and quantity == 'ranef'")
-    for term, value in zip(ref["term"], ref["value"].astype(float)):
+    for term, value in zip(ref["term"], ref["value"].astype(float), strict=True):
         subject, effect = term.split(":")
         assert fit.random_effects.loc[subject, regen_name(effect)] == pytest.approx(
             value, rel=1e-4, abs=1e-4)
