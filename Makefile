@@ -48,6 +48,7 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_episodes.py
 	$(BIN)/python benchmarks/bench_survival.py
+	$(BIN)/python benchmarks/bench_mixed.py
 
 clean:
 	rm -rf $(VENV) $(NEWEST) $(OUT) build *.egg-info

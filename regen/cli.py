@@ -160,10 +160,29 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
 @main.command()
 @_path_argument
 @click.option("--outcome", type=OUTCOMES, default="numbness", show_default=True)
-@click.option("--model", "model_kind", type=click.Choice(["recovery", "regeneration"]),
+@click.option("--model", "model_kind",
+              type=click.Choice(["recovery", "regeneration", "trajectory"]),
               default="recovery", show_default=True,
               help="recovery: AFT of the time to the event; regeneration: lag + "
-                   "distance / velocity (numbness, needs distance_mm).")
+                   "distance / velocity (numbness, needs distance_mm); trajectory: mixed model "
+                   "of a visit score over time (--score).")
+@click.option("--score", default="pain", show_default=True,
+              help="Trajectory: the visit score to model (pain, numbness, headache_days, ...).")
+@click.option("--re-formula", default="~ day", show_default=True,
+              help="Trajectory: random effects per patient ('~ 1': intercept only).")
+@click.option("--threshold", type=float, default=None,
+              help="Trajectory: the level whose crossing day is reported (default: 0.8 of "
+                   "baseline for pain, 1 for numbness).")
+@click.option("--relative/--absolute", "relative", default=None,
+              help="Trajectory: --threshold is a fraction of the baseline score (default for "
+                   "pain) or a level of the score.")
+@click.option("--direction", type=click.Choice(["below", "above"]), default=None,
+              help="Trajectory: crossing downwards (numbness fading) or upwards (pain coming "
+                   "back); default above for pain, below otherwise.")
+@click.option("--ci", "ci_method", type=click.Choice(["delta", "bootstrap"]), default="delta",
+              show_default=True, help="Trajectory: how the crossing day's CI is computed.")
+@click.option("--n-bootstrap", type=click.IntRange(min=20), default=200, show_default=True)
+@click.option("--seed", type=int, default=None, help="Seed of the bootstrap.")
 @click.option("--formula", default=None,
               help='Covariates, e.g. "~ nerve + age + diabetes" (recovery; default "~ nerve") '
                    'or of log velocity, e.g. "~ I(age - 50) + diabetes" (regeneration; '
@@ -183,7 +202,9 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
               help="Write the fitted model to this JSON file.")
 @_window_options
 @_user_errors
-def fit(path: Path, outcome: str, model_kind: str, formula: str | None, lag: float | None,
+def fit(path: Path, outcome: str, model_kind: str, score: str, re_formula: str,
+        threshold: float | None, relative: bool | None, direction: str | None, ci_method: str,
+        n_bootstrap: int, seed: int | None, formula: str | None, lag: float | None,
         dist: str | None, cluster: str, settings: tuple[str, ...], as_json: bool,
         save_to: Path | None, baseline_window_days: int, max_follow_up_days: int) -> None:
     """Fit a recovery model to the episodes in PATH.
@@ -193,8 +214,16 @@ def fit(path: Path, outcome: str, model_kind: str, formula: str | None, lag: flo
     regeneration: T = lag + distance / velocity; prints the velocity (mm/day)
     and lag (days) with 95% CIs, the velocity ratios, and the AIC beside the
     AFT models of the same covariates.
+    trajectory: a linear mixed model of --score at the visits after the
+    treatment; prints the fixed effects, the variance components and the day
+    the mean crosses --threshold, with a 95% CI.
     """
     cohort = _read(path, baseline_window_days, max_follow_up_days)
+    if model_kind == "trajectory":
+        _fit_trajectory(cohort, score, formula, re_formula, settings,
+                        _Crossing(threshold, relative, direction, ci_method, n_bootstrap, seed),
+                        cluster, as_json, save_to)
+        return
     episodes = cohort.episodes(outcome)
     if model_kind == "regeneration":
         _fit_regeneration(episodes, outcome, formula or "~ 1", lag, dist or "lognormal", cluster,
@@ -271,6 +300,101 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
     click.echo("\n".join(lines))
 
 
+class _Crossing:
+    """The time-to-threshold question, with each score's clinical default."""
+
+    def __init__(self, threshold, relative, direction, method, n_bootstrap, seed):
+        self.threshold, self.relative, self.direction = threshold, relative, direction
+        self.method, self.n_bootstrap, self.seed = method, n_bootstrap, seed
+
+    def resolve(self, score: str) -> _Crossing:
+        is_pain = score == "pain"
+        if self.threshold is None and score not in ("pain", "numbness"):
+            raise click.BadParameter(f"give the level to report for {score}, e.g. --threshold 2",
+                                     param_hint="--threshold")
+        threshold = self.threshold if self.threshold is not None else (0.8 if is_pain else 1.0)
+        relative = self.relative if self.relative is not None else (
+            is_pain and self.threshold is None)
+        direction = self.direction or ("above" if is_pain else "below")
+        return _Crossing(threshold, relative, direction, self.method, self.n_bootstrap, self.seed)
+
+    def describe(self, score: str, level: float) -> str:
+        what = (f"{self.threshold:g} × baseline = {level:.2f}" if self.relative
+                else f"{level:g}")
+        return f"first day the mean {score} goes {self.direction} {what}"
+
+
+def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_formula: str,
+                    settings: tuple[str, ...], crossing: _Crossing, cluster: str, as_json: bool,
+                    save_to: Path | None) -> None:
+    crossing = crossing.resolve(score)
+    measurements = cohort.measurements(score)
+    rows = measurements.loc[measurements["day"] >= 1]
+    baseline = f"baseline_{score}"
+    if formula is None:
+        formula = f"{score} ~ cr(day, df=4, constraints='center')" + (
+            f" + {baseline}" if score == "pain" else "")
+    elif not formula.split("~")[0].strip():
+        formula = f"{score} {formula.strip()}"
+    groups = "patient_id" if cluster.lower() == "none" else cluster
+    traj = regen.fit_trajectory(formula, rows, groups=groups, re_formula=re_formula)
+    profiles = _profiles(rows, traj, settings, exclude=("day",))
+    if crossing.relative and baseline not in profiles.columns:
+        profiles[baseline] = float(rows[baseline].median())
+    answers = []
+    for _, profile in profiles.iterrows():
+        answer = traj.time_to(crossing.threshold, profile.to_frame().T.reset_index(drop=True),
+                              direction=crossing.direction,
+                              relative_to=baseline if crossing.relative else None,
+                              method=crossing.method, n_bootstrap=crossing.n_bootstrap,
+                              seed=crossing.seed)
+        answers.append({**profile.to_dict(), **answer.to_dict()})
+    answers = pd.DataFrame(answers)
+    if save_to:
+        traj.save(save_to)
+    if as_json:
+        click.echo(json.dumps({
+            "model": "trajectory", "score": score, "formula": formula, "re_formula": re_formula,
+            "rows": traj.n, "groups": traj.n_groups, "reml_loglik": traj.loglik,
+            "fixed_effects": traj.summary.reset_index(names="term").to_dict(orient="records"),
+            "variance_components": traj.variance_components.to_dict(orient="records"),
+            "crossing": {"threshold": crossing.threshold, "relative_to_baseline": crossing.relative,
+                         "direction": crossing.direction, "ci": crossing.method},
+            "time_to_threshold": answers.to_dict(orient="records"),
+        }, indent=1, default=_json_default))
+        return
+    lines = [f"Trajectory of {score}: {formula}, random {re_formula} per {groups}  "
+             f"({traj.n} visits after treatment, {traj.n_groups} patients, REML log-likelihood "
+             f"{traj.loglik:.2f})", "Fixed effects (95% CI):"]
+    for term, row in traj.summary.iterrows():
+        lines.append(f"  {term:<48}{row['estimate']:10.4g}  ({row['ci_lower']:.4g} to "
+                     f"{row['ci_upper']:.4g})")
+    lines.append("Variance components:")
+    for _, row in traj.variance_components.iterrows():
+        label = f"{'SD' if row['component'] == 'sd' else 'correlation'} {row['term']}"
+        lines.append(f"  {label:<48}{row['estimate']:10.4g}")
+    shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in profiles.iloc[0].items() if k not in ("nerve", baseline))
+    lines.append(f"Day of crossing: {crossing.describe(score, answers['threshold'].iloc[0])}"
+                 f"{' at ' + shown if shown else ''} (95% CI, {crossing.method}):")
+    for _, answer in answers.iterrows():
+        label = answer.get("nerve", "all") if "nerve" in answers.columns else "all"
+        if np.isnan(answer["estimate"]):
+            lines.append(f"  {label:<28}   not within the visits' days (no crossing)")
+        else:
+            lines.append(f"  {label:<28}{answer['estimate']:7.0f}  ({answer['ci_lower']:.0f}–"
+                         f"{answer['ci_upper']:.0f})")
+    if save_to:
+        lines.append(f"Model saved to {save_to}")
+    click.echo("\n".join(lines))
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    return str(value)
+
+
 def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFrame) -> str:
     """The time ratios and each nerve's predicted quartiles, as text."""
     lines = [f"{model.dist} AFT, {outcome}: {model.formula}  ({model.n} episodes, "
@@ -299,9 +423,10 @@ def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFr
     return "\n".join(lines)
 
 
-def _profiles(episodes: pd.DataFrame, model, settings: tuple[str, ...]) -> pd.DataFrame:
+def _profiles(episodes: pd.DataFrame, model, settings: tuple[str, ...],
+              exclude: tuple[str, ...] = ()) -> pd.DataFrame:
     """One profile per nerve: --at values, else the median or most common value."""
-    names = sorted(model.model_spec.required_variables)
+    names = sorted(set(model.model_spec.required_variables) - set(exclude))
     given = {}
     for setting in settings:
         name, sep, value = setting.partition("=")
@@ -312,7 +437,7 @@ def _profiles(episodes: pd.DataFrame, model, settings: tuple[str, ...]) -> pd.Da
         given[name] = _setting_value(episodes[name], value.strip(), setting)
     by = "nerve" if "nerve" in names else None
     groups = sorted(episodes["nerve"].dropna().unique()) if by else [None]
-    profiles = _typical_profiles(episodes, model, by, groups)
+    profiles = _typical_profiles(episodes, model, by, groups, exclude)
     for name, value in given.items():
         profiles[name] = value
     return profiles

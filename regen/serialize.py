@@ -34,8 +34,8 @@ def _plain(value):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalars
-        return _plain(value.item())
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return _plain(value.tolist())
     return value
 
 
@@ -75,7 +75,34 @@ def design_to_dict(spec) -> dict:
                   for name, state in spec.encoder_state.items()
                   if getattr(state[0], "value", state[0]) == "categorical"}
     return {"variables": sorted(spec.required_variables), "categories": categories,
-            "transform_state": spec.transform_state}
+            "transform_state": _encode_arrays(spec.transform_state)}
+
+
+def _encode_arrays(value):
+    """numpy arrays in a transform's state (a spline's constraints) as tagged lists."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return {"ndarray": value.tolist(), "dtype": str(value.dtype)}
+    if isinstance(value, dict):
+        return {key: _encode_arrays(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode_arrays(item) for item in value]
+    return value
+
+
+def _decode_arrays(value):
+    import numpy as np
+
+    if isinstance(value, dict):
+        if set(value) == {"ndarray", "dtype"}:
+            if value["dtype"] not in ("float64", "int64", "bool"):
+                raise ValueError(f"array of dtype {value['dtype']!r} in a transform's state")
+            return np.asarray(value["ndarray"], dtype=value["dtype"])
+        return {key: _decode_arrays(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decode_arrays(item) for item in value]
+    return value
 
 
 def design_from_dict(formula: str, design: dict):
@@ -84,14 +111,17 @@ def design_from_dict(formula: str, design: dict):
     import pandas as pd
     from formulaic import model_matrix
 
+    formula = "~" + formula.split("~", 1)[1]     # the covariates only, not the response
     categories = design["categories"]
-    rows = max([len(levels) for levels in categories.values()] + [1])
-    reference = pd.DataFrame({name: np.zeros(rows) for name in design["variables"]})
+    # Distinct positive numbers, so that splines and logs can be built before the
+    # stored state (knots, centres) replaces what these made up values would give.
+    rows = max([len(levels) for levels in categories.values()] + [12])
+    reference = pd.DataFrame({name: np.linspace(1.0, 2.0, rows) for name in design["variables"]})
     for name, levels in categories.items():
         reference[name] = pd.Categorical([levels[i % len(levels)] for i in range(rows)],
                                          categories=levels)
     return model_matrix(formula, reference).model_spec.update(
-        transform_state=design["transform_state"])
+        transform_state=_decode_arrays(design["transform_state"]))
 
 
 def load_model(path: str | Path):

@@ -231,3 +231,25 @@ def test_fit_regeneration_prints_velocity_lag_and_ratios(run, tmp_path):
     weibull = run("fit", EXAMPLE, "--model", "regeneration", "--dist", "weibull", "--lag", 10)
     assert weibull.exit_code == 0, weibull.output
     assert "Weibull regrowth time" in weibull.stdout and "regeneration (weibull)" in weibull.stdout
+
+
+def test_fit_trajectory_prints_effects_components_and_the_crossing_day(run, tmp_path):
+    result = run("fit", EXAMPLE, "--model", "trajectory", "--score", "pain",
+                 "--save", tmp_path / "traj.json")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Fixed effects (95% CI):" in out and "baseline_pain" in out
+    assert "Variance components:" in out and "SD residual" in out
+    assert "first day the mean pain goes above 0.8 × baseline" in out
+    assert regen.load_model(tmp_path / "traj.json").response == "pain"
+    import json
+    document = json.loads(run("fit", EXAMPLE, "--model", "trajectory", "--score", "numbness",
+                              "--re-formula", "~ 1", "--json").stdout)
+    crossing = document["time_to_threshold"][0]
+    assert document["crossing"]["direction"] == "below" and crossing["threshold"] == 1
+    assert crossing["ci_lower"] < crossing["estimate"] < crossing["ci_upper"]
+
+
+def test_fit_trajectory_needs_a_threshold_for_other_scores(run):
+    result = run("fit", EXAMPLE, "--model", "trajectory", "--score", "headache_days")
+    assert result.exit_code == 2 and "--threshold" in result.stderr

@@ -639,8 +639,7 @@ class TrajectoryFit(ModelResult):
         self.reml, self.engine = bool(document["reml"]), str(document["engine"])
         self.formula, self.re_formula = document["formula"], document["re_formula"]
         self.groups, self.response = document["groups"], document["response"]
-        self.model_spec = design_from_dict("~" + document["formula"].split("~", 1)[1],
-                                           document["design"])
+        self.model_spec = design_from_dict(document["formula"], document["design"])
         self.random_spec = design_from_dict(document["re_formula"], document["random_design"])
         self.n, self.n_groups = int(document["n"]), int(document["n_groups"])
         self.n_dropped = int(document["n_dropped"])

@@ -624,12 +624,12 @@ def compare_distributions(formula: str, data: pd.DataFrame, *, by: str | None = 
     return table, curves[["group", "time", "curve", "survival"]]
 
 
-def _typical_profiles(data: pd.DataFrame, fit: RecoveryFit, by, groups) -> pd.DataFrame:
+def _typical_profiles(data: pd.DataFrame, fit, by, groups, exclude=()) -> pd.DataFrame:
     """One row per group; other covariates at their median (numbers) or mode."""
     rows = []
     for group in groups:
         row = {}
-        for name in sorted(fit.model_spec.required_variables):
+        for name in sorted(set(fit.model_spec.required_variables) - set(exclude)):
             column = data[name]
             if name == by:
                 row[name] = group
