@@ -488,7 +488,8 @@ def simulate(n_patients: int, output: Path, seed: int | None, file_format: str,
               show_default=True, help="Folder for the outputs.")
 @_user_errors
 def demo(data: Path, out: Path) -> None:
-    """Run the main job on the example cohort: validate, flow, episodes, recovery medians."""
+    """Run the main job on the example cohort: validate, flow, episodes, recovery medians,
+    and the pain trajectory with the day pain comes back to 80% of baseline."""
     cohort = regen.read_cohort(data)
     click.echo(format_flow(cohort, data))
     out.mkdir(parents=True, exist_ok=True)
@@ -515,9 +516,13 @@ def demo(data: Path, out: Path) -> None:
                                                      index=False)
         model.save(out / f"aft_{outcome}_model.json")
         click.echo("\n" + format_fit(model, outcome, profiles, predicted))
+    click.echo("")
+    _fit_trajectory(cohort, "pain", None, "~ day", (),
+                    _Crossing(None, None, None, "delta", 200, None), "patient_id", False,
+                    out / "trajectory_pain_model.json")
     click.echo(f"\nWritten to {out}/: numbness_episodes.csv, relief_episodes.csv, "
                "exclusions.csv, flow.csv, summary_by_nerve.csv, npmle_quantiles_by_nerve.csv, "
-               "aft_*_predictions.csv, aft_*_model.json")
+               "aft_*_predictions.csv, aft_*_model.json, trajectory_pain_model.json")
 
 
 def _check_suffix(path: Path) -> None:
