@@ -212,7 +212,9 @@ def turnbull(data: pd.DataFrame | None = None, *, lower="lower", upper="upper", 
     replicates = None
     if n_bootstrap:
         replicates = _bootstrap(parts, n_bootstrap, seed, n_jobs, progress, tol, max_iter)
-    return TurnbullFit(curves, None if by is None else groups, replicates, alpha)
+    observed = {key: (part["_lower"].to_numpy(), part["_upper"].to_numpy(),
+                      part["_weight"].to_numpy()) for key, part in parts.items()}
+    return TurnbullFit(curves, None if by is None else groups, replicates, alpha, observed)
 
 
 def _cluster_codes(data, cluster, n: int) -> np.ndarray:
@@ -438,8 +440,9 @@ class TurnbullFit:
     """
 
     def __init__(self, curves: dict, by: list[str] | None, replicates: dict | None = None,
-                 alpha: float = 0.05) -> None:
+                 alpha: float = 0.05, observed: dict | None = None) -> None:
         self._curves = curves
+        self._observed = observed
         self._by = by
         self._replicates = replicates
         self.alpha = alpha
@@ -545,6 +548,43 @@ class TurnbullFit:
             return float(next(iter(self._curves.values())).quantile(np.array([0.5]))[0])
         return pd.Series({key: float(c.quantile(np.array([0.5]))[0])
                           for key, c in self._curves.items()}, name="median")
+
+    def at_risk(self, times) -> pd.DataFrame:
+        """Where the episodes stand at each day, for the table under a curve.
+
+        With interval-censored data the day of the event is not known, so each
+        episode ``(lower, upper]`` is counted at day t in exactly one of:
+
+        - ``at_risk``: known to be still event-free (``lower >= t``: still numb or
+          relieved at a visit on or after t);
+        - ``event``: known to have had the event (``upper <= t``);
+        - ``censored``: left follow-up before t event-free (``lower < t``,
+          ``upper`` infinite);
+        - ``undetermined``: the event lies in an interval around t
+          (``lower < t < upper < inf``).
+
+        ``at_risk`` is therefore a lower bound of the true risk set, and reaches
+        it at every visit day. Weighted fits count weights.
+
+        Returns
+        -------
+        DataFrame
+            ``time, at_risk, event, censored, undetermined`` (and the group columns).
+        """
+        if self._observed is None:
+            raise ValueError("this fit does not keep its episodes; refit with regen.turnbull")
+        times = np.atleast_1d(np.asarray(times, dtype="float64"))
+        rows = {}
+        for key, (low, up, weight) in self._observed.items():
+            t = times[:, None]
+            known_free = low[None, :] >= t
+            event = up[None, :] <= t
+            censored = ~known_free & np.isinf(up)[None, :]
+            rows[key] = {"time": times, "at_risk": (known_free * weight).sum(axis=1),
+                         "event": (event * weight).sum(axis=1),
+                         "censored": (censored * weight).sum(axis=1),
+                         "undetermined": ((~known_free & ~event & ~censored) * weight).sum(axis=1)}
+        return self._frame(rows)
 
     def to_frame(self) -> pd.DataFrame:
         """The curve at 0 and at every support bound: ``time, survival, survival_upper,

@@ -1,0 +1,372 @@
+"""Figures: recovery curves with an at-risk table, trajectories, forest and calibration plots.
+
+Every function takes the data or result first and everything else by keyword, draws
+on ``ax`` (a new figure when ``None``) and returns the Axes. Each nerve has one colour
+everywhere (:func:`colours`). The regen style is applied through :func:`style`, a
+context manager, while a figure is drawn; importing regen changes no matplotlib
+setting. :func:`save` writes a figure as PNG and SVG.
+
+>>> with regen.plot.style():  # doctest: +SKIP
+...     ax = regen.plot.recovery(np_fit, ylabel="Still relieved")
+>>> regen.plot.save(ax, "relief_by_nerve")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from regen.tables import KNOWN_NERVES
+
+__all__ = ["at_risk_table", "calibration", "colours", "forest", "recovery", "save", "style",
+           "trajectories"]
+
+#: Journal single-column width, inches.
+WIDTH = 3.5
+_RC = {
+    "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7,
+    "ytick.labelsize": 7, "legend.fontsize": 7, "legend.frameon": False,
+    "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 1.3,
+    "figure.dpi": 150, "savefig.dpi": 300, "savefig.bbox": "tight", "svg.fonttype": "none",
+    "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
+}
+
+
+@contextmanager
+def style():
+    """regen's figure style (seaborn 'ticks', journal font sizes) for the block inside."""
+    import matplotlib as mpl
+    import seaborn as sns
+
+    with mpl.rc_context(), sns.axes_style("ticks"):
+        mpl.rcParams.update(_RC)
+        yield
+
+
+def colours(groups) -> dict:
+    """One colour per nerve (or any group), the same in every figure.
+
+    The known nerves take fixed colours of seaborn's colour-blind palette, in the
+    order of :data:`regen.tables.KNOWN_NERVES`; other names follow in sorted order.
+    """
+    import seaborn as sns
+
+    blind = sns.color_palette("colorblind", 10)
+    # Without its grey (7) and yellow (8), which read poorly on white.
+    palette = [blind[i] for i in (0, 1, 2, 3, 4, 5, 6, 9)] + sns.color_palette("dark", 10)[4:]
+    fixed = {name: palette[i] for i, name in enumerate(KNOWN_NERVES)}
+    others = sorted({str(g) for g in groups} - set(fixed))
+    extra = palette[len(KNOWN_NERVES):]
+    out = {}
+    for group in groups:
+        name = str(group)
+        out[group] = fixed[name] if name in fixed else extra[others.index(name) % len(extra)]
+    return out
+
+
+def _label(group) -> str:
+    if isinstance(group, tuple):
+        return ", ".join(_label(g) for g in group)
+    return str(group).replace("_", " ")
+
+
+def _axes(ax, height: float = 2.6, width: float = WIDTH):
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        return ax
+    _, ax = plt.subplots(figsize=(width, height), layout="constrained")
+    return ax
+
+
+def _day_ticks(top: float) -> np.ndarray:
+    """Every 4 weeks up to ~7 months, then every 8 or 13 weeks."""
+    step = 28.0 if top <= 210 else 56.0 if top <= 420 else 91.0
+    return np.arange(0, top + 1e-9, step)
+
+
+def _group_columns(np_fit) -> list[str]:
+    return list(np_fit._by) if np_fit._by is not None else []
+
+
+def _group_key(frame: pd.DataFrame, columns: list[str]):
+    if not columns:
+        return pd.Series(["all"] * len(frame), index=frame.index)
+    if len(columns) == 1:
+        return frame[columns[0]]
+    return pd.Series(list(zip(*(frame[c] for c in columns), strict=True)), index=frame.index)
+
+
+def at_risk_table(np_fit, times) -> pd.DataFrame:
+    """The counts under a recovery curve: ``time, at_risk, event, censored, undetermined``.
+
+    See :meth:`regen.TurnbullFit.at_risk` for how interval-censored episodes are
+    counted (``at_risk``: known to be still numb / relieved at that day).
+    """
+    return np_fit.at_risk(times)
+
+
+def recovery(np_fit, parametric=None, *, profiles: pd.DataFrame | None = None, ax=None,
+             complement: bool = False, ci: bool = True, at_risk: bool = True, times=None,
+             max_day: float | None = None, ylabel: str = "Proportion still numb",
+             xlabel: str = "Days after the freeze", legend: bool = True):
+    """NPMLE recovery curves by group, with CI bands, an optional model overlay and at-risk counts.
+
+    Parameters
+    ----------
+    np_fit : TurnbullFit
+        From :func:`regen.turnbull` (``n_bootstrap`` > 0 for CI bands).
+    parametric : RecoveryFit, optional
+        Drawn dashed over each group, at ``profiles`` (one row per group, with
+        the group column); by default each group's own value of the group
+        column, which suffices for ``fit_recovery("~ nerve", ...)``.
+    complement : bool, default False
+        Draw 1 − S(t) (the share recovered, or whose relief has ended).
+    ci : bool, default True
+        Shade the pointwise 95% bootstrap interval.
+    at_risk : bool, default True
+        A table under the axes: treatments known to be still event-free at
+        each tick (:meth:`regen.TurnbullFit.at_risk`).
+    times : sequence of float, optional
+        The ticks of the table; by default every 28 days.
+    """
+    with style():
+        columns = _group_columns(np_fit)
+        ax = _axes(ax, height=2.8, width=WIDTH if len(np_fit.groups) <= 3 else 2 * WIDTH)
+        curve = np_fit.to_frame()
+        curve["_group"] = _group_key(curve, columns)
+        top = max_day or float(np.nanmax(curve.loc[np.isfinite(curve["time"]), "time"]))
+        grid = np.linspace(0, top, 240)
+        band = np_fit.survival_at(grid)
+        band["_group"] = _group_key(band, columns)
+        groups = list(dict.fromkeys(curve["_group"]))
+        palette = colours(groups)
+        flip = (lambda s: 1 - s) if complement else (lambda s: s)
+        for group in groups:
+            part = band.loc[band["_group"] == group]
+            colour = palette[group]
+            ax.plot(part["time"], flip(part["survival"]), color=colour, label=_label(group))
+            if ci and "ci_lower" in part.columns:
+                low, high = flip(part["ci_lower"]), flip(part["ci_upper"])
+                ax.fill_between(part["time"], np.minimum(low, high), np.maximum(low, high),
+                                color=colour, alpha=0.15, linewidth=0, step=None)
+        if parametric is not None:
+            _overlay(ax, parametric, profiles, columns, groups, grid, palette, flip)
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ticks = np.asarray(times if times is not None else _day_ticks(top), dtype="float64")
+        ax.set_xticks(ticks)
+        if legend and (len(groups) > 1 or parametric is not None):
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), handlelength=1.4)
+        if at_risk:
+            _draw_at_risk(ax, np_fit, ticks, columns, groups, palette)
+        return ax
+
+
+def _overlay(ax, parametric, profiles, columns, groups, grid, palette, flip):
+    if profiles is None:
+        if len(columns) != 1:
+            raise ValueError("give profiles= (one row per group) to overlay the model")
+        profiles = pd.DataFrame({columns[0]: groups})
+    times = grid[grid > 0]
+    predicted = parametric.predict_survival(profiles.reset_index(drop=True), times=times)
+    key = columns[0] if len(columns) == 1 else None
+    for i, group in enumerate(groups):
+        if key is not None:
+            rows = predicted.loc[predicted[key] == group]
+        else:
+            rows = predicted.iloc[i * len(times):(i + 1) * len(times)]
+        ax.plot(rows["time"], flip(rows["estimate"]), color=palette[group], linestyle="--",
+                linewidth=0.9)
+    ax.plot([], [], color="0.3", linestyle="--", linewidth=0.9,
+            label=f"{parametric.dist} model" if hasattr(parametric, "dist") else "model")
+
+
+def _draw_at_risk(ax, np_fit, ticks, columns, groups, palette):
+    table = np_fit.at_risk(ticks)
+    table["_group"] = _group_key(table, columns)
+    n = len(groups)
+    height = 0.075 * (n + 1)
+    below = ax.inset_axes([0, -0.22 - height, 1, height], sharex=ax)
+    below.set_ylim(n + 0.5, -0.5)
+    below.axis("off")
+    below.text(-0.05, -0.5, "At risk", transform=below.get_yaxis_transform(), ha="right",
+               va="center", fontsize=7, fontweight="bold")
+    for row, group in enumerate(groups):
+        counts = table.loc[table["_group"] == group]
+        below.text(-0.05, row + 0.5, _label(group), transform=below.get_yaxis_transform(),
+                   ha="right", va="center", fontsize=6.5, color=palette[group])
+        for t, count in zip(counts["time"], counts["at_risk"], strict=True):
+            below.text(t, row + 0.5, f"{count:g}", ha="center", va="center", fontsize=6.5)
+    return below
+
+
+def trajectories(fit, data: pd.DataFrame, *, profile: dict | None = None, time: str = "day",
+                 ax=None, n_patients: int = 60, seed: int = 0, ylabel: str | None = None,
+                 xlabel: str = "Days after the freeze", colour=None):
+    """Patients' scores as thin lines, with the fitted population mean and its 95% band.
+
+    Parameters
+    ----------
+    fit : TrajectoryFit
+    data : DataFrame
+        The measurements the model was fitted to (``fit.groups``, ``time`` and
+        the response).
+    profile : dict, optional
+        Covariates of the mean curve; by default each at its median (numbers)
+        or most common value in ``data``.
+    n_patients : int, default 60
+        How many patients' lines to draw (a seeded random sample), so that the
+        figure stays readable. Each treated nerve (``treatment_id`` when the data
+        have it) is one line.
+    """
+    with style():
+        ax = _axes(ax, height=2.4)
+        response, groups = fit.response, fit.groups
+        rng = np.random.default_rng(seed)
+        ids = data[groups].dropna().unique()
+        shown = rng.choice(ids, size=min(n_patients, len(ids)), replace=False)
+        line_by = "treatment_id" if "treatment_id" in data.columns else groups
+        for _, rows in data.loc[data[groups].isin(shown)].sort_values(time).groupby(line_by):
+            ax.plot(rows[time], rows[response], color="0.55", linewidth=0.4, alpha=0.5)
+        lo, hi = float(data[time].min()), float(data[time].max())
+        grid = pd.DataFrame({time: np.linspace(lo, hi, 200)})
+        for name in sorted(set(fit.model_spec.required_variables) - {time}):
+            column = data[name]
+            if profile is not None and name in profile:
+                grid[name] = profile[name]
+            elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+                grid[name] = float(column.median())
+            else:
+                grid[name] = column.mode().iloc[0]
+        mean = fit.predict(grid)
+        line = colour or "#0173b2"
+        ax.fill_between(mean[time], mean["ci_lower"], mean["ci_upper"], color=line, alpha=0.25,
+                        linewidth=0)
+        ax.plot(mean[time], mean["estimate"], color=line, linewidth=1.8,
+                label="population mean (95% CI)")
+        ax.set_xlim(lo, hi)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel or response.replace("_", " "))
+        ax.legend(loc="best")
+        return ax
+
+
+def forest(fit, *, ax=None, terms=None, title: str | None = None):
+    """Effects with 95% CIs: time ratios (AFT), velocity ratios, odds ratios, or coefficients.
+
+    Ratios are drawn on a log axis around 1; a mixed model's coefficients on a
+    linear axis around 0.
+    """
+    table, label, ratio = _effects(fit)
+    if terms is not None:
+        table = table.loc[list(terms)]
+    with style():
+        ax = _axes(ax, height=0.35 + 0.22 * max(len(table), 1))
+        y = np.arange(len(table))[::-1]
+        ax.errorbar(table["estimate"], y, xerr=[table["estimate"] - table["ci_lower"],
+                                                table["ci_upper"] - table["estimate"]],
+                    fmt="o", color="0.15", markersize=3.5, capsize=2, linewidth=1)
+        ax.axvline(1.0 if ratio else 0.0, color="0.5", linewidth=0.8, linestyle=":")
+        ax.set_yticks(y, [_term_label(t) for t in table.index])
+        if ratio:
+            ax.set_xscale("log")
+            from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_minor_locator(LogLocator(base=10, subs=np.arange(1, 10) * 1.0))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(label)
+        ax.spines["left"].set_visible(False)
+        ax.tick_params(axis="y", length=0)
+        if title:
+            ax.set_title(title, loc="left")
+        return ax
+
+
+def _term_label(term: str) -> str:
+    if "[T." in term:
+        name, level = term.split("[T.", 1)
+        return f"{name.replace('_', ' ')}: {level.rstrip(']').replace('_', ' ')}"
+    return term.replace("_", " ")
+
+
+def _effects(fit) -> tuple[pd.DataFrame, str, bool]:
+    kind = type(fit).__name__
+    if kind == "RecoveryFit":
+        s = fit.summary.drop(index=["Intercept", "log_scale"], errors="ignore")
+        table = pd.DataFrame({"estimate": s["time_ratio"], "ci_lower": s["time_ratio_ci_lower"],
+                              "ci_upper": s["time_ratio_ci_upper"]})
+        return table, "Time ratio (95% CI)", True
+    if kind == "RegenerationFit":
+        return fit.velocity_ratios, "Velocity ratio (95% CI)", True
+    if kind == "ProbabilityFit":
+        s = fit.summary.drop(index="Intercept", errors="ignore")
+        table = pd.DataFrame({"estimate": s["odds_ratio"], "ci_lower": s["odds_ratio_ci_lower"],
+                              "ci_upper": s["odds_ratio_ci_upper"]})
+        return table, "Odds ratio (95% CI)", True
+    if kind == "TrajectoryFit":
+        s = fit.summary.drop(index="Intercept", errors="ignore")
+        return s[["estimate", "ci_lower", "ci_upper"]], f"Effect on {fit.response} (95% CI)", False
+    raise TypeError(f"forest() draws a fitted model's effects, not a {kind}")
+
+
+def calibration(fit, data: pd.DataFrame, *, time: float = 56.0, groups: int = 4, ax=None,
+                n_bootstrap: int = 200, seed: int = 0, lower: str = "lower", upper: str = "upper"):
+    """Predicted against observed survival at ``time``, by risk group.
+
+    The episodes are split into ``groups`` groups of about equal size by the
+    model's predicted S(time); in each, the observed S(time) is the NPMLE
+    (:func:`regen.turnbull`) with a patient-bootstrap 95% interval, and the
+    predicted is the group's mean prediction. Points on the diagonal mean the
+    model is calibrated.
+    """
+    from regen.survival.npmle import turnbull
+
+    predicted = fit.predict_survival(data.reset_index(drop=True), times=[time])["estimate"]
+    frame = data.reset_index(drop=True).assign(_predicted=predicted.to_numpy())
+    frame = frame.loc[frame["_predicted"].notna()]
+    frame["_risk"] = pd.qcut(frame["_predicted"].rank(method="first"), groups,
+                             labels=False) + 1
+    cluster = "patient_id" if "patient_id" in frame.columns else None
+    observed = turnbull(frame, lower=lower, upper=upper, by="_risk", n_bootstrap=n_bootstrap,
+                        seed=seed, cluster=cluster).survival_at([time])
+    summary = frame.groupby("_risk")["_predicted"].mean().rename("predicted").reset_index()
+    summary = summary.merge(observed.rename(columns={"survival": "observed"}), on="_risk")
+    with style():
+        ax = _axes(ax, height=WIDTH * 0.9)
+        ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=0.8)
+        if "ci_lower" in summary.columns:
+            ax.errorbar(summary["predicted"], summary["observed"],
+                        yerr=[summary["observed"] - summary["ci_lower"],
+                              summary["ci_upper"] - summary["observed"]],
+                        fmt="o", color="#0173b2", markersize=4, capsize=2, linewidth=1)
+        else:
+            ax.plot(summary["predicted"], summary["observed"], "o", color="#0173b2")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_aspect("equal")
+        ax.set_xlabel(f"Predicted share event-free at day {time:g}")
+        ax.set_ylabel(f"Observed (NPMLE) at day {time:g}")
+        ax.calibration_table = summary
+        return ax
+
+
+def save(ax_or_figure, path, *, formats=("png", "svg")) -> list[Path]:
+    """Save the figure of ``ax_or_figure`` as ``path`` with each suffix in ``formats``."""
+    figure = getattr(ax_or_figure, "figure", ax_or_figure)
+    stem = Path(path)
+    stem = stem.with_suffix("") if stem.suffix.lower() in (".png", ".svg", ".pdf") else stem
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    with style():
+        for suffix in formats:
+            target = stem.with_name(f"{stem.name}.{suffix}")
+            figure.savefig(target, metadata={"Date": None} if suffix == "svg" else None)
+            written.append(target)
+    return written
