@@ -235,7 +235,7 @@ def fit(path: Path, outcome: str, model_kind: str, score: str, re_formula: str,
     profiles = _profiles(episodes, model, settings)
     predicted = model.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
     if save_to:
-        model.save(save_to)
+        model.save(save_to, outcome=outcome)
     if as_json:
         click.echo(json.dumps({
             "outcome": outcome, "dist": dist, "formula": formula, "episodes": model.n,
@@ -458,6 +458,90 @@ def _setting_value(column: pd.Series, value: str, setting: str):
 
 
 @main.command()
+@_path_argument
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("report.html"),
+              show_default=True, help="The HTML file; report.json and CSV tables go beside it.")
+@click.option("--min-group", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Nerves with fewer treatments are not reported.")
+@click.option("--n-bootstrap", type=click.IntRange(min=20), default=200, show_default=True,
+              help="Bootstrap samples of patients for the 95% intervals.")
+@click.option("--seed", type=int, default=2026, show_default=True)
+@_window_options
+@_user_errors
+def report(path: Path, output: Path, min_group: int, n_bootstrap: int, seed: int,
+           baseline_window_days: int, max_follow_up_days: int) -> None:
+    """Write the practice's expected-relief report for the cohort in PATH.
+
+    One self-contained HTML file (figures embedded, nothing fetched), with the
+    same numbers beside it as report.json and CSV tables. No patient or
+    treatment identifier is written.
+    """
+    from regen.report import relief_report
+
+    cohort = _read(path, baseline_window_days, max_follow_up_days)
+    content = relief_report(cohort, output, min_group=min_group, n_bootstrap=n_bootstrap,
+                            seed=seed)
+    shown = sum(not row["suppressed"] for row in content["by_nerve"])
+    hidden = content["suppressed"]
+    click.echo(f"Report on {shown} nerve(s)"
+               + (f"; not shown (fewer than {min_group} treatments): {', '.join(hidden)}"
+                  if hidden else ""))
+    for file in content["files"]:
+        click.echo(f"  {file}")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--model", "model_file", type=click.Path(path_type=Path), required=True,
+              help="A model saved by 'regen fit --save' (recovery or regeneration).")
+@click.option("--json", "as_json", is_flag=True, help="Print the prediction as JSON.")
+@click.pass_context
+@_user_errors
+def predict(ctx: click.Context, model_file: Path, as_json: bool) -> None:
+    """Expected relief or numbness duration for one patient.
+
+    Give the patient's values as options named after the model's covariates,
+    e.g. --nerve greater_occipital --age 52 --diabetes no (--distance-mm 80 for
+    the kinetics model). Missing or unknown values are listed with what the
+    model needs.
+    """
+    from regen.predict import expected_duration, sentence
+
+    values = _pairs(ctx.args)
+    model = regen.load_model(model_file)
+    try:
+        result = expected_duration(model, values)
+    except regen.ModelError:
+        raise
+    except ValueError as error:  # the profile does not fit the model: a usage error
+        raise click.UsageError(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+        return
+    shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result["profile"].items())
+    click.echo(f"For a patient with {shown}:" if shown else "For any patient:")
+    click.echo(sentence(result))
+
+
+def _pairs(args: list[str]) -> dict[str, str]:
+    """--name value or --name=value pairs, as the patient's values."""
+    values, i = {}, 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) < 3:
+            raise click.UsageError(f"unexpected {arg!r}: give the patient's values as "
+                                   "--name value, e.g. --age 52")
+        name, sep, value = arg[2:].partition("=")
+        if not sep:
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise click.UsageError(f"--{name} needs a value, e.g. --{name} 52")
+            value = args[i + 1]
+            i += 1
+        values[name.replace("-", "_")] = value
+        i += 1
+    return values
+
+
+@main.command()
 @click.option("-n", "--patients", "n_patients", type=click.IntRange(min=1), required=True,
               help="Number of patients.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
@@ -514,15 +598,56 @@ def demo(data: Path, out: Path) -> None:
         predicted = model.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
         predicted.drop(columns="std_err_log").to_csv(out / f"aft_{outcome}_predictions.csv",
                                                      index=False)
-        model.save(out / f"aft_{outcome}_model.json")
+        model.save(out / f"aft_{outcome}_model.json", outcome=outcome)
         click.echo("\n" + format_fit(model, outcome, profiles, predicted))
     click.echo("")
     _fit_trajectory(cohort, "pain", None, "~ day", (),
                     _Crossing(None, None, None, "delta", 200, None), "patient_id", False,
                     out / "trajectory_pain_model.json")
-    click.echo(f"\nWritten to {out}/: numbness_episodes.csv, relief_episodes.csv, "
+    figures = _demo_figures(cohort, out / "figures")
+    from regen.report import relief_report
+
+    content = relief_report(cohort, out / "report.html", seed=2026)
+    click.echo(f"\nWritten to {out}/:\n  tables: numbness_episodes.csv, relief_episodes.csv, "
                "exclusions.csv, flow.csv, summary_by_nerve.csv, npmle_quantiles_by_nerve.csv, "
-               "aft_*_predictions.csv, aft_*_model.json, trajectory_pain_model.json")
+               "aft_*_predictions.csv\n  models: aft_*_model.json, trajectory_pain_model.json\n"
+               f"  figures: {', '.join(sorted({p.name for p in figures}))} (in figures/)\n"
+               f"  the practice report: {content['files'][0].name}, with "
+               f"{', '.join(p.name for p in content['files'][1:])}")
+
+
+def _demo_figures(cohort: regen.Cohort, folder: Path) -> list[Path]:
+    """The recovery curves, the forest plot and the pain trajectories, as PNG and SVG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from regen import plot
+
+    written = []
+    labels = {"numbness": "Still numb", "relief": "Still relieved (responders)"}
+    for outcome, label in labels.items():
+        episodes = cohort.episodes(outcome)
+        curves = regen.turnbull(episodes, by="nerve", n_bootstrap=200, seed=2026,
+                                cluster="patient_id", progress=False)
+        model = regen.fit_recovery("~ nerve", episodes, cluster="patient_id")
+        ax = plot.recovery(curves, model, ylabel=label)
+        written += plot.save(ax, folder / f"{outcome}_curves")
+        plt.close(ax.figure)
+        model = regen.fit_recovery("~ nerve + age + diabetes", episodes, cluster="patient_id")
+        ax = plot.forest(model, title=f"{outcome.capitalize()}: time ratios")
+        written += plot.save(ax, folder / f"{outcome}_forest")
+        plt.close(ax.figure)
+    pain = cohort.measurements("pain").query("day >= 1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", regen.ConvergenceWarning)  # reported above already
+        trajectory = regen.fit_trajectory(
+            "pain ~ cr(day, df=4, constraints='center') + baseline_pain", pain)
+    ax = plot.trajectories(trajectory, pain)
+    written += plot.save(ax, folder / "pain_trajectories")
+    plt.close(ax.figure)
+    return written
 
 
 def _check_suffix(path: Path) -> None:

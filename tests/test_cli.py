@@ -253,3 +253,12 @@ def test_fit_trajectory_prints_effects_components_and_the_crossing_day(run, tmp_
 def test_fit_trajectory_needs_a_threshold_for_other_scores(run):
     result = run("fit", EXAMPLE, "--model", "trajectory", "--score", "headache_days")
     assert result.exit_code == 2 and "--threshold" in result.stderr
+
+
+def test_report_command_writes_the_report_and_its_tables(run, tmp_path):
+    result = run("report", EXAMPLE, "-o", tmp_path / "out" / "report.html", "--n-bootstrap", 20,
+                 "--min-group", 40)
+    assert result.exit_code == 0, result.output
+    assert "not shown (fewer than 40 treatments)" in result.stdout
+    for name in ("report.html", "report.json", "report_by_nerve.csv", "report_still_relieved.csv"):
+        assert (tmp_path / "out" / name).exists()

@@ -524,15 +524,21 @@ class RecoveryFit(ModelResult):
         return pd.concat(parts, ignore_index=True)
 
     # -- saving -----------------------------------------------------------
-    def save(self, path) -> Path:
+    #: What the times measure ("numbness" or "relief"), when known; ``regen predict`` says it.
+    outcome: str | None = None
+
+    def save(self, path, *, outcome: str | None = None) -> Path:
         """Write the model to a JSON file (never pickle); read it with :func:`regen.load_model`.
 
         The file holds the formula, the coefficients and their covariance, and
         what is needed to build covariates for new profiles (categorical levels,
-        spline knots).
+        spline knots). ``outcome`` ("numbness" or "relief") records what the
+        times measure, for ``regen predict``.
         """
+        if outcome is not None and outcome not in ("numbness", "relief"):
+            raise ValueError(f"outcome must be 'numbness' or 'relief', not {outcome!r}")
         return write_model_file(path, "RecoveryFit", {
-            "dist": self.dist, "formula": self.formula,
+            "dist": self.dist, "formula": self.formula, "outcome": outcome or self.outcome,
             "parameters": list(self.params.index), "params": self.params.tolist(),
             "covariance": self.covariance.to_numpy().tolist(), "loglik": self.loglik,
             "n": self.n, "n_dropped": self.n_dropped, "iterations": self.iterations,
@@ -550,11 +556,16 @@ class RecoveryFit(ModelResult):
         if covariance.shape != (len(names), len(names)) or \
                 len(spec.column_names) != len(names) - 1:
             raise ValueError("the coefficients do not match the formula's design")
-        return cls(params=params, covariance=pd.DataFrame(covariance, index=names, columns=names),
-                   loglik=float(document["loglik"]), dist=document["dist"],
-                   formula=document["formula"], model_spec=spec, n=int(document["n"]),
-                   n_dropped=int(document["n_dropped"]), iterations=int(document["iterations"]),
-                   cluster=document["cluster"])
+        fit = cls(params=params, covariance=pd.DataFrame(covariance, index=names, columns=names),
+                  loglik=float(document["loglik"]), dist=document["dist"],
+                  formula=document["formula"], model_spec=spec, n=int(document["n"]),
+                  n_dropped=int(document["n_dropped"]), iterations=int(document["iterations"]),
+                  cluster=document["cluster"])
+        outcome = document.get("outcome")
+        if outcome not in (None, "numbness", "relief"):
+            raise ValueError(f"unknown outcome {outcome!r}")
+        fit.outcome = outcome
+        return fit
 
     def __repr__(self) -> str:
         return (f"<RecoveryFit {self.dist} {self.formula!r}: {self.n} episodes, "

@@ -1,0 +1,344 @@
+"""The practice's expected-relief report: one self-contained HTML file, with JSON and CSV beside it.
+
+:func:`relief_report` turns a :class:`regen.Cohort` into the numbers the practice
+tells patients and referring doctors, per nerve (and per procedure within a nerve
+where both procedures have enough treatments):
+
+- treatments and patients, and the responder rate (relieved within the response
+  window) with a Wilson 95% interval;
+- among responders, the median relief duration with a patient-bootstrap 95% CI,
+  the interquartile range, and the share still relieved at 4, 8, 12 and 16 weeks
+  (Turnbull NPMLE, :func:`regen.turnbull`);
+- the median time until numbness fades, with its CI.
+
+A group with fewer treatments than ``min_group`` (default 10) is not shown: its row
+says so and why. No patient or treatment identifier is written anywhere: the tables
+are built from counts and model outputs only, and the files are checked for every
+identifier of the cohort before they are kept. Figures are PNGs embedded in the
+HTML; nothing is fetched from the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from regen._version import __version__
+
+__all__ = ["MIN_GROUP", "WEEKS", "relief_report"]
+
+#: Groups with fewer treatments than this are suppressed.
+MIN_GROUP = 10
+#: Weeks at which the share still relieved is reported.
+WEEKS = (4, 8, 12, 16)
+
+
+def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
+                  n_bootstrap: int = 200, seed: int = 2026, threshold: float = 0.5,
+                  response_window: tuple[int, int] = (1, 30), title: str | None = None,
+                  progress: bool | None = None) -> dict:
+    """Write the expected-relief report: ``out`` (HTML), ``report.json`` and CSV tables beside it.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        From :func:`regen.read_cohort`.
+    out : path, default "report.html"
+        The HTML file; the JSON and CSV files go into the same folder.
+    min_group : int, default 10
+        Groups with fewer treatments are suppressed (shown as such, no numbers).
+    n_bootstrap, seed
+        Bootstrap replicates (resampling patients) for the CIs, and their seed.
+    threshold, response_window
+        What counts as relief, as in :meth:`regen.Cohort.episodes`.
+
+    Returns
+    -------
+    dict
+        The report's content (what ``report.json`` holds), with ``files``: the paths written.
+    """
+    from regen.survival.npmle import turnbull
+
+    if min_group < 1:
+        raise ValueError(f"min_group must be at least 1, not {min_group}")
+    out = Path(out)
+    folder = out.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    relief, relief_excluded = cohort.episodes("relief", threshold=threshold,
+                                              response_window=response_window,
+                                              with_exclusions=True)
+    numbness = cohort.episodes("numbness")
+    treatments = cohort.treatments
+    counts = treatments.groupby("nerve").agg(treatments=("treatment_id", "size"),
+                                             patients=("patient_id", "nunique"))
+    shown = sorted(counts.index[counts["treatments"] >= min_group])
+    hidden = sorted(set(counts.index) - set(shown))
+    assessed = _assessed(relief, relief_excluded, treatments)
+
+    options = dict(n_bootstrap=n_bootstrap, seed=seed, cluster="patient_id", progress=progress)
+    relief_shown = relief.loc[relief["nerve"].isin(shown)]
+    numb_shown = numbness.loc[numbness["nerve"].isin(shown)]
+    relief_fit = turnbull(relief_shown, by="nerve", **options) if len(relief_shown) else None
+    numb_fit = turnbull(numb_shown, by="nerve", **options) if len(numb_shown) else None
+
+    rows = []
+    for nerve in sorted(counts.index):
+        row = {"nerve": nerve, "procedure": "all", "treatments": int(counts.loc[nerve,
+                                                                                "treatments"]),
+               "patients": int(counts.loc[nerve, "patients"])}
+        if nerve in hidden:
+            rows.append({**row, "suppressed": True, "treatments": None, "patients": None,
+                         "note": f"fewer than {min_group} treatments"})
+            continue
+        rows.append({**row, "suppressed": False, "note": "",
+                     **_responders(assessed.loc[assessed["nerve"] == nerve]),
+                     **_durations(relief_fit, nerve, "relief"),
+                     **_durations(numb_fit, nerve, "numbness")})
+    table = pd.DataFrame(rows)
+    by_procedure = _by_procedure(relief, assessed, treatments, shown, min_group, options)
+    weeks = _still_relieved(relief_fit, shown)
+
+    figures = {}
+    if relief_fit is not None:
+        figures["relief"] = _figure(relief_fit, "Still relieved (responders)")
+    if numb_fit is not None:
+        figures["numbness"] = _figure(numb_fit, "Still numb")
+
+    dates = treatments["treated_on"].dropna()
+    content = {
+        "title": title or "Expected relief after cryoneurolysis",
+        "generated": _dt.date.today().isoformat(),
+        "regen_version": __version__,
+        "data": {
+            "files": [{"name": s.name, "sha256": s.sha256} for s in cohort.sources],
+            "treated_from": dates.min().strftime("%Y-%m") if len(dates) else None,
+            "treated_to": dates.max().strftime("%Y-%m") if len(dates) else None,
+            "patients": int(treatments["patient_id"].nunique()),
+            "treatments": int(len(treatments)),
+        },
+        "settings": {"min_group": min_group, "n_bootstrap": n_bootstrap, "seed": seed,
+                     "relief_threshold": threshold, "response_window_days": list(response_window),
+                     "weeks": list(WEEKS)},
+        "suppressed": hidden,
+        "by_nerve": _records(table),
+        "by_procedure": _records(by_procedure),
+        "still_relieved": _records(weeks),
+        "sentences": [_sentence(r) for r in _records(table) if not r["suppressed"]],
+    }
+    html = _render(content, figures)
+    _check_no_identifiers([_render(content, {}), json.dumps(content, default=str)], treatments)
+    out.write_text(html, encoding="utf-8")
+    (folder / "report.json").write_text(json.dumps(content, indent=1, default=_plain) + "\n",
+                                        encoding="utf-8")
+    table.to_csv(folder / "report_by_nerve.csv", index=False)
+    by_procedure.to_csv(folder / "report_by_procedure.csv", index=False)
+    weeks.to_csv(folder / "report_still_relieved.csv", index=False)
+    content["files"] = [out, folder / "report.json", folder / "report_by_nerve.csv",
+                        folder / "report_by_procedure.csv", folder / "report_still_relieved.csv"]
+    return content
+
+
+# ------------------------------------------------------------------ numbers --
+
+def _assessed(relief: pd.DataFrame, excluded: pd.DataFrame,
+              treatments: pd.DataFrame) -> pd.DataFrame:
+    """Treatments assessed for response: responders (episodes) and non-responders."""
+    cols = ["nerve"] + (["procedure"] if "procedure" in treatments.columns else [])
+    no = excluded.loc[excluded["reason"] == "no_response", "id"]
+    lookup = treatments.set_index("treatment_id")
+    parts = [relief[cols].assign(responder=True),
+             lookup.loc[lookup.index.isin(no), cols].reset_index(drop=True).assign(responder=False)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _wilson(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    if n == 0:
+        return (math.nan, math.nan)
+    z = stats.norm.ppf(1 - alpha / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (centre - half, centre + half)
+
+
+def _responders(assessed: pd.DataFrame) -> dict:
+    n = int(len(assessed))
+    yes = int(assessed["responder"].sum())
+    low, high = _wilson(yes, n)
+    return {"assessed": n, "responders": yes, "responder_rate": yes / n if n else math.nan,
+            "responder_rate_ci_lower": low, "responder_rate_ci_upper": high}
+
+
+def _durations(fit, group, outcome: str) -> dict:
+    prefix = "relief" if outcome == "relief" else "numbness"
+    empty = {f"{prefix}_median_days": math.nan, f"{prefix}_median_ci_lower": math.nan,
+             f"{prefix}_median_ci_upper": math.nan}
+    if outcome == "relief":
+        empty.update({"relief_q1_days": math.nan, "relief_q3_days": math.nan})
+    if fit is None or group not in fit.groups:
+        return empty
+    q = fit.quantile([0.25, 0.5, 0.75])
+    q = q.loc[q[fit._by[0]] == group].set_index("q")
+    out = {f"{prefix}_median_days": q.loc[0.5, "time"],
+           f"{prefix}_median_ci_lower": q.loc[0.5].get("ci_lower", math.nan),
+           f"{prefix}_median_ci_upper": q.loc[0.5].get("ci_upper", math.nan)}
+    if outcome == "relief":
+        out.update({"relief_q1_days": q.loc[0.25, "time"], "relief_q3_days": q.loc[0.75, "time"]})
+    return out
+
+
+def _still_relieved(fit, shown) -> pd.DataFrame:
+    columns = ["nerve", "week", "day", "still_relieved", "ci_lower", "ci_upper"]
+    if fit is None:
+        return pd.DataFrame(columns=columns)
+    days = [7.0 * w for w in WEEKS]
+    table = fit.survival_at(days).rename(columns={"time": "day", "survival": "still_relieved"})
+    table["week"] = (table["day"] / 7).astype(int)
+    for name in ("ci_lower", "ci_upper"):
+        if name not in table.columns:
+            table[name] = math.nan
+    return table.loc[table["nerve"].isin(shown), columns].reset_index(drop=True)
+
+
+def _by_procedure(relief, assessed, treatments, shown, min_group, options) -> pd.DataFrame:
+    """Nerves whose procedures differ: each procedure with enough treatments, else nothing."""
+    from regen.survival.npmle import turnbull
+
+    columns = ["nerve", "procedure", "treatments", "responder_rate", "relief_median_days",
+               "relief_median_ci_lower", "relief_median_ci_upper"]
+    if "procedure" not in treatments.columns or treatments["procedure"].isna().all():
+        return pd.DataFrame(columns=columns)
+    counts = treatments.groupby(["nerve", "procedure"]).size()
+    rows = []
+    for nerve in shown:
+        if nerve not in counts.index.get_level_values(0):
+            continue
+        per = counts.loc[nerve]
+        if len(per) < 2 or (per < min_group).any():
+            continue
+        part = relief.loc[relief["nerve"] == nerve]
+        fit = turnbull(part, by="procedure", **options) if len(part) else None
+        for procedure, n in per.items():
+            rates = _responders(assessed.loc[(assessed["nerve"] == nerve)
+                                             & (assessed["procedure"] == procedure)])
+            rows.append({"nerve": nerve, "procedure": procedure, "treatments": int(n),
+                         "responder_rate": rates["responder_rate"],
+                         **_durations(fit, procedure, "relief")})
+    frame = pd.DataFrame(rows, columns=[*columns, "relief_q1_days", "relief_q3_days"])
+    return frame[columns]
+
+
+# ---------------------------------------------------------------- wording --
+
+def _weeks(days) -> str:
+    if days is None or not np.isfinite(days):
+        return "beyond follow-up"
+    return f"{days / 7:.0f}"
+
+
+def _sentence(row: dict) -> str:
+    nerve = row["nerve"].replace("_", " ")
+    parts = []
+    rate = row.get("responder_rate")
+    if rate is not None and np.isfinite(rate):
+        parts.append(f"Of {row['assessed']} treatments of the {nerve} nerve assessed in the first "
+                     f"month, {rate:.0%} gave relief (95% CI {row['responder_rate_ci_lower']:.0%}"
+                     f"–{row['responder_rate_ci_upper']:.0%}).")
+    median = row.get("relief_median_days")
+    if median is not None and np.isfinite(median):
+        parts.append(f"Half of the patients treated on the {nerve} nerve who had relief still "
+                     f"had it {_weeks(median)} weeks later (95% CI "
+                     f"{_weeks(row['relief_median_ci_lower'])}–"
+                     f"{_weeks(row['relief_median_ci_upper'])} weeks); for a quarter it ended by "
+                     f"week {_weeks(row['relief_q1_days'])} and for a quarter it lasted beyond "
+                     f"week {_weeks(row['relief_q3_days'])}.")
+    numb = row.get("numbness_median_days")
+    if numb is not None and np.isfinite(numb):
+        parts.append(f"Numbness faded within {_weeks(numb)} weeks in half of the treatments "
+                     f"(95% CI {_weeks(row['numbness_median_ci_lower'])}–"
+                     f"{_weeks(row['numbness_median_ci_upper'])} weeks).")
+    return " ".join(parts)
+
+
+# ----------------------------------------------------------------- output --
+
+def _figure(fit, ylabel: str) -> str:
+    import matplotlib.pyplot as plt
+
+    from regen import plot
+
+    ax = plot.recovery(fit, ylabel=ylabel)
+    buffer = io.BytesIO()
+    with plot.style():
+        ax.figure.savefig(buffer, format="png", dpi=160)
+    plt.close(ax.figure)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _render(content: dict, figures: dict) -> str:
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("regen.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
+    environment.filters["days"] = _format_days
+    environment.filters["share"] = _format_share
+    environment.filters["label"] = lambda text: str(text).replace("_", " ")
+    return environment.get_template("report.html.j2").render(report=content, figures=figures)
+
+
+def _format_days(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float) and math.isinf(value):
+        return "beyond follow-up"
+    return f"{value:.0f}"
+
+
+def _format_share(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.0%}"
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _check_no_identifiers(texts: list[str], treatments: pd.DataFrame) -> None:
+    """Refuse to write a report in which a patient or treatment id appears as a word.
+
+    The tables are built without identifiers; this is the guard that keeps it so.
+    Short all-digit ids (under 6 digits) are left out of the check, as they cannot
+    be told from counts and days.
+    """
+    import re
+
+    ids = set(treatments["patient_id"].astype(str)) | set(treatments["treatment_id"].astype(str))
+    ids = {i for i in ids if re.search(r"[^0-9]", i) or len(i) >= 6}
+    for text in texts:
+        words = set(re.findall(r"[A-Za-z0-9_.\-]+", text))
+        leaked = ids & words
+        if leaked:
+            raise RuntimeError(f"the report would contain {len(leaked)} identifier(s); "
+                               "nothing was written. This is a bug in regen; please report it.")

@@ -1,0 +1,94 @@
+"""Figures: they draw what they are given, return the Axes, save PNG and SVG, leave rcParams alone."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+import regen
+from regen import plot
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return regen.read_cohort("data/example")
+
+
+@pytest.fixture(scope="module")
+def relief(cohort):
+    return cohort.episodes("relief")
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_importing_and_drawing_leave_global_style_alone(relief):
+    before = dict(matplotlib.rcParams)
+    plot.recovery(regen.turnbull(relief, by="nerve"))
+    after = dict(matplotlib.rcParams)
+    assert {k: v for k, v in after.items() if before.get(k) != v} == {}
+
+
+def test_recovery_draws_each_nerve_in_its_colour_with_at_risk_counts(relief, tmp_path):
+    fit = regen.turnbull(relief, by="nerve", n_bootstrap=20, seed=1, cluster="patient_id")
+    model = regen.fit_recovery("~ nerve", relief)
+    ax = plot.recovery(fit, model, ylabel="Still relieved", times=[0, 28, 56, 84])
+    colours = plot.colours(fit.groups)
+    solid = [line for line in ax.lines if line.get_linestyle() == "-"]
+    assert len(solid) == len(fit.groups)
+    for line, nerve in zip(solid, fit.groups, strict=True):
+        assert line.get_color() == colours[nerve] or tuple(line.get_color()) == colours[nerve]
+    assert len(ax.collections) == len(fit.groups)          # one CI band per nerve
+    texts = [t.get_text() for child in ax.child_axes for t in child.texts]
+    table = fit.at_risk([0, 28, 56, 84])
+    first = table.loc[table["nerve"] == fit.groups[0], "at_risk"].tolist()
+    assert [f"{v:g}" for v in first] == [t for t in texts if t.isdigit()][:4]
+    written = plot.save(ax, tmp_path / "relief")
+    assert [p.suffix for p in written] == [".png", ".svg"] and all(p.stat().st_size > 0
+                                                                    for p in written)
+
+
+def test_at_risk_counts_partition_the_episodes():
+    fit = regen.turnbull(lower=[0, 7, 7, 30, 30], upper=[7, 30, np.inf, 60, np.inf])
+    table = plot.at_risk_table(fit, [0, 7, 20, 30, 60])
+    assert table[["at_risk", "event", "censored", "undetermined"]].sum(axis=1).eq(5).all()
+    assert table["at_risk"].tolist() == [5, 4, 2, 2, 0]
+    assert table.loc[table["time"] == 20, "undetermined"].item() == 1   # (7, 30] spans day 20
+    assert table.loc[table["time"] == 60, ["event", "censored"]].values.tolist() == [[3, 2]]
+
+
+def test_same_nerve_same_colour_everywhere():
+    a = plot.colours(["greater_occipital", "my_nerve"])
+    b = plot.colours(["supraorbital", "greater_occipital"])
+    assert a["greater_occipital"] == b["greater_occipital"]
+    assert len(set(plot.colours(list(regen.tables.KNOWN_NERVES)).values())) == 9
+
+
+def test_forest_shows_time_ratios_on_a_log_axis(relief):
+    fit = regen.fit_recovery("~ nerve + age + diabetes", relief)
+    ax = plot.forest(fit)
+    assert ax.get_xscale() == "log"
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "diabetes" in labels and "nerve: greater occipital" in labels
+    with pytest.raises(TypeError, match="fitted model"):
+        plot.forest(relief)
+
+
+def test_calibration_groups_and_trajectories(cohort, relief):
+    fit = regen.fit_recovery("~ nerve + age + diabetes", relief)
+    ax = plot.calibration(fit, relief, time=56, groups=4, n_bootstrap=20)
+    table = ax.calibration_table
+    assert len(table) == 4 and table["predicted"].is_monotonic_increasing
+    assert (table["observed"] - table["predicted"]).abs().max() < 0.3
+    pain = cohort.measurements("pain").query("day >= 1")
+    traj = regen.fit_trajectory("pain ~ bs(day, df=4) + baseline_pain", pain, re_formula="~ 1")
+    ax = plot.trajectories(traj, pain, n_patients=10)
+    assert len(ax.lines) >= 11 and ax.get_ylabel() == "pain"

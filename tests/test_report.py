@@ -1,0 +1,122 @@
+"""The practice report: content, small-group suppression, no identifiers, and a real browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd
+import pytest
+
+import regen
+from regen.report import relief_report
+
+
+class _Parser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.sources, self.text = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        attrs = dict(attrs)
+        for key in ("src", "href"):
+            if key in attrs:
+                self.sources.append(attrs[key])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return regen.read_cohort("data/example")
+
+
+@pytest.fixture(scope="module")
+def report(cohort, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    content = relief_report(cohort, folder / "report.html", n_bootstrap=40, min_group=20)
+    return folder, content
+
+
+def test_report_structure_and_content(cohort, report):
+    folder, content = report
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    parser = _Parser()
+    parser.feed(html)
+    text = " ".join(parser.text)
+    # Self-contained: figures are data URIs, nothing is fetched.
+    assert parser.sources and all(s.startswith("data:image/png;base64,") for s in parser.sources)
+    assert not re.search(r"https?://", html)
+    assert parser.tags.count("img") == 2 and "table" in parser.tags
+    counts = cohort.treatments.groupby("nerve").size()
+    for nerve, n in counts.items():
+        assert nerve.replace("_", " ") in text
+        row = next(r for r in content["by_nerve"] if r["nerve"] == nerve)
+        assert row["suppressed"] == (n < 20)
+    assert "third occipital" in " ".join(content["suppressed"]).replace("_", " ")
+    assert "Half of the patients treated on the greater occipital nerve" in text
+    assert "Methods and provenance" in text and regen.__version__ in text
+    for source in cohort.sources:
+        assert source.sha256 in text
+
+
+def test_no_identifier_anywhere(cohort, report):
+    folder, _ = report
+    ids = set(cohort.treatments["patient_id"]) | set(cohort.treatments["treatment_id"])
+    for path in folder.iterdir():
+        words = set(re.findall(r"[A-Za-z0-9_.\-]+", path.read_text(encoding="utf-8")))
+        assert not ids & words, path.name
+
+
+def test_json_and_csv_hold_the_same_numbers(report):
+    folder, content = report
+    document = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    table = pd.read_csv(folder / "report_by_nerve.csv")
+    shown = table.loc[~table["suppressed"]].set_index("nerve")
+    for row in document["by_nerve"]:
+        if row["suppressed"]:
+            assert row["relief_median_days"] is None if "relief_median_days" in row else True
+            continue
+        assert row["relief_median_days"] == pytest.approx(shown.loc[row["nerve"],
+                                                                   "relief_median_days"])
+        assert row["responder_rate_ci_lower"] < row["responder_rate"] < row["responder_rate_ci_upper"]
+    weeks = pd.read_csv(folder / "report_still_relieved.csv")
+    assert sorted(weeks["week"].unique()) == [4, 8, 12, 16]
+    assert set(weeks["nerve"]) == set(shown.index)
+
+
+def test_every_group_too_small_still_gives_a_report(cohort, tmp_path):
+    content = relief_report(cohort, tmp_path / "r.html", min_group=10_000, n_bootstrap=20)
+    assert all(r["suppressed"] for r in content["by_nerve"])
+    assert "No nerve has enough treatments" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def _browser() -> str | None:
+    return next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(name)), None)
+
+
+@pytest.mark.skipif(_browser() is None, reason="no headless Chromium installed")
+def test_renders_in_a_real_browser(report, tmp_path):
+    folder, _ = report
+    shot = tmp_path / "shot.png"
+    subprocess.run([_browser(), "--headless", "--no-sandbox", "--disable-gpu",
+                    "--hide-scrollbars", "--window-size=1100,2400", f"--screenshot={shot}",
+                    (folder / "report.html").as_uri()], check=True, timeout=120,
+                   capture_output=True)
+    from matplotlib import image
+
+    pixels = image.imread(shot)
+    assert pixels.shape[0] == 2400 and pixels.shape[1] == 1100
+    # Not a blank page: text and figures make a good share of the pixels non-white.
+    ink = (pixels[..., :3].mean(axis=2) < 0.9).mean()
+    assert ink > 0.02, ink
