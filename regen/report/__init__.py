@@ -238,33 +238,54 @@ def _by_procedure(relief, assessed, treatments, shown, min_group, options) -> pd
 
 # ---------------------------------------------------------------- wording --
 
+def _number(value) -> float:
+    """A value of the report's records as a float: None is NaN, "inf" (JSON's spelling) inf."""
+    if value is None:
+        return math.nan
+    return math.inf if value == "inf" else float(value)
+
+
 def _weeks(days) -> str:
-    if days is None or not np.isfinite(days):
+    days = _number(days)
+    if not math.isfinite(days):
         return "beyond follow-up"
     return f"{days / 7:.0f}"
+
+
+def _week_range(low, high) -> str:
+    """'95% CI 7–9 weeks', or 'from 44 weeks to beyond follow-up'."""
+    low, high = _number(low), _number(high)
+    if math.isnan(low) or math.isnan(high):
+        return "95% CI not available"
+    if math.isinf(high):
+        return f"95% CI from {_weeks(low)} weeks to beyond follow-up"
+    return f"95% CI {_weeks(low)}–{_weeks(high)} weeks"
 
 
 def _sentence(row: dict) -> str:
     nerve = row["nerve"].replace("_", " ")
     parts = []
-    rate = row.get("responder_rate")
-    if rate is not None and np.isfinite(rate):
+    rate = _number(row.get("responder_rate"))
+    if math.isfinite(rate):
         parts.append(f"Of {row['assessed']} treatments of the {nerve} nerve assessed in the first "
                      f"month, {rate:.0%} gave relief (95% CI {row['responder_rate_ci_lower']:.0%}"
                      f"–{row['responder_rate_ci_upper']:.0%}).")
-    median = row.get("relief_median_days")
-    if median is not None and np.isfinite(median):
+    median = _number(row.get("relief_median_days"))
+    if math.isinf(median):
+        parts.append(f"More than half of the patients treated on the {nerve} nerve who had relief "
+                     "still had it at their last visit, so its median duration is not known yet.")
+    elif math.isfinite(median):
+        q1, q3 = _number(row["relief_q1_days"]), _number(row["relief_q3_days"])
+        last = ("for a quarter it lasted beyond the follow-up" if math.isinf(q3)
+                else f"for a quarter it lasted beyond week {_weeks(q3)}")
         parts.append(f"Half of the patients treated on the {nerve} nerve who had relief still "
-                     f"had it {_weeks(median)} weeks later (95% CI "
-                     f"{_weeks(row['relief_median_ci_lower'])}–"
-                     f"{_weeks(row['relief_median_ci_upper'])} weeks); for a quarter it ended by "
-                     f"week {_weeks(row['relief_q1_days'])} and for a quarter it lasted beyond "
-                     f"week {_weeks(row['relief_q3_days'])}.")
-    numb = row.get("numbness_median_days")
-    if numb is not None and np.isfinite(numb):
+                     f"had it {_weeks(median)} weeks later "
+                     f"({_week_range(row['relief_median_ci_lower'], row['relief_median_ci_upper'])})"
+                     f"; for a quarter it ended by week {_weeks(q1)} and {last}.")
+    numb = _number(row.get("numbness_median_days"))
+    if math.isfinite(numb):
         parts.append(f"Numbness faded within {_weeks(numb)} weeks in half of the treatments "
-                     f"(95% CI {_weeks(row['numbness_median_ci_lower'])}–"
-                     f"{_weeks(row['numbness_median_ci_upper'])} weeks).")
+                     f"({_week_range(row['numbness_median_ci_lower'], row['numbness_median_ci_upper'])}).")
     return " ".join(parts)
 
 
@@ -296,17 +317,17 @@ def _render(content: dict, figures: dict) -> str:
 
 
 def _format_days(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    value = _number(value)
+    if math.isnan(value):
         return "–"
-    if isinstance(value, float) and math.isinf(value):
+    if math.isinf(value):
         return "beyond follow-up"
     return f"{value:.0f}"
 
 
 def _format_share(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.0%}"
+    value = _number(value)
+    return "–" if math.isnan(value) else f"{value:.0%}"
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
