@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 import numpy as np
 import pandas as pd
+from formulaic.errors import FormulaicError
 
 import regen
 from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
@@ -48,7 +49,8 @@ def _user_errors(command):
                 sys.exit(1)
             except click.ClickException:
                 raise  # click prints usage errors itself (exit 2)
-            except (RegenError, OSError) as error:
+            except (RegenError, OSError, ValueError, FormulaicError) as error:
+                # regen's own errors, files, and values or formulas the user gave
                 if os.environ.get("REGEN_DEBUG"):
                     raise
                 click.echo(f"error: {error}", err=True)
@@ -159,7 +161,8 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
 
 @main.command()
 @_path_argument
-@click.option("--outcome", type=OUTCOMES, default="numbness", show_default=True)
+@click.option("--outcome", type=OUTCOMES, default="numbness", show_default=True,
+              help="recovery: which episodes to model (regeneration: numbness only).")
 @click.option("--model", "model_kind",
               type=click.Choice(["recovery", "regeneration", "trajectory"]),
               default="recovery", show_default=True,
@@ -172,7 +175,8 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
               help="Trajectory: random effects per patient ('~ 1': intercept only).")
 @click.option("--threshold", type=float, default=None,
               help="Trajectory: the level whose crossing day is reported (default: 0.8 of "
-                   "baseline for pain, 1 for numbness).")
+                   "baseline for pain, 1 for numbness). For pain it is a fraction of the "
+                   "baseline unless --absolute.")
 @click.option("--relative/--absolute", "relative", default=None,
               help="Trajectory: --threshold is a fraction of the baseline score (default for "
                    "pain) or a level of the score.")
@@ -181,19 +185,22 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
                    "back); default above for pain, below otherwise.")
 @click.option("--ci", "ci_method", type=click.Choice(["delta", "bootstrap"]), default="delta",
               show_default=True, help="Trajectory: how the crossing day's CI is computed.")
-@click.option("--n-bootstrap", type=click.IntRange(min=20), default=200, show_default=True)
-@click.option("--seed", type=int, default=None, help="Seed of the bootstrap.")
+@click.option("--n-bootstrap", type=click.IntRange(min=20), default=200, show_default=True,
+              help="Trajectory with --ci bootstrap: the number of refits.")
+@click.option("--seed", type=int, default=None, help="Trajectory with --ci bootstrap: its seed.")
 @click.option("--formula", default=None,
-              help='Covariates, e.g. "~ nerve + age + diabetes" (recovery; default "~ nerve") '
-                   'or of log velocity, e.g. "~ I(age - 50) + diabetes" (regeneration; '
-                   'default "~ 1").')
+              help='Covariates, e.g. "~ nerve + age + diabetes" (recovery; default "~ nerve"), '
+                   'of log velocity, e.g. "~ I(age - 50) + diabetes" (regeneration; default '
+                   '"~ 1"), or of the score (trajectory; the score is put before "~"; default '
+                   '"~ cr(day, df=4, constraints=\'center\')", plus baseline_pain for pain).')
 @click.option("--lag", type=click.FloatRange(min=0), default=None,
               help="Regeneration: fix the lag (days) instead of estimating it.")
 @click.option("--dist", type=click.Choice(list(DISTRIBUTIONS)), default=None,
               help="recovery: law of the time to the event (default weibull); regeneration: "
                    "law of the regrowth time per mm (default lognormal, a log-normal velocity).")
 @click.option("--cluster", default="patient_id", show_default=True,
-              help="Robust standard errors over this unit; 'none' for model-based ones.")
+              help="Robust standard errors over this unit; 'none' for model-based ones. "
+                   "Trajectory: the grouping of the random effects.")
 @click.option("--at", "settings", multiple=True, metavar="NAME=VALUE",
               help="Covariate value for the predictions, e.g. --at age=60 --at diabetes=yes; "
                    "others are set to the cohort's median or most common value.")
@@ -218,6 +225,7 @@ def fit(path: Path, outcome: str, model_kind: str, score: str, re_formula: str,
     treatment; prints the fixed effects, the variance components and the day
     the mean crosses --threshold, with a 95% CI.
     """
+    _check_options(click.get_current_context(), model_kind, outcome)
     cohort = _read(path, baseline_window_days, max_follow_up_days)
     if model_kind == "trajectory":
         _fit_trajectory(cohort, score, formula, re_formula, settings,
@@ -237,12 +245,12 @@ def fit(path: Path, outcome: str, model_kind: str, score: str, re_formula: str,
     if save_to:
         model.save(save_to, outcome=outcome)
     if as_json:
-        click.echo(json.dumps({
+        click.echo(_json({
             "outcome": outcome, "dist": dist, "formula": formula, "episodes": model.n,
             "loglik": model.loglik, "aic": model.aic,
             "summary": model.summary.reset_index(names="term").to_dict(orient="records"),
             "predictions": predicted.drop(columns="std_err_log").to_dict(orient="records"),
-        }, indent=1, default=str))
+        }, indent=1))
         return
     click.echo(format_fit(model, outcome, profiles, predicted))
     if save_to:
@@ -263,7 +271,7 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
         kinetics.save(save_to)
     velocity = kinetics.velocity if "Intercept" in kinetics.params.index else None
     if as_json:
-        click.echo(json.dumps({
+        click.echo(_json({
             "outcome": outcome, "model": "regeneration", "formula": formula,
             "velocity_dist": velocity_dist,
             "episodes": kinetics.n, "loglik": kinetics.loglik, "aic": aic,
@@ -272,7 +280,7 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
                          "identified": not kinetics.lag_flat},
             "velocity_ratios": kinetics.velocity_ratios.reset_index(names="term")
             .to_dict(orient="records"),
-        }, indent=1, default=str))
+        }, indent=1))
         return
     law = {"lognormal": "log-normal velocity", "loglogistic": "log-logistic velocity",
            "weibull": "Weibull regrowth time"}[velocity_dist]
@@ -300,6 +308,30 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
     click.echo("\n".join(lines))
 
 
+_ONLY = {"trajectory": ("score", "re_formula", "threshold", "relative", "direction", "ci_method",
+                        "n_bootstrap", "seed"),
+         "regeneration": ("lag",), "recovery": ()}
+_NOT = {"trajectory": ("outcome", "lag", "dist"), "regeneration": ("settings",),
+        "recovery": ()}
+
+
+def _check_options(ctx: click.Context, model_kind: str, outcome: str) -> None:
+    """Refuse an option the chosen model would silently ignore."""
+    from click.core import ParameterSource
+
+    given = {name for name in ctx.params
+             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    wrong = [name for kind, names in _ONLY.items() if kind != model_kind for name in names
+             if name in given] + [name for name in _NOT[model_kind] if name in given]
+    if wrong:
+        flags = ", ".join("--" + {"ci_method": "ci", "settings": "at"}.get(n, n).replace("_", "-")
+                          for n in sorted(set(wrong)))
+        raise click.UsageError(f"{flags} do(es) not apply to --model {model_kind}")
+    if model_kind == "regeneration" and outcome != "numbness":
+        raise click.UsageError("--model regeneration models when numbness fades (the axons "
+                               "reaching the skin); use --outcome numbness")
+
+
 class _Crossing:
     """The time-to-threshold question, with each score's clinical default."""
 
@@ -313,8 +345,7 @@ class _Crossing:
             raise click.BadParameter(f"give the level to report for {score}, e.g. --threshold 2",
                                      param_hint="--threshold")
         threshold = self.threshold if self.threshold is not None else (0.8 if is_pain else 1.0)
-        relative = self.relative if self.relative is not None else (
-            is_pain and self.threshold is None)
+        relative = self.relative if self.relative is not None else is_pain
         direction = self.direction or ("above" if is_pain else "below")
         return _Crossing(threshold, relative, direction, self.method, self.n_bootstrap, self.seed)
 
@@ -327,8 +358,8 @@ class _Crossing:
 def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_formula: str,
                     settings: tuple[str, ...], crossing: _Crossing, cluster: str, as_json: bool,
                     save_to: Path | None) -> None:
+    measurements = cohort.measurements(score)      # an unknown score is an error here
     crossing = crossing.resolve(score)
-    measurements = cohort.measurements(score)
     rows = measurements.loc[measurements["day"] >= 1]
     baseline = f"baseline_{score}"
     if formula is None:
@@ -336,24 +367,28 @@ def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_fo
             f" + {baseline}" if score == "pain" else "")
     elif not formula.split("~")[0].strip():
         formula = f"{score} {formula.strip()}"
-    groups = "patient_id" if cluster.lower() == "none" else cluster
+    if cluster.lower() == "none":
+        raise click.UsageError("a trajectory's random effects need a grouping: --cluster "
+                               "patient_id (the default) or another column")
+    groups = cluster
     traj = regen.fit_trajectory(formula, rows, groups=groups, re_formula=re_formula)
     profiles = _profiles(rows, traj, settings, exclude=("day",))
     if crossing.relative and baseline not in profiles.columns:
         profiles[baseline] = float(rows[baseline].median())
     answers = []
-    for _, profile in profiles.iterrows():
-        answer = traj.time_to(crossing.threshold, profile.to_frame().T.reset_index(drop=True),
+    for i in range(len(profiles)):
+        profile = profiles.iloc[[i]].reset_index(drop=True)
+        answer = traj.time_to(crossing.threshold, profile,
                               direction=crossing.direction,
                               relative_to=baseline if crossing.relative else None,
                               method=crossing.method, n_bootstrap=crossing.n_bootstrap,
                               seed=crossing.seed)
-        answers.append({**profile.to_dict(), **answer.to_dict()})
+        answers.append({**profile.iloc[0].to_dict(), **answer.to_dict()})
     answers = pd.DataFrame(answers)
     if save_to:
         traj.save(save_to)
     if as_json:
-        click.echo(json.dumps({
+        click.echo(_json({
             "model": "trajectory", "score": score, "formula": formula, "re_formula": re_formula,
             "rows": traj.n, "groups": traj.n_groups, "reml_loglik": traj.loglik,
             "fixed_effects": traj.summary.reset_index(names="term").to_dict(orient="records"),
@@ -361,7 +396,7 @@ def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_fo
             "crossing": {"threshold": crossing.threshold, "relative_to_baseline": crossing.relative,
                          "direction": crossing.direction, "ci": crossing.method},
             "time_to_threshold": answers.to_dict(orient="records"),
-        }, indent=1, default=_json_default))
+        }, indent=1))
         return
     lines = [f"Trajectory of {score}: {formula}, random {re_formula} per {groups}  "
              f"({traj.n} visits after treatment, {traj.n_groups} patients, REML log-likelihood "
@@ -382,17 +417,33 @@ def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_fo
         if np.isnan(answer["estimate"]):
             lines.append(f"  {label:<28}   not within the visits' days (no crossing)")
         else:
+            high = answer["ci_upper"]
             lines.append(f"  {label:<28}{answer['estimate']:7.0f}  ({answer['ci_lower']:.0f}–"
-                         f"{answer['ci_upper']:.0f})")
+                         f"{'beyond follow-up' if np.isinf(high) else format(high, '.0f')})"
+                         + (f"  {int(answer['n_no_crossing'])} of {crossing.n_bootstrap} "
+                            "bootstrap trajectories did not cross"
+                            if answer.get("n_no_crossing", 0) else ""))
     if save_to:
         lines.append(f"Model saved to {save_to}")
     click.echo("\n".join(lines))
 
 
-def _json_default(value):
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return value.item()
-    return str(value)
+def _json(document, indent: int = 1, default=None) -> str:
+    """Strict JSON: NaN becomes null and infinity the string "inf", which every parser reads."""
+    def clean(value):
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not np.isfinite(value):
+            return None if np.isnan(value) else ("inf" if value > 0 else "-inf")
+        if value is pd.NA or value is pd.NaT:
+            return None
+        return value
+
+    return json.dumps(clean(document), indent=indent, default=str, allow_nan=False)
 
 
 def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFrame) -> str:
@@ -431,6 +482,9 @@ def _profiles(episodes: pd.DataFrame, model, settings: tuple[str, ...],
     for setting in settings:
         name, sep, value = setting.partition("=")
         name = name.strip()
+        if not names:
+            raise click.BadParameter(f"{setting!r}: this model has no covariate to set",
+                                     param_hint="--at")
         if not sep or name not in names:
             raise click.BadParameter(f"{setting!r}: use NAME=VALUE with NAME one of "
                                      f"{', '.join(names)}", param_hint="--at")
@@ -515,7 +569,7 @@ def predict(ctx: click.Context, model_file: Path, as_json: bool) -> None:
     except ValueError as error:  # the profile does not fit the model: a usage error
         raise click.UsageError(str(error)) from None
     if as_json:
-        click.echo(json.dumps(result, indent=1))
+        click.echo(_json(result, indent=1))
         return
     shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result["profile"].items())
     click.echo(f"For a patient with {shown}:" if shown else "For any patient:")

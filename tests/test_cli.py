@@ -262,3 +262,27 @@ def test_report_command_writes_the_report_and_its_tables(run, tmp_path):
     assert "not shown (fewer than 40 treatments)" in result.stdout
     for name in ("report.html", "report.json", "report_by_nerve.csv", "report_still_relieved.csv"):
         assert (tmp_path / "out" / name).exists()
+
+
+def test_fit_options_that_do_not_apply_are_refused(run):
+    wrong = run("fit", EXAMPLE, "--model", "trajectory", "--lag", 3)
+    assert wrong.exit_code == 2 and "--lag do(es) not apply to --model trajectory" in wrong.stderr
+    relief = run("fit", EXAMPLE, "--model", "regeneration", "--outcome", "relief")
+    assert relief.exit_code == 2 and "use --outcome numbness" in relief.stderr
+    typo = run("fit", EXAMPLE, "--formula", "~ agee")
+    assert typo.exit_code == 1 and "agee" in typo.stderr and "bug" not in typo.stderr
+
+
+def test_trajectory_json_is_strict_and_categorical_profiles_work(run):
+    import json
+    result = run("fit", EXAMPLE, "--model", "trajectory", "--threshold", 100, "--absolute",
+                 "--json")
+    document = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(name))
+    assert document["time_to_threshold"][0]["estimate"] is None
+    by_sex = run("fit", EXAMPLE, "--model", "trajectory", "--formula",
+                 "~ cr(day, df=4, constraints='center') + baseline_pain + sex", "--at", "sex=M")
+    assert by_sex.exit_code == 0, by_sex.output
+    assert "at sex M" in by_sex.stdout
+    unseen = run("fit", EXAMPLE, "--model", "trajectory", "--formula",
+                 "~ cr(day, df=4, constraints='center') + nerve", "--at", "nerve=sural")
+    assert unseen.exit_code == 1 and "known: anterior_femoral_cutaneous" in unseen.stderr

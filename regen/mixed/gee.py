@@ -28,8 +28,9 @@ import pandas as pd
 from scipy import special, stats
 
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
+from regen.mixed.trajectory import _aliased_columns, _spline_hint
 from regen.serialize import design_from_dict, design_to_dict, write_model_file
-from regen.survival.aft import ModelResult, _for_formulas
+from regen.survival.aft import ModelResult, _for_formulas, covariates_for
 
 __all__ = ["ProbabilityFit", "fit_probability"]
 
@@ -45,7 +46,7 @@ def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_
     ----------
     formula : str
         A 0/1 or yes/no response and the covariates, e.g.
-        ``"numb ~ cr(day, df=4) + diabetes"``.
+        ``"numb ~ cr(day, df=4, constraints='center') + diabetes"``.
     data : DataFrame
         One row per visit, e.g. ``cohort.measurements("numb")``.
     groups : str, default "patient_id"
@@ -63,7 +64,7 @@ def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_
     Examples
     --------
     >>> numb = cohort.measurements("numb").query("day >= 1")  # doctest: +SKIP
-    >>> gee = regen.fit_probability("numb ~ cr(day, df=4)", numb)  # doctest: +SKIP
+    >>> gee = regen.fit_probability("numb ~ bs(day, df=4)", numb)  # doctest: +SKIP
     >>> gee.predict(pd.DataFrame({"day": [30, 90, 180]}))  # doctest: +SKIP
     """
     from formulaic import model_matrix
@@ -82,6 +83,9 @@ def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_
         raise ValueError(f"{int(data[groups].isna().sum())} row(s) have no {groups}; every "
                          "row needs its group")
     frame = _for_formulas(data)
+    response = formula.split("~")[0].strip()
+    if response in frame.columns and not pd.api.types.is_numeric_dtype(frame[response]):
+        frame[response] = _yes_no(frame[response], response)
     matrices = model_matrix(formula, frame, na_action="drop")
     rows = matrices.rhs.index.intersection(matrices.lhs.index)
     n_dropped = len(data) - len(rows)
@@ -101,11 +105,14 @@ def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_
         raise ModelError(f"the response is {int(y[0])} in every row: no probability to model")
     X = np.asarray(matrices.rhs.loc[rows], dtype="float64")
     names = list(matrices.rhs.columns)
-    rank = np.linalg.matrix_rank(X)
-    if rank < X.shape[1]:
-        raise ModelError(f"the design of {formula!r} is rank deficient ({rank} of {X.shape[1]} "
-                         "columns)")
+    aliased = _aliased_columns(X, names)
+    if aliased:
+        raise ModelError(f"the design of {formula!r} is rank deficient: {', '.join(aliased)} "
+                         f"repeat(s) the other columns.{_spline_hint(names)}")
     codes = pd.factorize(frame.loc[rows, groups])[0]
+    if codes.max() < 1:
+        raise ModelError(f"GEE needs at least 2 values of {groups} (its standard errors come "
+                         "from the differences between them); found 1")
     order = np.lexsort((frame.loc[rows, time].to_numpy(dtype="float64"), codes))
     working = {"exchangeable": cov_struct.Exchangeable, "independence": cov_struct.Independence,
                "ar1": lambda: cov_struct.Autoregressive(grid=True)}[correlation]()
@@ -139,6 +146,18 @@ def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_
         formula=formula, groups=groups, correlation=correlation,
         working_correlation=dependence, qic=qic, model_spec=matrices.rhs.model_spec,
         n=len(rows), n_groups=int(codes.max() + 1), n_dropped=n_dropped)
+
+
+def _yes_no(column: pd.Series, name: str) -> pd.Series:
+    """yes/no, true/false or 1/0 text as 1.0/0.0 (missing stays missing)."""
+    words = {"yes": 1.0, "y": 1.0, "true": 1.0, "1": 1.0, "no": 0.0, "n": 0.0, "false": 0.0,
+             "0": 0.0}
+    text = column.astype("string").str.strip().str.lower()
+    bad = text.notna() & ~text.isin(list(words))
+    if bad.any():
+        raise ValueError(f"the response {name} must be 0/1 or yes/no; found "
+                         f"{column[bad].iloc[0]!r}")
+    return text.map(words).astype("float64")
 
 
 class ProbabilityFit(ModelResult):
@@ -180,8 +199,7 @@ class ProbabilityFit(ModelResult):
     def predict(self, profiles: pd.DataFrame, ci: bool = True, alpha: float = 0.05) -> pd.DataFrame:
         """P(outcome) for each profile: ``estimate`` and, with ``ci``, ``ci_lower, ci_upper``
         (a Wald interval on the logit scale, transformed)."""
-        X = np.asarray(self.model_spec.get_model_matrix(_for_formulas(profiles),
-                                                        na_action="raise"), dtype="float64")
+        X = covariates_for(self.model_spec, profiles, self.formula)
         eta = X @ self.params.to_numpy()
         out = profiles.reset_index(drop=True).assign(estimate=special.expit(eta))
         if ci:

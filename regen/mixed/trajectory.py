@@ -6,7 +6,7 @@ r"""Longitudinal trajectories of a score: a fast two-level linear mixed model.
           b_g \sim N(0, \Sigma_b),\quad \varepsilon_{gj} \sim N(0, \sigma^2)
 
 by REML (default) or ML, with the fixed effects from a formula (splines of time
-included, e.g. ``cr(day, df=4)``) and a random intercept plus up to three random
+included, e.g. ``bs(day, df=4)``) and a random intercept plus up to three random
 slopes from ``re_formula``. The criterion and its per-group algebra are in
 :mod:`regen.mixed.engine`; the optimiser works on the relative Cholesky factor
 of :math:`\Sigma_b/\sigma^2` with its diagonal bounded below by 0, so a variance
@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError, RegenWarning
 from regen.mixed.engine import GroupStatistics, diagonal_positions, evaluate, lower_triangle
 from regen.serialize import design_from_dict, design_to_dict, write_model_file
-from regen.survival.aft import ModelResult, _for_formulas
+from regen.survival.aft import ModelResult, _for_formulas, covariates_for
 
 __all__ = ["TrajectoryFit", "fit_trajectory"]
 
@@ -59,7 +59,8 @@ def fit_trajectory(formula: str, data: pd.DataFrame, *, groups: str = "patient_i
     Parameters
     ----------
     formula : str
-        Response and fixed effects, e.g. ``"pain ~ cr(day, df=4) + baseline_pain"``
+        Response and fixed effects, e.g.
+        ``"pain ~ cr(day, df=4, constraints='center') + baseline_pain"``
         (formulaic syntax: ``cr``/``bs`` splines, categoricals, interactions).
     data : DataFrame
         One row per measurement, e.g. :meth:`regen.Cohort.measurements`.
@@ -90,7 +91,7 @@ def fit_trajectory(formula: str, data: pd.DataFrame, *, groups: str = "patient_i
     Examples
     --------
     >>> pain = cohort.measurements("pain").query("day >= 1")  # doctest: +SKIP
-    >>> traj = regen.fit_trajectory("pain ~ cr(day, df=4) + baseline_pain", pain)  # doctest: +SKIP
+    >>> traj = regen.fit_trajectory("pain ~ bs(day, df=4) + baseline_pain", pain)  # doctest: +SKIP
     >>> traj.time_to(0.8, profile, direction="above", relative_to="baseline_pain")  # doctest: +SKIP
     """
     if engine not in ("auto", "regen", "statsmodels"):
@@ -137,7 +138,7 @@ class _Design:
         if not isinstance(data, pd.DataFrame):
             raise TypeError(f"data must be a DataFrame, not {type(data).__name__}")
         if "~" not in formula or not formula.split("~")[0].strip():
-            raise ValueError(f"formula {formula!r} needs a response: 'pain ~ cr(day, df=4)'")
+            raise ValueError(f"formula {formula!r} needs a response: 'pain ~ bs(day, df=4)'")
         if not re_formula.strip().startswith("~"):
             raise ValueError(f"re_formula {re_formula!r} must start with '~', e.g. '~ day'")
         if groups not in data.columns:
@@ -181,17 +182,14 @@ class _Design:
 
     def _check(self) -> None:
         n, p = self.X.shape
-        aliased = _aliased_columns(self.X, self.fixed_names)
-        if aliased:
-            hint = (" cr() and cc() splines sum to 1 and so repeat the intercept: write "
-                    "cr(day, df=4, constraints='center'), or use bs(day, df=4)."
-                    if any(name.startswith(("cr(", "cc(")) for name in self.fixed_names) else
-                    " Drop a covariate with a single value or one that repeats others.")
-            raise ModelError(f"the fixed effects of {self.formula!r} are rank deficient: "
-                             f"{', '.join(aliased)} repeat(s) the other columns.{hint}")
         if len(self.levels) < 2:
             raise ModelError(f"a mixed model needs at least 2 values of {self.groups}; found "
                              f"{len(self.levels)}")
+        aliased = _aliased_columns(self.X, self.fixed_names)
+        if aliased:
+            raise ModelError(f"the fixed effects of {self.formula!r} are rank deficient: "
+                             f"{', '.join(aliased)} repeat(s) the other columns."
+                             f"{_spline_hint(self.fixed_names)}")
         if len(self.levels) >= n:
             raise ModelError(f"each {self.groups} has a single measurement ({n} rows, "
                              f"{len(self.levels)} groups): random effects cannot be told from "
@@ -201,6 +199,13 @@ class _Design:
         if np.linalg.matrix_rank(self.Z) < self.Z.shape[1]:
             raise ModelError(f"the random effects of {self.re_formula!r} are rank deficient: "
                              "a term with a single value, or collinear terms")
+
+
+def _spline_hint(names: list[str]) -> str:
+    if any(name.startswith(("cr(", "cc(")) and "constraints" not in name for name in names):
+        return (" cr() and cc() splines sum to 1 and so repeat the intercept: write "
+                "cr(day, df=4, constraints='center'), or use bs(day, df=4).")
+    return " Drop a covariate with a single value or one that repeats others."
 
 
 def _aliased_columns(X: np.ndarray, names: list[str]) -> list[str]:
@@ -429,8 +434,7 @@ class TrajectoryFit(ModelResult):
 
     # ---------------------------------------------------------- prediction --
     def _X(self, profiles: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.model_spec.get_model_matrix(_for_formulas(profiles),
-                                                           na_action="raise"), dtype="float64")
+        return covariates_for(self.model_spec, profiles, self.formula)
 
     def predict(self, profiles: pd.DataFrame, ci: bool = True, alpha: float = 0.05) -> pd.DataFrame:
         """The population mean of the response for each profile (random effects at 0).
@@ -455,10 +459,11 @@ class TrajectoryFit(ModelResult):
         """
         if self.groups not in data.columns:
             raise ValueError(f"data need the {self.groups!r} column to predict per subject")
-        frame = _for_formulas(data)
+        if self._design is None:
+            raise ModelError("a loaded model keeps no patient's random effects (they would "
+                             "identify patients); refit the model to predict per patient")
         X = self._X(data)
-        Z = np.asarray(self.random_spec.get_model_matrix(frame, na_action="raise"),
-                       dtype="float64")
+        Z = covariates_for(self.random_spec, data, self.re_formula)
         effects = self.random_effects.reindex(data[self.groups].to_numpy())
         known = effects.notna().all(axis=1).to_numpy()
         b = effects.fillna(0.0).to_numpy()
@@ -530,15 +535,27 @@ class TrajectoryFit(ModelResult):
         if relative_to is not None:
             if relative_to not in profile.columns:
                 raise ValueError(f"relative_to={relative_to!r} is not a column of the profile")
-            level = float(threshold) * float(profile[relative_to].iloc[0])
+            base = float(profile[relative_to].iloc[0])
+            if not base > 0:
+                raise ValueError(f"{relative_to} is {base:g} in the profile, so a threshold "
+                                 f"relative to it is {threshold:g} × {base:g}; give an absolute "
+                                 "threshold instead")
+            level = float(threshold) * base
         lo, hi = self._time_range(time, start, end)
         grid = np.linspace(lo, hi, 2001)
         X_grid = self._X(pd.concat([profile] * len(grid), ignore_index=True).assign(**{time: grid}))
         sign = 1.0 if direction == "below" else -1.0
         beta = self.params.to_numpy()
-        estimate = _first_crossing(sign * (X_grid @ beta - level)[None, :], grid)[0]
+        signed = sign * (X_grid @ beta - level)
+        estimate = _first_crossing(signed[None, :], grid)[0]
         if np.isfinite(estimate):
             estimate = self._refine(profile, time, level, estimate, grid)
+        else:
+            where = ("is already " + direction + f" {level:g} at {time} {lo:g} and stays there"
+                     if signed[0] <= 0 and (signed <= 0).all() else
+                     f"does not go {direction} {level:g} between {time} {lo:g} and {hi:g}")
+            warnings.warn(f"no crossing: the mean {self.response} {where} (the answer is not "
+                          "extrapolated beyond the data).", RegenWarning, stacklevel=2)
         out = {"estimate": estimate, "threshold": level}
         z = stats.norm.ppf(1 - alpha / 2)
         if method == "delta":
@@ -548,8 +565,9 @@ class TrajectoryFit(ModelResult):
             crossing = _first_crossing(sign * (draws @ X_grid.T - level), grid)
             missing = int(np.isnan(crossing).sum())
             filled = np.where(np.isnan(crossing), np.inf, crossing)
-            out.update(ci_lower=float(np.quantile(filled, alpha / 2)),
-                       ci_upper=float(np.quantile(filled, 1 - alpha / 2)),
+            # Order statistics, not interpolation: a replicate that never crosses is inf.
+            out.update(ci_lower=float(np.quantile(filled, alpha / 2, method="inverted_cdf")),
+                       ci_upper=float(np.quantile(filled, 1 - alpha / 2, method="inverted_cdf")),
                        n_no_crossing=missing)
         return pd.Series(out, name=f"{time}_{direction}_{level:g}")[
             ["estimate", "ci_lower", "ci_upper", "threshold"]

@@ -326,6 +326,41 @@ def cluster_sandwich(covariance: np.ndarray, scores: np.ndarray, cluster: pd.Ser
     return covariance @ meat @ covariance
 
 
+def check_probabilities(q) -> np.ndarray:
+    """Quantile levels as an array, each strictly between 0 and 1."""
+    q = np.atleast_1d(np.asarray(q, dtype="float64"))
+    if not ((q > 0) & (q < 1)).all():
+        raise ValueError(f"quantiles must lie strictly between 0 and 1, got {q.tolist()}")
+    return q
+
+
+def covariates_for(spec, profiles: pd.DataFrame, formula: str) -> np.ndarray:
+    """A fitted formula's covariates for new profiles, or a ValueError that says what is wrong.
+
+    A level of a categorical covariate the model never saw is refused with the
+    known levels (formulaic would silently encode it as the reference level).
+    """
+    if not isinstance(profiles, pd.DataFrame):
+        raise TypeError("profiles must be a DataFrame with one row per patient profile")
+    frame = _for_formulas(profiles)
+    for name, state in spec.encoder_state.items():
+        if getattr(state[0], "value", state[0]) != "categorical" or name not in frame.columns:
+            continue
+        known = list(state[1]["categories"])
+        unseen = sorted({str(v) for v in frame[name].dropna().unique()} - {str(k) for k in known})
+        if unseen:
+            raise ValueError(f"{name} {', '.join(map(repr, unseen))} was not in the data the model "
+                             f"was fitted to; known: {', '.join(map(str, known))}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # formulaic's and pandas' notices about dtypes
+            return np.asarray(spec.get_model_matrix(frame, na_action="raise"), dtype="float64")
+    except Exception as error:  # formulaic raises several types for a bad profile
+        raise ValueError(f"cannot build the model's covariates {formula!r} from the profiles "
+                         f"({type(error).__name__}: {error}); give every covariate a value") \
+            from None
+
+
 def _for_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy whose text columns are categorical and yes/no columns 0/1 for the formula.
 
@@ -457,16 +492,7 @@ class RecoveryFit(ModelResult):
         return table
 
     def _design(self, profiles: pd.DataFrame) -> np.ndarray:
-        if not isinstance(profiles, pd.DataFrame):
-            raise TypeError("profiles must be a DataFrame with one row per patient profile")
-        try:
-            return np.asarray(self.model_spec.get_model_matrix(_for_formulas(profiles),
-                                                               na_action="raise"),
-                              dtype="float64")
-        except Exception as error:  # formulaic raises several types for a bad profile
-            raise ValueError(f"cannot build the model's covariates {self.formula!r} from the "
-                             f"profiles ({type(error).__name__}: {error}); give every "
-                             "covariate a value") from None
+        return covariates_for(self.model_spec, profiles, self.formula)
 
     def predict_quantile(self, profiles: pd.DataFrame, q=(0.25, 0.5, 0.75),
                          alpha: float = 0.05) -> pd.DataFrame:
@@ -482,7 +508,7 @@ class RecoveryFit(ModelResult):
             estimate, ci_lower, ci_upper`` (days).
         """
         X = self._design(profiles)
-        q = np.atleast_1d(np.asarray(q, dtype="float64"))
+        q = check_probabilities(q)
         beta, sigma = self.params.iloc[:-1].to_numpy(), self.scale
         z = stats.norm.ppf(1 - alpha / 2)
         parts = []

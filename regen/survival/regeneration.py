@@ -72,7 +72,9 @@ from regen.survival.aft import (
     _Likelihood,
     _newton,
     _start,
+    check_probabilities,
     cluster_sandwich,
+    covariates_for,
 )
 from regen.survival.npmle import check_intervals
 
@@ -80,6 +82,8 @@ __all__ = ["RegenerationFit", "fit_regeneration"]
 
 #: Below this coefficient of variation of the distances, the lag is not identified by them.
 MIN_DISTANCE_SPREAD = 0.1
+#: Fewer episodes with an observed recovery cannot estimate velocity, spread and lag.
+MIN_RECOVERIES = 10
 
 
 class _Kinetics:
@@ -166,11 +170,15 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     if velocity_dist not in DISTRIBUTIONS:
         raise ValueError(f"velocity_dist must be one of {', '.join(DISTRIBUTIONS)}, "
                          f"not {velocity_dist!r}")
-    missing = [c for c in (lower, upper, distance) + ((cluster,) if cluster else ())
-               if c not in data.columns]
+    if formula.split("~")[0].strip() or "~" not in formula:
+        raise ValueError(f"formula {formula!r} must be the covariates only, e.g. "
+                         "'~ I(age - 50) + diabetes': the kinetics model's response is the episode")
+    missing = [c for c in (lower, upper, distance) if c not in data.columns]
     if missing:
         raise ValueError(f"no column {', '.join(map(repr, missing))} in data; the kinetics "
-                         "model needs each treatment's distance_mm")
+                         f"model needs each numbness episode's ({lower}, {upper}] and {distance}")
+    if cluster is not None and cluster not in data.columns:
+        raise ValueError(f"no column {cluster!r} (cluster) in data; e.g. cluster='patient_id'")
     frame = _for_formulas(data)
     has_distance = frame[distance].notna()
     if not has_distance.all():
@@ -179,6 +187,10 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     frame = frame.loc[has_distance]
     design = model_matrix(formula, frame, na_action="drop")
     dropped = len(data) - len(design)
+    if len(frame) > len(design):
+        warnings.warn(f"{len(frame) - len(design)} episode(s) have a missing value in a covariate "
+                      f"of {formula!r} and are left out (RegenerationFit.n_dropped).",
+                      DataWarning, stacklevel=2)
     rows = frame.loc[design.index]
     if len(rows) == 0:
         raise ModelError("no episode with a distance and complete covariates to fit")
@@ -190,6 +202,15 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         raise ValueError(f"{distance} must be > 0; first bad value {d[d <= 0][0]}")
     if np.isinf(up).all():
         raise ModelError("every episode is right-censored: no recovery observed")
+    recovered = int(np.isfinite(up).sum())
+    if recovered < MIN_RECOVERIES:
+        raise ModelError(f"only {recovered} episode(s) with an observed recovery; velocity and lag "
+                         f"need at least {MIN_RECOVERIES}")
+    implausible = (d < 5) | (d > 500)
+    if implausible.any():
+        warnings.warn(f"{int(implausible.sum())} {distance} value(s) outside 5–500 mm (e.g. "
+                      f"{d[implausible][0]:g}); check the units (mm) and the entries, as one such "
+                      "value can move the velocity and lag.", DataWarning, stacklevel=2)
     X = np.asarray(design, dtype="float64")
     names = list(design.columns)
     kinetics = _Kinetics(X, low, up, d, np.ones(len(rows)), velocity_dist)
@@ -204,13 +225,14 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
             reason = (f"its {1 - alpha:.0%} profile-likelihood interval covers most of the "
                       f"possible lags, 0–{kinetics.lag_max:g} days" if flat else
                       f"the distances hardly vary (coefficient of variation {spread:.2f}), so only "
-                      "the assumed log-normal shape separates lag from velocity")
+                      f"the assumed {velocity_dist} shape separates lag from velocity")
             flat = True
             warnings.warn(
                 f"the lag is not identified by these data: {reason}; the estimate "
                 f"{lag_hat:.1f} days (profile interval {lag_interval[0]:.1f}–"
                 f"{lag_interval[1]:.1f}) should not be trusted. Fix the lag from physiology "
-                "(Wallerian degeneration takes days), e.g. fit_regeneration(..., lag=7).",
+                "(Wallerian degeneration takes days), e.g. fit_regeneration(..., lag=7) or "
+                "'regen fit ... --lag 7'.",
                 DataWarning, stacklevel=2)
     else:
         lag_hat, lag_interval, flat = float(lag), (float(lag), float(lag)), False
@@ -389,8 +411,7 @@ class RegenerationFit(ModelResult):
 
     def predict_velocity(self, profiles: pd.DataFrame) -> pd.DataFrame:
         """Median velocity (mm/day) for each profile: ``estimate, ci_lower, ci_upper``."""
-        X = np.asarray(self.model_spec.get_model_matrix(_for_formulas(profiles),
-                                                        na_action="raise"), dtype="float64")
+        X = covariates_for(self.model_spec, profiles, self.formula)
         eta, se = self._log_median_velocity(X)
         z = stats.norm.ppf(1 - self.alpha / 2)
         return profiles.reset_index(drop=True).assign(
@@ -404,9 +425,11 @@ class RegenerationFit(ModelResult):
         """
         if self.distance not in profiles.columns:
             raise ValueError(f"profiles need a {self.distance} column (mm)")
-        X = np.asarray(self.model_spec.get_model_matrix(_for_formulas(profiles),
-                                                        na_action="raise"), dtype="float64")
+        X = covariates_for(self.model_spec, profiles, self.formula)
         d = profiles[self.distance].to_numpy(dtype="float64")
+        if not (d > 0).all():
+            raise ValueError(f"{self.distance} must be > 0 mm in every profile")
+        q = check_probabilities(q)
         names, beta, _ = self._beta()
         lag = self._lag[0]
         crit = stats.norm.ppf(1 - self.alpha / 2)

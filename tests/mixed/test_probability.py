@@ -82,3 +82,16 @@ def test_save_and_load(gee, tmp_path):
     profiles = pd.DataFrame({"day": [14.0, 60.0], "diabetes": [True, False]})
     pd.testing.assert_frame_equal(loaded.predict(profiles), gee.predict(profiles))
     pd.testing.assert_frame_equal(loaded.summary, gee.summary)
+
+
+def test_yes_no_text_responses_and_one_group(numb):
+    text = numb.assign(numb=numb["numb"].map({True: "yes", False: "No"}).astype(object))
+    fit = regen.fit_probability("numb ~ day", text)
+    assert fit.n == len(numb)
+    with pytest.raises(ValueError, match="found 'maybe'"):
+        regen.fit_probability("numb ~ day", text.assign(numb="maybe"))
+    one = numb.loc[numb["patient_id"] == numb["patient_id"].iloc[0]]
+    with pytest.raises(regen.ModelError, match="at least 2 values of patient_id"):
+        regen.fit_probability("numb ~ day", one)
+    with pytest.raises(regen.ModelError, match="constraints='center'"):
+        regen.fit_probability("numb ~ cr(day, df=4)", numb)

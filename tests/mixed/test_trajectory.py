@@ -156,7 +156,7 @@ def test_predictions(fit, data):
         fit.predict(rows, ci=False)["estimate"].to_numpy())
 
 
-def test_time_to_a_threshold(fit):
+def test_time_to_a_threshold(fit, data):
     profile = {"x": 0.0}
     # Mean 6 - 0.02 day: below 3 from about day 150.
     below = fit.time_to(3.0, profile, direction="below")
@@ -165,8 +165,17 @@ def test_time_to_a_threshold(fit):
     assert below["ci_lower"] < below["estimate"] < below["ci_upper"]
     assert below["ci_lower"] < 150 < below["ci_upper"]
     # Never crosses upwards, nor below a level it never reaches within the data's days.
-    assert np.isnan(fit.time_to(3.0, profile, direction="above")["estimate"])
-    assert np.isnan(fit.time_to(-5.0, profile, direction="below")["estimate"])
+    with pytest.warns(regen.RegenWarning, match="does not go above 3"):
+        assert np.isnan(fit.time_to(3.0, profile, direction="above")["estimate"])
+    with pytest.warns(regen.RegenWarning, match="does not go below -5"):
+        assert np.isnan(fit.time_to(-5.0, profile, direction="below")["estimate"])
+    with pytest.warns(regen.RegenWarning, match="already below 10"):
+        assert np.isnan(fit.time_to(10.0, profile, direction="below")["estimate"])
+    with pytest.raises(ValueError, match="give an absolute threshold"):
+        fit.time_to(0.8, {"x": 0.0, "b": 0.0}, relative_to="b")
+    with pytest.raises(ValueError, match="'z' was not in the data"):
+        regen.fit_trajectory("pain ~ day + g", data.assign(g=np.where(data["x"] > 0, "a", "b"))
+                             ).predict(pd.DataFrame({"day": [1.0], "g": ["z"]}))
     boot = fit.time_to(3.0, profile, method="bootstrap", n_bootstrap=40, seed=3)
     again = fit.time_to(3.0, profile, method="bootstrap", n_bootstrap=40, seed=3)
     pd.testing.assert_series_equal(boot, again)

@@ -101,8 +101,26 @@ def test_profile_interval_is_where_the_profile_drops_by_1_92(kinetics):
 
 
 def test_errors_say_what_is_needed(episodes):
-    with pytest.raises(ValueError, match="needs each treatment's distance_mm"):
+    with pytest.raises(ValueError, match=r"needs each numbness episode's \(lower, upper\] and distance"):
         regen.fit_regeneration(episodes.drop(columns="distance_mm"))
+    with pytest.raises(ValueError, match="no column 'patient' \\(cluster\\)"):
+        regen.fit_regeneration(episodes, cluster="patient")
+    with pytest.raises(ValueError, match="covariates only"):
+        regen.fit_regeneration(episodes, formula="upper ~ age")
+    with pytest.raises(regen.ModelError, match="only 5 episode"):
+        regen.fit_regeneration(episodes.loc[episodes["upper"] < float("inf")].head(5))
+    with pytest.warns(regen.DataWarning, match="outside 5–500 mm"):
+        regen.fit_regeneration(episodes.assign(distance_mm=episodes["distance_mm"].where(
+            episodes.index != episodes.index[0], 4500.0)), lag=10)
+    with pytest.warns(regen.DataWarning, match="3 episode"):
+        regen.fit_regeneration(episodes.assign(age=episodes["age"].where(
+            np.arange(len(episodes)) >= 3)), formula="~ age", lag=10)
+    profile = pd.DataFrame({"distance_mm": [-50.0]})
+    fixed = regen.fit_regeneration(episodes, lag=10)
+    with pytest.raises(ValueError, match="must be > 0 mm"):
+        fixed.predict_quantile(profile)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        fixed.predict_quantile(profile.abs(), q=[0.5, 1.5])
     with pytest.raises(ValueError, match="lag must lie in"):
         regen.fit_regeneration(episodes, lag=10_000)
     with pytest.raises(ValueError, match="distance_mm must be > 0"):
