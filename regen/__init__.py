@@ -8,7 +8,7 @@ episodes, and longitudinal models (:func:`fit_trajectory`,
 :func:`fit_probability`) to the visit scores of :meth:`Cohort.measurements`.
 """
 
-from regen import simulate
+from regen import plot, report, simulate
 from regen._version import __version__
 from regen.cohort import Cohort, read_cohort
 from regen.exceptions import (
@@ -51,7 +51,9 @@ __all__ = [
     "fit_regeneration",
     "fit_trajectory",
     "load_model",
+    "plot",
     "read_cohort",
+    "report",
     "simulate",
     "turnbull",
     "TurnbullFit",
