@@ -21,6 +21,7 @@ import pandas as pd
 from formulaic.errors import FormulaicError
 
 import regen
+from regen._util import write_csv
 from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
 from regen.exceptions import CohortValidationError, RegenError
 from regen.survival.aft import DISTRIBUTIONS, _typical_profiles
@@ -44,7 +45,7 @@ def _user_errors(command):
                 click.echo(str(error), err=True)
                 problems_file = kwargs.get("problems_file")
                 if problems_file:
-                    error.problems.to_csv(problems_file, index=False)
+                    write_csv(error.problems, problems_file, index=False)
                     click.echo(f"\nAll problems written to {problems_file}", err=True)
                 sys.exit(1)
             except click.ClickException:
@@ -631,27 +632,27 @@ def demo(data: Path, out: Path) -> None:
     cohort = regen.read_cohort(data)
     click.echo(format_flow(cohort, data))
     out.mkdir(parents=True, exist_ok=True)
-    cohort.flow().to_csv(out / "flow.csv", index=False)
-    cohort.exclusions.to_csv(out / "exclusions.csv", index=False)
-    cohort.summary().to_csv(out / "summary_by_nerve.csv")
+    write_csv(cohort.flow(), out / "flow.csv", index=False)
+    write_csv(cohort.exclusions, out / "exclusions.csv", index=False)
+    write_csv(cohort.summary(), out / "summary_by_nerve.csv")
     medians = []
     for outcome in ("numbness", "relief"):
         episodes = cohort.episodes(outcome)
-        episodes.to_csv(out / f"{outcome}_episodes.csv", index=False)
+        write_csv(episodes, out / f"{outcome}_episodes.csv", index=False)
         fit = regen.turnbull(episodes, by="nerve", n_bootstrap=200, seed=2026,
                              cluster="patient_id")
         table = fit.quantile([0.25, 0.5, 0.75]).assign(outcome=outcome)
         medians.append(table.assign(episodes=table["nerve"].map(fit.n)))
     medians = pd.concat(medians, ignore_index=True)
-    medians.to_csv(out / "npmle_quantiles_by_nerve.csv", index=False)
+    write_csv(medians, out / "npmle_quantiles_by_nerve.csv", index=False)
     click.echo("\n" + format_medians(medians))
     for outcome in ("numbness", "relief"):
         episodes = cohort.episodes(outcome)
         model = regen.fit_recovery("~ nerve + age + diabetes", episodes, cluster="patient_id")
         profiles = _profiles(episodes, model, ())
         predicted = model.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
-        predicted.drop(columns="std_err_log").to_csv(out / f"aft_{outcome}_predictions.csv",
-                                                     index=False)
+        write_csv(predicted.drop(columns="std_err_log"), out / f"aft_{outcome}_predictions.csv",
+                  index=False)
         model.save(out / f"aft_{outcome}_model.json", outcome=outcome)
         click.echo("\n" + format_fit(model, outcome, profiles, predicted))
     click.echo("")
@@ -714,7 +715,7 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
     if path.suffix.lower() in (".parquet", ".pq"):
         frame.to_parquet(path, index=False)
     else:
-        frame.to_csv(path, index=False)
+        write_csv(frame, path, index=False)
 
 
 def format_medians(quantiles: pd.DataFrame) -> str:

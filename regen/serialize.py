@@ -105,11 +105,62 @@ def _decode_arrays(value):
     return value
 
 
+#: Functions a formula read from a model file may call: formulaic's transforms, nothing else.
+SAFE_CALLS = frozenset({"I", "C", "Q", "bs", "cr", "cc", "cs", "center", "scale", "standardize",
+                        "poly", "log", "log2", "log10", "exp", "exp2", "exp10", "Treatment",
+                        "Sum", "Helmert", "Diff", "Poly", "contr"})
+#: numpy functions a formula read from a model file may call, as ``np.<name>``.
+SAFE_NUMPY = frozenset({"log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "abs", "square",
+                        "power", "clip", "minimum", "maximum", "where"})
+
+
+def check_formula(formula: str) -> None:
+    """Refuse a formula that could run code when it is evaluated.
+
+    formulaic evaluates each term as Python, so a model file whose formula says
+    ``I(__import__('os').system(...))`` would run that command on loading. A
+    formula from a file may only name columns, numbers and text, use arithmetic,
+    and call formulaic's transforms (:data:`SAFE_CALLS`) and a few numpy functions
+    (:data:`SAFE_NUMPY`).
+    """
+    import ast
+
+    from formulaic import Formula
+
+    try:
+        parsed = Formula(formula)
+    except Exception as error:  # formulaic's parser raises several types
+        raise ValueError(f"formula {formula!r} cannot be parsed ({error})") from None
+    parts = list(parsed.rhs) + list(parsed.lhs) if hasattr(parsed, "rhs") else list(parsed)
+    allowed = (ast.Expression, ast.Name, ast.Load, ast.Constant, ast.BinOp, ast.UnaryOp,
+               ast.operator, ast.unaryop, ast.Call, ast.keyword, ast.List, ast.Tuple,
+               ast.Compare, ast.cmpop)
+    for term in parts:
+        for factor in term.factors:
+            if getattr(factor.eval_method, "value", factor.eval_method) != "python":
+                continue
+            tree = ast.parse(str(factor.expr), mode="eval")
+            for node in ast.walk(tree):
+                numpy = (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                         and node.value.id in ("np", "numpy") and node.attr in SAFE_NUMPY)
+                bad = not (isinstance(node, allowed) or numpy)
+                bad |= isinstance(node, ast.Name) and node.id.startswith("_")
+                bad |= isinstance(node, ast.Call) and not (
+                    (isinstance(node.func, ast.Name) and node.func.id in SAFE_CALLS)
+                    or isinstance(node.func, ast.Attribute))  # np.<safe>, checked as a node
+                if bad:
+                    raise ValueError(f"formula term {factor.expr!r} is not allowed in a model "
+                                     "file: only columns, numbers, arithmetic and formulaic's "
+                                     "transforms are")
+
+
 def design_from_dict(formula: str, design: dict):
     """The formulaic model spec of ``formula`` with the stored levels and transform state."""
     import numpy as np
     import pandas as pd
     from formulaic import model_matrix
+
+    check_formula(formula)
 
     formula = "~" + formula.split("~", 1)[1]     # the covariates only, not the response
     categories = design["categories"]
@@ -152,10 +203,10 @@ def load_model(path: str | Path):
     kinds = {"RecoveryFit": RecoveryFit, "RegenerationFit": RegenerationFit,
              "TrajectoryFit": TrajectoryFit, "ProbabilityFit": ProbabilityFit}
     kind = document.get("kind")
-    if kind not in kinds:
+    if not isinstance(kind, str) or kind not in kinds:
         raise ModelFileError(f"{path}: unknown model kind {kind!r}; known: {', '.join(kinds)}")
     try:
         return kinds[kind]._from_document(document)
-    except (KeyError, TypeError, ValueError, IndexError) as error:
+    except Exception as error:
         raise ModelFileError(f"{path} is damaged ({type(error).__name__}: {error}); save the "
                              "model again") from None

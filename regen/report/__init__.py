@@ -31,7 +31,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from regen._util import write_csv
 from regen._version import __version__
+from regen.tables import KNOWN_NERVES
 
 __all__ = ["MIN_GROUP", "WEEKS", "relief_report"]
 
@@ -81,6 +83,9 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
                                              patients=("patient_id", "nunique"))
     shown = sorted(counts.index[counts["treatments"] >= min_group])
     hidden = sorted(set(counts.index) - set(shown))
+    # A rare name that is not a known nerve may be free text (a typo, a note): never print it.
+    unnamed = [nerve for nerve in hidden if nerve not in KNOWN_NERVES]
+    hidden = [nerve for nerve in hidden if nerve in KNOWN_NERVES]
     assessed = _assessed(relief, relief_excluded, treatments)
 
     options = dict(n_bootstrap=n_bootstrap, seed=seed, cluster="patient_id", progress=progress)
@@ -90,7 +95,7 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     numb_fit = turnbull(numb_shown, by="nerve", **options) if len(numb_shown) else None
 
     rows = []
-    for nerve in sorted(counts.index):
+    for nerve in sorted(set(shown) | set(hidden)):
         row = {"nerve": nerve, "procedure": "all", "treatments": int(counts.loc[nerve,
                                                                                 "treatments"]),
                "patients": int(counts.loc[nerve, "patients"])}
@@ -102,6 +107,11 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
                      **_responders(assessed.loc[assessed["nerve"] == nerve]),
                      **_durations(relief_fit, nerve, "relief"),
                      **_durations(numb_fit, nerve, "numbness")})
+    if unnamed:
+        rows.append({"nerve": "other nerves", "procedure": "all", "treatments": None,
+                     "patients": None, "suppressed": True,
+                     "note": f"{len(unnamed)} other nerve name(s), each with fewer than "
+                             f"{min_group} treatments"})
     table = pd.DataFrame(rows)
     by_procedure = _by_procedure(relief, assessed, treatments, shown, min_group, options)
     weeks = _still_relieved(relief_fit, shown)
@@ -127,7 +137,7 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
         "settings": {"min_group": min_group, "n_bootstrap": n_bootstrap, "seed": seed,
                      "relief_threshold": threshold, "response_window_days": list(response_window),
                      "weeks": list(WEEKS)},
-        "suppressed": hidden,
+        "suppressed": hidden + ([f"{len(unnamed)} other nerve name(s)"] if unnamed else []),
         "by_nerve": _records(table),
         "by_procedure": _records(by_procedure),
         "still_relieved": _records(weeks),
@@ -138,9 +148,9 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     out.write_text(html, encoding="utf-8")
     (folder / "report.json").write_text(json.dumps(content, indent=1, default=_plain) + "\n",
                                         encoding="utf-8")
-    table.to_csv(folder / "report_by_nerve.csv", index=False)
-    by_procedure.to_csv(folder / "report_by_procedure.csv", index=False)
-    weeks.to_csv(folder / "report_still_relieved.csv", index=False)
+    write_csv(table, folder / "report_by_nerve.csv", index=False)
+    write_csv(by_procedure, folder / "report_by_procedure.csv", index=False)
+    write_csv(weeks, folder / "report_still_relieved.csv", index=False)
     content["files"] = [out, folder / "report.json", folder / "report_by_nerve.csv",
                         folder / "report_by_procedure.csv", folder / "report_still_relieved.csv"]
     return content
