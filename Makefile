@@ -49,6 +49,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_episodes.py
 	$(BIN)/python benchmarks/bench_survival.py
 	$(BIN)/python benchmarks/bench_mixed.py
+	$(BIN)/python benchmarks/bench_large.py
 
 clean:
 	rm -rf $(VENV) $(NEWEST) $(OUT) build *.egg-info

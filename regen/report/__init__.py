@@ -25,6 +25,7 @@ import datetime as _dt
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,7 @@ WEEKS = (4, 8, 12, 16)
 def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
                   n_bootstrap: int = 200, seed: int = 2026, threshold: float = 0.5,
                   response_window: tuple[int, int] = (1, 30), title: str | None = None,
-                  progress: bool | None = None) -> dict:
+                  progress: bool | None = None, n_jobs: int = 1) -> dict:
     """Write the expected-relief report: ``out`` (HTML), ``report.json`` and CSV tables beside it.
 
     Parameters
@@ -61,6 +62,12 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
         Bootstrap replicates (resampling patients) for the CIs, and their seed.
     threshold, response_window
         What counts as relief, as in :meth:`regen.Cohort.episodes`.
+    n_jobs : int, default 1
+        Processes for the bootstrap; the result does not depend on it.
+
+    The same cohort and seed give byte-identical files. The report's date is
+    today's, or the one ``SOURCE_DATE_EPOCH`` (seconds since 1970) gives, as
+    for reproducible builds.
 
     Returns
     -------
@@ -88,7 +95,8 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     hidden = [nerve for nerve in hidden if nerve in KNOWN_NERVES]
     assessed = _assessed(relief, relief_excluded, treatments)
 
-    options = dict(n_bootstrap=n_bootstrap, seed=seed, cluster="patient_id", progress=progress)
+    options = dict(n_bootstrap=n_bootstrap, seed=seed, cluster="patient_id", progress=progress,
+                   n_jobs=n_jobs)
     relief_shown = relief.loc[relief["nerve"].isin(shown)]
     numb_shown = numbness.loc[numbness["nerve"].isin(shown)]
     relief_fit = turnbull(relief_shown, by="nerve", **options) if len(relief_shown) else None
@@ -125,7 +133,7 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     dates = treatments["treated_on"].dropna()
     content = {
         "title": title or "Expected relief after cryoneurolysis",
-        "generated": _dt.date.today().isoformat(),
+        "generated": _today().isoformat(),
         "regen_version": __version__,
         "data": {
             "files": [{"name": s.name, "sha256": s.sha256} for s in cohort.sources],
@@ -154,6 +162,13 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     content["files"] = [out, folder / "report.json", folder / "report_by_nerve.csv",
                         folder / "report_by_procedure.csv", folder / "report_still_relieved.csv"]
     return content
+
+
+def _today() -> _dt.date:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return _dt.datetime.fromtimestamp(int(epoch), tz=_dt.timezone.utc).date()
+    return _dt.date.today()
 
 
 # ------------------------------------------------------------------ numbers --

@@ -135,7 +135,7 @@ def _check_within(within: str) -> str:
 def turnbull(data: pd.DataFrame | None = None, *, lower="lower", upper="upper", by=None,
              weights=None, n_bootstrap: int = 0, alpha: float = 0.05, cluster=None,
              seed: int | None = None, n_jobs: int = 1, progress: bool | None = None,
-             tol: float = 1e-7, max_iter: int = 200) -> TurnbullFit:
+             tol: float = 1e-7, max_iter: int = 1000) -> TurnbullFit:
     """Fit the NPMLE of the distribution of an interval-censored time.
 
     Parameters
@@ -172,7 +172,7 @@ def turnbull(data: pd.DataFrame | None = None, *, lower="lower", upper="upper", 
         concavity the log-likelihood is then within ``tol * W`` of its maximum
         (``W``: the number of episodes); 1e-7 is near what double precision
         resolves for a hundred thousand episodes.
-    max_iter : int, default 200
+    max_iter : int, default 1000
         Newton iterations at most; a fit that stops short warns with
         :class:`~regen.exceptions.ConvergenceWarning`.
 
@@ -237,8 +237,10 @@ def _bootstrap(parts: dict, n_bootstrap: int, seed, n_jobs: int, progress, tol, 
     result does not depend on how the replicates are split between processes."""
     seeds = np.random.SeedSequence(seed).spawn(n_bootstrap)
     batches = [seeds[i:i + 25] for i in range(0, n_bootstrap, 25)]
+    # Clusters are numbered within each group, so that a group resamples its own patients
+    # (numbered across the data, a small group could draw none of its own and fail).
     arrays = {key: (part["_lower"].to_numpy(), part["_upper"].to_numpy(),
-                    part["_weight"].to_numpy(), part["_cluster"].to_numpy())
+                    part["_weight"].to_numpy(), pd.factorize(part["_cluster"])[0])
               for key, part in parts.items()}
     tasks = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(_replicate_batch)(arrays, batch, tol, max_iter) for batch in batches)

@@ -201,3 +201,16 @@ def test_cluster_bootstrap_resamples_whole_patients():
         regen.turnbull(frame, n_bootstrap=5, cluster="site")
     with pytest.raises(ValueError, match="n_bootstrap must be"):
         regen.turnbull(frame, n_bootstrap=-1)
+
+
+def test_cluster_bootstrap_by_group_resamples_each_groups_own_patients():
+    """A small group whose patients come last in the data must still bootstrap."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    lower = rng.choice([0.0, 7, 30, 60], n)
+    frame = pd.DataFrame({"lower": lower, "upper": lower + 30,
+                          "group": ["big"] * (n - 3) + ["small"] * 3,
+                          "patient_id": [f"P{i}" for i in range(n)]})
+    fit = regen.turnbull(frame, by="group", n_bootstrap=50, seed=1, cluster="patient_id")
+    small = fit.survival_at([40]).set_index("group").loc["small"]
+    assert small["ci_lower"] <= small["survival"] <= small["ci_upper"]
