@@ -167,7 +167,7 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
 def _today() -> _dt.date:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
-        return _dt.datetime.fromtimestamp(int(epoch), tz=_dt.timezone.utc).date()
+        return _dt.datetime.fromtimestamp(int(epoch), tz=_dt.UTC).date()
     return _dt.date.today()
 
 
