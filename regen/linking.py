@@ -361,7 +361,8 @@ class Linker:
         keys = ["treatment_id", "day"]
         if v["day"].isna().all():
             return v, exclusions
-        twice = v.duplicated(keys, keep=False).to_numpy(dtype=bool) & v["day"].notna().to_numpy()
+        twice = (v.duplicated(keys, keep=False).to_numpy(dtype=bool) & v["day"].notna().to_numpy()
+                 & v["treatment_id"].notna().to_numpy())
         if not twice.any():
             return v, exclusions
         sub = v.loc[twice].sort_values(keys + ["source_row"], kind="stable")

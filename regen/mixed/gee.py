@@ -30,7 +30,7 @@ from scipy import special, stats
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
 from regen.mixed.trajectory import _aliased_columns, _spline_hint
 from regen.serialize import design_from_dict, design_to_dict, write_model_file
-from regen.survival.aft import ModelResult, _for_formulas, covariates_for
+from regen.survival.aft import ModelResult, _for_formulas, check_levels, covariates_for
 
 __all__ = ["ProbabilityFit", "fit_probability"]
 
@@ -105,6 +105,7 @@ def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_
         raise ModelError(f"the response is {int(y[0])} in every row: no probability to model")
     X = np.asarray(matrices.rhs.loc[rows], dtype="float64")
     names = list(matrices.rhs.columns)
+    check_levels(matrices.rhs, frame.loc[rows], formula)
     aliased = _aliased_columns(X, names)
     if aliased:
         raise ModelError(f"the design of {formula!r} is rank deficient: {', '.join(aliased)} "
@@ -126,6 +127,11 @@ def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_
             raise ModelError(f"the GEE fit of {formula!r} with a {correlation} working "
                              f"correlation failed ({error}); try correlation='independence' or "
                              "fewer covariates") from None
+    if any(type(w.message).__name__ == "PerfectSeparationWarning" or
+           "perfect separation" in str(w.message).lower() for w in caught):
+        raise ModelError(f"{formula!r}: a covariate predicts the outcome perfectly (perfect "
+                         "separation), so its odds ratio is infinite and cannot be estimated; "
+                         "drop or merge that covariate")
     converged = result.converged if hasattr(result, "converged") else True
     trouble = [str(w.message) for w in caught
                if "converge" in str(w.message).lower() or "iteration" in str(w.message).lower()]

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError, RegenWarning
 from regen.mixed.engine import GroupStatistics, diagonal_positions, evaluate, lower_triangle
 from regen.serialize import design_from_dict, design_to_dict, write_model_file
-from regen.survival.aft import ModelResult, _for_formulas, covariates_for
+from regen.survival.aft import ModelResult, _for_formulas, check_levels, covariates_for
 
 __all__ = ["TrajectoryFit", "fit_trajectory"]
 
@@ -169,6 +169,10 @@ class _Design:
         self.X = np.asarray(matrices.rhs, dtype="float64")
         self.fixed_names = list(matrices.rhs.columns)
         self.model_spec = matrices.rhs.model_spec
+        check_levels(matrices.rhs, frame.loc[rows], formula)
+        if len(self.y) and np.ptp(self.y) == 0:
+            raise ModelError(f"{self.response} is {self.y[0]:g} in every row: there is nothing "
+                             "to model")
         self.Z = np.asarray(random, dtype="float64")
         self.random_names = list(random.columns)
         self.random_spec = random.model_spec

@@ -286,14 +286,12 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
                          "visit every time, so the time to it cannot be estimated")
     X = np.asarray(design, dtype="float64")
     names = list(design.columns)
-    rank = np.linalg.matrix_rank(X)
-    if rank < X.shape[1]:
-        raise ModelError(f"the design of {formula!r} is rank deficient ({rank} of {X.shape[1]} "
-                         "columns): a covariate with a single value, or collinear covariates")
+    check_design(design, rows, formula)
+    if cluster is not None:
+        check_clusters(rows[cluster])
     likelihood = _Likelihood(DISTRIBUTIONS[dist], X, low, up, w)
     theta, iterations = _newton(likelihood, _start(X, low, up), tol, max_iter)
-    information = -likelihood.hessian(theta)
-    covariance = np.linalg.inv(information)
+    covariance = information_inverse(-likelihood.hessian(theta), theta, names + ["log_scale"])
     if cluster is not None:
         covariance = cluster_sandwich(covariance, likelihood.scores(theta), rows[cluster])
     return RecoveryFit(
@@ -305,6 +303,83 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
         iterations=iterations, cluster=cluster)
 
 
+def check_design(design, rows: pd.DataFrame, formula: str) -> None:
+    """Refuse a design that cannot be estimated, naming the covariate and the fix.
+
+    A categorical covariate with a single value in these rows is refused (formulaic
+    would encode it as no column at all and the model would silently lose it), and
+    so are columns that repeat others.
+    """
+    check_levels(design, rows, formula)
+    from regen.mixed.trajectory import _aliased_columns, _spline_hint
+
+    X = np.asarray(design, dtype="float64")
+    aliased = _aliased_columns(X, list(design.columns))
+    if aliased:
+        raise ModelError(f"the design of {formula!r} is rank deficient: {', '.join(aliased)} "
+                         f"repeat(s) the other columns (a covariate with a single value, or "
+                         f"collinear covariates).{_spline_hint(list(design.columns))}")
+
+
+def check_levels(design, rows: pd.DataFrame, formula: str) -> None:
+    """Refuse a categorical covariate with a single value in these rows (formulaic would
+    encode it as no column at all, and the model would silently lose it)."""
+    spec = design.model_spec
+    for name, state in spec.encoder_state.items():
+        if getattr(state[0], "value", state[0]) != "categorical" or name not in rows.columns:
+            continue
+        values = rows[name].dropna().unique()
+        if len(values) < 2:
+            raise ModelError(f"{name} has a single value ({values[0] if len(values) else 'none'}) "
+                             f"in these data, so {formula!r} cannot estimate its effect; drop it "
+                             "from the formula")
+
+
+#: A scale below this (on the log-time scale) means the model fits the data exactly.
+MIN_SCALE = 1e-3
+#: Standard errors above this mean a parameter is not identified.
+MAX_STD_ERR = 1e4
+
+
+def information_inverse(information: np.ndarray, theta: np.ndarray, names) -> np.ndarray:
+    """The covariance from the observed information, or a ModelError saying why there is none.
+
+    A singular information, a scale that collapsed to ~0 or standard errors in the
+    millions all mean the same to the user: the data cannot tell this parameter,
+    typically because groups are perfectly separated (each group's events lie
+    apart from the others') or there are too few episodes.
+    """
+    reason = ("the data cannot estimate it: groups whose episodes do not overlap at all "
+              "(perfect separation), or too few episodes. Fit fewer covariates or more data")
+    try:
+        covariance = np.linalg.inv(information)
+    except np.linalg.LinAlgError:
+        raise ModelError(f"the model's information matrix is singular; {reason}") from None
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt(np.diag(covariance))
+    names = list(names)
+    if "log_scale" in names and theta[names.index("log_scale")] < np.log(MIN_SCALE):
+        raise ModelError(f"the model fits the episodes exactly (scale "
+                         f"{np.exp(theta[names.index('log_scale')]):.1e}); {reason}")
+    bad = ~np.isfinite(se) | (se > MAX_STD_ERR)
+    if bad.any():
+        raise ModelError(f"{names[int(np.flatnonzero(bad)[0])]} has no finite standard error; "
+                         f"{reason}")
+    return covariance
+
+
+def check_clusters(cluster: pd.Series) -> None:
+    """Every row has a cluster id, and there are at least two clusters."""
+    if cluster.isna().any():
+        first = cluster.index[cluster.isna().to_numpy()][0]
+        raise ValueError(f"{int(cluster.isna().sum())} episode(s) have no {cluster.name} "
+                         f"(first: row {first}); fill it in or fit without cluster=")
+    found = cluster.nunique()
+    if found < 2:
+        raise ModelError(f"robust standard errors need at least 2 values of {cluster.name}; "
+                         f"found {found}")
+
+
 def cluster_sandwich(covariance: np.ndarray, scores: np.ndarray, cluster: pd.Series) -> np.ndarray:
     """Cluster-robust covariance ``G/(G-1) A^-1 (sum_g s_g s_g') A^-1``.
 
@@ -312,14 +387,8 @@ def cluster_sandwich(covariance: np.ndarray, scores: np.ndarray, cluster: pd.Ser
     small-sample factor (as R's ``sandwich::vcovCL`` by default). A row without a
     cluster id is an error: pooling it anywhere would understate the variance.
     """
-    if cluster.isna().any():
-        first = cluster.index[cluster.isna().to_numpy()][0]
-        raise ValueError(f"{int(cluster.isna().sum())} episode(s) have no {cluster.name} "
-                         f"(first: row {first}); fill it in or fit without cluster=")
+    check_clusters(cluster)
     codes, groups = pd.factorize(cluster)
-    if len(groups) < 2:
-        raise ModelError(f"robust standard errors need at least 2 values of {cluster.name}; "
-                         f"found {len(groups)}")
     per_cluster = np.zeros((len(groups), scores.shape[1]))
     np.add.at(per_cluster, codes, scores)
     meat = per_cluster.T @ per_cluster * len(groups) / (len(groups) - 1)

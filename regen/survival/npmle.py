@@ -64,7 +64,7 @@ from scipy.linalg import cho_factor, solve_triangular
 from scipy.optimize import nnls
 from tqdm.auto import tqdm
 
-from regen.exceptions import ConvergenceWarning, ModelError
+from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
 
 __all__ = ["TurnbullFit", "turnbull"]
 
@@ -203,18 +203,39 @@ def turnbull(data: pd.DataFrame | None = None, *, lower="lower", upper="upper", 
     if by is None:
         frame = frame.assign(_all="all")
     groups = ["_all"] if by is None else ([by] if isinstance(by, str) else list(by))
+    missing = frame[groups].isna().any(axis=1)
+    n_dropped = int(missing.sum())
+    if n_dropped:
+        warnings.warn(f"{n_dropped} episode(s) have no {' / '.join(groups)} and are left out of "
+                      "the curves (TurnbullFit.n_dropped).", DataWarning, stacklevel=2)
+        frame = frame.loc[~missing]
+        if frame.empty:
+            raise ValueError(f"every episode lacks {' / '.join(groups)}: nothing to fit")
     curves, parts = {}, {}
-    for key, part in frame.groupby(groups, sort=True, dropna=False):
+    for key, part in frame.groupby(groups, sort=True):
         key = key[0] if len(groups) == 1 else key
         parts[key] = part
         curves[key] = _fit(part["_lower"].to_numpy(), part["_upper"].to_numpy(),
                            part["_weight"].to_numpy(), tol, max_iter)
     replicates = None
     if n_bootstrap:
-        replicates = _bootstrap(parts, n_bootstrap, seed, n_jobs, progress, tol, max_iter)
+        single = [key for key, part in parts.items() if part["_cluster"].nunique() < 2]
+        if single and cluster is not None and len(parts) == 1:
+            raise ModelError(f"the bootstrap resamples {cluster}: a single {cluster} cannot give "
+                             "an interval; use more of them, or n_bootstrap=0")
+        if single:
+            names = ", ".join(map(str, single[:5]))
+            warnings.warn(f"{len(single)} group(s) have a single {cluster or 'episode'} "
+                          f"({names}): no bootstrap interval for them (NaN).", DataWarning,
+                          stacklevel=2)
+        replicates = _bootstrap({k: p for k, p in parts.items() if k not in single}, n_bootstrap,
+                                seed, n_jobs, progress, tol, max_iter)
     observed = {key: (part["_lower"].to_numpy(), part["_upper"].to_numpy(),
                       part["_weight"].to_numpy()) for key, part in parts.items()}
-    return TurnbullFit(curves, None if by is None else groups, replicates, alpha, observed)
+    fit = TurnbullFit(curves, None if by is None else groups, replicates, alpha, observed)
+    fit.n_dropped = n_dropped
+    return fit
+
 
 
 def _cluster_codes(data, cluster, n: int) -> np.ndarray:
@@ -439,7 +460,11 @@ class TurnbullFit:
         Largest ``max_j d_j / W - 1`` over groups (below ``tol`` at the optimum).
     n : float or Series
         Total weight fitted (rows when unweighted).
+    n_dropped : int
+        Episodes left out because a ``by=`` column was missing.
     """
+
+    n_dropped = 0
 
     def __init__(self, curves: dict, by: list[str] | None, replicates: dict | None = None,
                  alpha: float = 0.05, observed: dict | None = None) -> None:
@@ -453,6 +478,9 @@ class TurnbullFit:
         """Percentile interval over the bootstrap replicates of ``values(curve)``."""
         if self._replicates is None:
             return {}
+        if key not in self._replicates:  # a group with a single cluster: no interval
+            shape = np.shape(values(self._curves[key]))
+            return {"ci_lower": np.full(shape, np.nan), "ci_upper": np.full(shape, np.nan)}
         draws = np.array([values(curve) for curve in self._replicates[key]])
         low, high = self.alpha / 2, 1 - self.alpha / 2
         return {"ci_lower": np.quantile(draws, low, axis=0, method="inverted_cdf"),

@@ -72,9 +72,11 @@ from regen.survival.aft import (
     _Likelihood,
     _newton,
     _start,
+    check_design,
     check_probabilities,
     cluster_sandwich,
     covariates_for,
+    information_inverse,
 )
 from regen.survival.npmle import check_intervals
 
@@ -202,6 +204,9 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         raise ValueError(f"{distance} must be > 0; first bad value {d[d <= 0][0]}")
     if np.isinf(up).all():
         raise ModelError("every episode is right-censored: no recovery observed")
+    if (low == 0).all():
+        raise ModelError("every episode is left-censored: numbness had faded by the first visit "
+                         "every time, so velocity and lag cannot be estimated")
     recovered = int(np.isfinite(up).sum())
     if recovered < MIN_RECOVERIES:
         raise ModelError(f"only {recovered} episode(s) with an observed recovery; velocity and lag "
@@ -211,6 +216,7 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         warnings.warn(f"{int(implausible.sum())} {distance} value(s) outside 5–500 mm (e.g. "
                       f"{d[implausible][0]:g}); check the units (mm) and the entries, as one such "
                       "value can move the velocity and lag.", DataWarning, stacklevel=2)
+    check_design(design, rows, formula)
     X = np.asarray(design, dtype="float64")
     names = list(design.columns)
     kinetics = _Kinetics(X, low, up, d, np.ones(len(rows)), velocity_dist)
@@ -241,11 +247,11 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     params = np.append(theta, lag_hat) if estimate_lag else theta
     information = -_numeric_hessian(kinetics.loglik, params) if estimate_lag \
         else -kinetics.aft(lag_hat).hessian(theta)
-    covariance = np.linalg.inv(information)
+    index = [*names, "log_scale"] + (["lag"] if estimate_lag else [])
+    covariance = information_inverse(information, params, index)
     if cluster is not None:
         covariance = cluster_sandwich(
             covariance, _numeric_scores(kinetics, params, lag_hat, estimate_lag), rows[cluster])
-    index = [*names, "log_scale"] + (["lag"] if estimate_lag else [])
     return RegenerationFit(
         params=pd.Series(params, index=index), covariance=pd.DataFrame(covariance, index, index),
         lag_estimate=lag_hat, lag_interval=lag_interval, lag_fixed=lag is not None,
@@ -262,7 +268,8 @@ class _LagProfile:
 
     def __call__(self, lag: float) -> float:
         if lag not in self.points:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore",
+                                                         divide="ignore"):
                 # Lags far from the optimum can fit badly; only the final fit must converge.
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 value = self.kinetics.profile(lag)[0]
