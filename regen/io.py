@@ -192,7 +192,7 @@ def _title_rows(filled: list[int]) -> int:
 
 def _header(text: str, file: str, notes) -> tuple[int, str]:
     """Lines above the header (blank, Excel's ``sep=;``, titles) and the delimiter."""
-    lines = text[:65536].splitlines()
+    lines = _lines(text[:65536])
     declared, top = None, []
     for number, line in enumerate(lines):
         stripped = line.strip()
@@ -220,12 +220,22 @@ def _header(text: str, file: str, notes) -> tuple[int, str]:
     return top[titles], sep
 
 
+def _lines(text: str) -> list[str]:
+    """The text's lines as pandas' reader sees them: split at \\n, \\r\\n or \\r only.
+
+    ``str.splitlines`` also splits at vertical tabs, form feeds and other separators,
+    which pandas keeps inside a cell; the two would then disagree on the rows.
+    """
+    lines = re.split(r"\r\n|\n|\r", text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
 def _read_text(file: Path, name: str, problems, notes) -> RawTable | None:
     text = _decode(file, file.read_bytes(), problems, notes)
     if text is None:
         return None
     header_line, sep = _header(text, file.name, notes) if text.strip() else (0, ",")
-    lines = text.splitlines()
+    lines = _lines(text)
     if header_line >= len(lines):
         problems.add_table(file.name, name, "file is empty",
                            f"the file needs a header row naming the {name} columns")
@@ -241,6 +251,8 @@ def _read_text(file: Path, name: str, problems, notes) -> RawTable | None:
             body = io.StringIO("\n".join(lines[header_line + 1:]))
             width = max((len(row) for row in csv.reader(body, delimiter=sep)), default=width)
             frame = _read_fields(text, header_line + 1, sep, width)
+        if frame is None:
+            raise ValueError("rows of different widths that could not be lined up")
     except (pd.errors.ParserError, ValueError) as error:
         found = re.search(r"line (\d+)", str(error))  # pandas counts the file's lines
         problems.add(
@@ -339,6 +351,8 @@ def _finish(frame: pd.DataFrame, name: str, label: str, problems, *, header_row:
     numbered from 1).
     """
     headers = [normalise_header(column) for column in frame.columns]
+    # A blank header cell is a column without a name, like one past the header's end.
+    headers = [h if h else f"unnamed: column {i + 1}" for i, h in enumerate(headers)]
     counts = pd.Series(headers).value_counts()
     repeated = sorted(counts.index[counts > 1])
     for header in repeated:

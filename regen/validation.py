@@ -45,6 +45,8 @@ RESERVED_COLUMNS = frozenset({"source_row", "lower", "upper", "status", "reason"
                               "treatment_number", "retreated_day", "last_visit_day"})
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 FIRST_SERIAL = (pd.Timestamp("1970-01-01") - EXCEL_EPOCH).days
+#: Serials from 2200 on are not dates of a follow-up (and overflow pandas' timestamps).
+LAST_SERIAL = (pd.Timestamp("2200-01-01") - EXCEL_EPOCH).days
 #: A whole date, optionally with a time: 2024-03-15, 2024-3-5, 2024-03-15T10:30, 2024-03-15 10:30:00.
 FULL_DATE = r"\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?"
 SHOWN_IN_FULL = 20
@@ -264,13 +266,22 @@ def _parse_date(values: pd.Series, notes: Notes, label: str) -> tuple[pd.Series,
     if left.any():
         serial = pd.to_numeric(candidates[left].astype(object), errors="coerce")
         # Excel serials from 1970 on; a bare year such as 2022 is not a date.
-        is_serial = serial.notna() & (serial >= FIRST_SERIAL) & (serial < 2958466)
+        is_serial = serial.notna() & (serial >= FIRST_SERIAL) & (serial < LAST_SERIAL)
         as_serial = EXCEL_EPOCH + pd.to_timedelta(serial.where(is_serial).fillna(0).astype("float64"),
                                                   unit="D")
         complete = candidates[left].str.fullmatch(FULL_DATE).fillna(False).astype(bool)
         iso = pd.to_datetime(candidates[left].where(serial.isna() & complete), format="ISO8601",
                              errors="coerce")
         parsed.loc[left] = as_serial.where(is_serial, iso).to_numpy()
+        # A well-formed date beyond pandas' years (1024-01-10, 3024-01-10) is a typo in the
+        # year: pin it inside the range so the date-range rule reports it with its value.
+        year = pd.to_numeric(candidates[left].str.slice(0, 4).astype(object),
+                             errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        unparsed = parsed.loc[left].isna().to_numpy(dtype=bool) & complete.to_numpy(dtype=bool)
+        pinned = parsed.loc[left].copy()
+        pinned[unparsed & (year < 1678)] = pd.Timestamp("1678-01-01")
+        pinned[unparsed & (year > 2261)] = pd.Timestamp("2261-12-31")
+        parsed.loc[left] = pinned.to_numpy()
         n_serial = int(is_serial.sum())
         if n_serial and n_serial < int((~missing).sum()):
             notes.add(f"{label}: {n_serial} value(s) are Excel date serials among ISO dates "
