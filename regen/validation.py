@@ -287,9 +287,23 @@ def _parse_date(values: pd.Series, notes: Notes, label: str) -> tuple[pd.Series,
             notes.add(f"{label}: {n_serial} value(s) are Excel date serials among ISO dates "
                       f"(e.g. {candidates[left][is_serial].iloc[0]!r} read as "
                       f"{as_serial[is_serial].iloc[0]:%Y-%m-%d}); check that they are dates.")
-    parsed = parsed.astype("datetime64[ns]").dt.normalize()
+    parsed = _within_timestamps(parsed).astype("datetime64[ns]").dt.normalize()
     bad = ~missing & parsed.isna().to_numpy()
     return parsed, bad, missing
+
+
+def _within_timestamps(parsed: pd.Series) -> pd.Series:
+    """Dates pinned into pandas' nanosecond range (1678–2261), which the date-range rule
+    then reports with their own value; pandas 3 parses such years at a coarser unit."""
+    if not len(parsed) or parsed.isna().all():
+        return parsed
+    year = parsed.dt.year.to_numpy(dtype="float64", na_value=np.nan)
+    if not ((year < 1678) | (year > 2261)).any():
+        return parsed
+    pinned = parsed.astype(object)
+    pinned[year < 1678] = pd.Timestamp("1678-01-01")
+    pinned[year > 2261] = pd.Timestamp("2261-12-31")
+    return pd.to_datetime(pinned)
 
 
 def _normalise_text(text: pd.Series) -> pd.Series:
