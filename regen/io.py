@@ -176,7 +176,8 @@ def _decode(file: Path, data: bytes, problems, notes) -> str | None:
             f"{file.name} is not UTF-8 (byte {error.start}); read it as Windows-1252. "
             "Check accented text, or export as 'CSV UTF-8'."
         )
-        return data.decode("cp1252", errors="replace")
+        body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data  # a BOM on a cp1252 body
+        return body.decode("cp1252", errors="replace")
 
 
 def _title_rows(filled: list[int]) -> int:
@@ -254,9 +255,12 @@ def _read_text(file: Path, name: str, problems, notes) -> RawTable | None:
         if frame is None:
             raise ValueError("rows of different widths that could not be lined up")
     except (pd.errors.ParserError, ValueError) as error:
-        found = re.search(r"line (\d+)", str(error))  # pandas counts the file's lines
+        # pandas names the file's line ("line 5", counted from 1) or, for a quote left
+        # open, the row where it starts ("row 3", counted from 0).
+        found = re.search(r"\b(line|row) (\d+)", str(error))
+        row = None if not found else int(found.group(2)) + (found.group(1) == "row")
         problems.add(
-            file.name, name, int(found.group(1)) if found else None, None, None,
+            file.name, name, row, None, None,
             f"the file cannot be read as a table ({str(error).strip()})",
             "every row needs as many fields as the header; quote values that contain the delimiter",
         )

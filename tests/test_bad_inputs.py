@@ -10,8 +10,8 @@ and through ``regen validate``:
 - ``regen validate`` exits 1 with that message on stderr, never a traceback or an
   "internal error" (exit 3).
 
-Cases where regen is known to misbehave are marked ``xfail(strict=True)`` with what
-happens instead. Suspicious but usable input (an unknown nerve, Excel serials among ISO
+A case regen is known to get wrong can carry ``xfail_api``/``xfail_cli`` (a strict xfail
+saying what happens instead); none does now. Suspicious but usable input (an unknown nerve, Excel serials among ISO
 dates) is a warning, not an error: those cases are in ``WARNING_CASES`` and must load.
 
 The catalogue is self-contained: it writes its own base tables.
@@ -378,11 +378,7 @@ CASES: list[Bad] = [
         "treatments.csv", 3, "nerve", "(empty)", "required value missing"),
     Bad("unbalanced-quote",
         csv_cohort(visits=[("T1,30,yes,3,3", 'T1,30,"yes,3,3')]),
-        "visits.csv", 4, None, None, "cannot be read",
-        xfail_api="the problem has no row (row <NA>); its rule quotes pandas, 'EOF inside string "
-                  "starting at row 3', but the quote opens on visits.csv row 4",
-        xfail_cli="regen validate exits 1 naming visits.csv but no row; the only row it quotes "
-                  "is pandas' 'row 3'"),
+        "visits.csv", 4, None, None, "cannot be read"),
     Bad("blank-header-cell-with-values",
         csv_cohort(visits=[("treatment_id,day,numb,", "treatment_id,day,,")]),
         "visits.csv", 3, None, "yes", "no header"),
@@ -538,11 +534,7 @@ WARNING_CASES: list[Suspicious] = [
                    "P1,F,1970,no,24.5,Zürich\nP2,M,1960,yes,31,Genf\nP3,F,1985,no,22,Genf\n"
                ).encode("cp1252")),
                r"patients\.csv is not UTF-8",
-               lambda c: c.patients["clinic"].iloc[0] == "Zürich",
-               xfail="the BOM is decoded as Windows-1252 too, so the first header reads "
-                     "'ï»¿patient_id': CohortValidationError 'required column missing' for "
-                     "patient_id, with the fix 'is 'ï»¿patient_id' meant to be patient_id? rename "
-                     "it'; the same file without the BOM loads with the 'not UTF-8' warning"),
+               lambda c: c.patients["clinic"].iloc[0] == "Zürich"),
 ]
 
 
