@@ -11,8 +11,9 @@ and through ``regen validate``:
   "internal error" (exit 3).
 
 A case regen is known to get wrong can carry ``xfail_api``/``xfail_cli`` (a strict xfail
-saying what happens instead); none does now. Suspicious but usable input (an unknown nerve, Excel serials among ISO
-dates) is a warning, not an error: those cases are in ``WARNING_CASES`` and must load.
+saying what happens instead); none does now. Suspicious but usable input (an unknown nerve,
+Excel serials among ISO dates) is a warning, not an error: those cases are in
+``WARNING_CASES`` and must load.
 
 The catalogue is self-contained: it writes its own base tables.
 """
