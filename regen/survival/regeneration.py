@@ -485,7 +485,7 @@ class RegenerationFit(ModelResult):
             distance=document["distance"],
             model_spec=design_from_dict(document["formula"], document["design"]),
             n=int(document["n"]), n_dropped=int(document["n_dropped"]),
-            alpha=float(document["alpha"]), profile=pd.DataFrame(document["lag_profile"]),
+            alpha=float(document["alpha"]), profile=_profile_table(document["lag_profile"]),
             velocity_dist=_known_dist(document.get("velocity_dist", "lognormal")))
 
     def __repr__(self) -> str:
@@ -501,3 +501,12 @@ def _known_dist(name) -> str:
     if name not in DISTRIBUTIONS:
         raise ValueError(f"velocity_dist {name!r} is not one of {', '.join(DISTRIBUTIONS)}")
     return name
+
+
+def _profile_table(stored) -> pd.DataFrame:
+    """The stored lag profile: two lists of numbers of one length."""
+    lags, values = stored["lag"], stored["profile_loglik"]
+    if not (isinstance(lags, list) and isinstance(values, list) and len(lags) == len(values)):
+        raise ValueError("the lag profile is not two lists of the same length")
+    return pd.DataFrame({"lag": np.asarray(lags, dtype="float64"),
+                         "profile_loglik": np.asarray(values, dtype="float64")})
