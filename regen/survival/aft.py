@@ -337,7 +337,8 @@ def check_levels(design, rows: pd.DataFrame, formula: str) -> None:
 
 #: A scale below this (on the log-time scale) means the model fits the data exactly.
 MIN_SCALE = 1e-3
-#: Standard errors above this mean a parameter is not identified.
+#: Standard errors above this (times the estimate, when larger than 1) mean a parameter is
+#: not identified.
 MAX_STD_ERR = 1e4
 
 
@@ -361,7 +362,8 @@ def information_inverse(information: np.ndarray, theta: np.ndarray, names) -> np
     if "log_scale" in names and theta[names.index("log_scale")] < np.log(MIN_SCALE):
         raise ModelError(f"the model fits the episodes exactly (scale "
                          f"{np.exp(theta[names.index('log_scale')]):.1e}); {reason}")
-    bad = ~np.isfinite(se) | (se > MAX_STD_ERR)
+    # Relative to the estimate, so a covariate in tiny units (a large coefficient) is not refused.
+    bad = ~np.isfinite(se) | (se > MAX_STD_ERR * np.maximum(1.0, np.abs(theta)))
     if bad.any():
         raise ModelError(f"{names[int(np.flatnonzero(bad)[0])]} has no finite standard error; "
                          f"{reason}")

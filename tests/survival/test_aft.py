@@ -197,3 +197,12 @@ def test_weights_equal_repeated_rows(data):
     repeated = regen.fit_recovery("~ age", pd.concat([data, data.iloc[:50]], ignore_index=True))
     assert weighted.params.to_numpy() == pytest.approx(repeated.params.to_numpy(), rel=1e-6)
     assert weighted.loglik == pytest.approx(repeated.loglik)
+
+
+def test_a_covariate_in_tiny_units_is_not_taken_for_separation(data):
+    """Large standard errors that go with a large coefficient are fine; only unbounded ones
+    (separation) are refused."""
+    plain = regen.fit_recovery("~ age", data)
+    tiny = regen.fit_recovery("~ tiny", data.assign(tiny=data["age"] * 1e-7))
+    assert tiny.params["tiny"] == pytest.approx(plain.params["age"] * 1e7, rel=1e-6)
+    assert tiny.bse["tiny"] > 1e4
