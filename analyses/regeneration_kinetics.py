@@ -15,9 +15,7 @@ Usage: python analyses/regeneration_kinetics.py [--data PATH] [--out DIR] [--see
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -27,10 +25,15 @@ import pandas as pd
 import regen
 import regen.plot
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scripts' shared helpers
+from _shared import (
+    Result,
+    new_axes,
+    parser,
+    run,
+)
+
 NAME = "regeneration_kinetics"
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data" / "example"
-OUTPUT = ROOT / "analyses" / "output" / NAME
 FORMULA = "~ I((age - 50) / 10) + diabetes + smoker"
 #: The covariates of the plain AFT models compared by AIC (the same, in the AFT's form).
 AFT_FORMULA = "~ I((age - 50) / 10) + diabetes + smoker"
@@ -45,17 +48,6 @@ RATIO_TICKS = (0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.2, 1.5, 2)
 PROFILES = {"age 50, no diabetes, non-smoker": {"age": 50.0, "diabetes": False, "smoker": False},
             "age 50, diabetes, non-smoker": {"age": 50.0, "diabetes": True, "smoker": False},
             "age 70, no diabetes, non-smoker": {"age": 70.0, "diabetes": False, "smoker": False}}
-
-
-class Result:
-    """What :func:`analyse` returns: tables and figures by file stem, the fitted models,
-    and the summary lines."""
-
-    def __init__(self) -> None:
-        self.tables: dict[str, pd.DataFrame] = {}
-        self.models: dict = {}
-        self.figures: dict = {}
-        self.summary: list[str] = []
 
 
 def estimates(fit: regen.RegenerationFit) -> pd.DataFrame:
@@ -172,7 +164,7 @@ def analyse(cohort: regen.Cohort, seed: int = 1, lag: float | None = None,
     with regen.plot.style():
         if lag is None:
             result.figures["lag_profile"] = profile_plot(fit, result.tables["lag_profile"])
-        ax = regen.plot.forest(fit, ax=_new_axes(4.2, 0.8 + 0.24 * len(fit.velocity_ratios)))
+        ax = regen.plot.forest(fit, ax=new_axes(4.2, 0.8 + 0.24 * len(fit.velocity_ratios)))
         ax.set_yticks(ax.get_yticks(), [LABELS.get(t, t) for t in fit.velocity_ratios.index])
         low, high = ax.get_xlim()
         ax.set_xticks([t for t in RATIO_TICKS if low <= t <= high])
@@ -209,7 +201,7 @@ def analyse(cohort: regen.Cohort, seed: int = 1, lag: float | None = None,
 
 def profile_plot(fit: regen.RegenerationFit, fine: pd.DataFrame):
     """The lag's profile log-likelihood (relative to its peak) with the 95% cut-off."""
-    ax = _new_axes(3.6, 3.0)
+    ax = new_axes(3.6, 3.0)
     lag = fit.lag
     evaluated = fit.lag_profile
     peak = max(evaluated["profile_loglik"].max(), fine["profile_loglik"].max())
@@ -235,7 +227,7 @@ def profile_plot(fit: regen.RegenerationFit, fine: pd.DataFrame):
 
 def distance_plot(table: pd.DataFrame, episodes: pd.DataFrame, fit: regen.RegenerationFit):
     """Predicted median day numbness fades by distance, with the episodes behind it."""
-    ax = _new_axes(4.6, 3.6)
+    ax = new_axes(4.6, 3.6)
     top = float(table["ci_upper"].max()) * 1.15
     finite = episodes.loc[np.isfinite(episodes["upper"])]
     ax.vlines(finite["distance_mm"], finite["lower"], finite["upper"], color="0.6",
@@ -260,73 +252,18 @@ def distance_plot(table: pd.DataFrame, episodes: pd.DataFrame, fit: regen.Regene
     return ax.figure
 
 
-def _new_axes(width: float, height: float):
-    import matplotlib.pyplot as plt
-
-    with regen.plot.style():
-        _, ax = plt.subplots(figsize=(width, height), layout="constrained")
-    return ax
-
-
-def write(result: Result, out: Path) -> list[Path]:
-    """Write the tables as CSV and the figures as PNG and SVG into ``out``; close the figures."""
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for stem, table in result.tables.items():
-        path = out / f"{stem}.csv"
-        table.to_csv(path, index=False, float_format="%.6g")
-        written.append(path)
-    for stem, figure in result.figures.items():
-        written += regen.plot.save(figure, out / stem)
-        plt.close(figure)
-    return written
-
-
-def parser(description: str) -> argparse.ArgumentParser:
-    """The options every analysis script takes."""
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--data", type=Path, default=DATA,
-                   help="cohort folder or .xlsx workbook (default: data/example)")
-    p.add_argument("--out", type=Path, default=OUTPUT,
-                   help=f"folder for the tables and figures (default: analyses/output/{NAME}/)")
-    p.add_argument("--seed", type=int, default=1,
-                   help="accepted like the other scripts; this analysis draws no random numbers")
-    return p
-
-
-def read(path: Path) -> regen.Cohort:
-    """The cohort, or every validation problem printed and exit code 1."""
-    try:
-        return regen.read_cohort(path)
-    except regen.CohortValidationError as error:
-        print(error, file=sys.stderr)
-        raise SystemExit(1) from None
-
-
 def main(argv: list[str] | None = None) -> list[Path]:
     """Run the analysis from the command line; return the files written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    p = parser(__doc__.splitlines()[0])
+    p = parser(NAME, __doc__.splitlines()[0],
+               "accepted like the other scripts; this analysis draws no random numbers")
     p.add_argument("--lag", type=float, default=None,
                    help="fix the lag (days) instead of estimating it")
     p.add_argument("--velocity-dist", default="lognormal",
                    choices=["lognormal", "loglogistic", "weibull"],
                    help="law of the velocity (default lognormal)")
     args = p.parse_args(argv)
-    started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("once", regen.RegenWarning)  # show suspicious data, once
-        cohort = read(args.data)
-        result = analyse(cohort, seed=args.seed, lag=args.lag, velocity_dist=args.velocity_dist)
-        written = write(result, args.out)
-    print("\n".join(result.summary))
-    print(f"\n{len(written)} files written to {args.out} in {time.perf_counter() - started:.1f} s:")
-    print("\n".join(f"  {path.name}" for path in written))
-    return written
+    return run(args, lambda cohort: analyse(cohort, seed=args.seed, lag=args.lag,
+                                            velocity_dist=args.velocity_dist))
 
 
 if __name__ == "__main__":

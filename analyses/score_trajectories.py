@@ -13,10 +13,7 @@ Usage: python analyses/score_trajectories.py [--data PATH] [--out DIR] [--seed N
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +22,15 @@ import pandas as pd
 import regen
 import regen.plot
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scripts' shared helpers
+from _shared import (
+    Result,
+    new_axes,
+    parser,
+    run,
+)
+
 NAME = "score_trajectories"
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data" / "example"
-OUTPUT = ROOT / "analyses" / "output" / NAME
 #: ``cr(day, df=4)`` sums to 1 and so repeats the intercept: regen refuses it. Centred, it
 #: does not. The numbness model has a random intercept only: with a random slope in day
 #: the intercept-slope correlation goes to -1 on the example data (a boundary fit), as
@@ -48,17 +50,6 @@ DAYS = (7, 14, 30, 60, 90, 120, 180, 270, 365)
 #: Patients whose own visits are drawn behind each mean trajectory.
 PATIENTS_SHOWN = 60
 COLOURS = {"pain": "#d55e00", "numbness": "#0173b2"}
-
-
-class Result:
-    """What :func:`analyse` returns: tables and figures by file stem, the fitted models,
-    and the summary lines."""
-
-    def __init__(self) -> None:
-        self.tables: dict[str, pd.DataFrame] = {}
-        self.models: dict = {}
-        self.figures: dict = {}
-        self.summary: list[str] = []
 
 
 def after_treatment(cohort: regen.Cohort, score: str) -> pd.DataFrame:
@@ -173,7 +164,7 @@ def fit_line(fit: regen.TrajectoryFit) -> str:
 
 def trajectory_plot(fit, visits: pd.DataFrame, profile: dict, row: dict, spec: dict, seed: int):
     """Patients' lines, the population mean with its band, the threshold and its crossing."""
-    ax = _new_axes(4.6, 2.9)
+    ax = new_axes(4.6, 2.9)
     colour = COLOURS.get(fit.response)
     regen.plot.trajectories(fit, visits, profile=profile or None, ax=ax, seed=seed,
                             n_patients=PATIENTS_SHOWN,
@@ -203,7 +194,7 @@ def trajectory_plot(fit, visits: pd.DataFrame, profile: dict, row: dict, spec: d
 
 def probability_plot(gee: regen.ProbabilityFit, visits: pd.DataFrame, observed: pd.DataFrame):
     """The GEE's share still numb by day with its 95% band, and the observed shares."""
-    ax = _new_axes(4.6, 2.9)
+    ax = new_axes(4.6, 2.9)
     grid = pd.DataFrame({"day": np.linspace(float(visits["day"].min()),
                                             float(visits["day"].max()), 200)})
     predicted = gee.predict(grid)
@@ -233,67 +224,11 @@ def _first(table: pd.DataFrame, column: str) -> pd.DataFrame:
     return table[[column] + [c for c in table.columns if c != column]]
 
 
-def _new_axes(width: float, height: float):
-    import matplotlib.pyplot as plt
-
-    with regen.plot.style():
-        _, ax = plt.subplots(figsize=(width, height), layout="constrained")
-    return ax
-
-
-def write(result: Result, out: Path) -> list[Path]:
-    """Write the tables as CSV and the figures as PNG and SVG into ``out``; close the figures."""
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for stem, table in result.tables.items():
-        path = out / f"{stem}.csv"
-        table.to_csv(path, index=False, float_format="%.6g")
-        written.append(path)
-    for stem, figure in result.figures.items():
-        written += regen.plot.save(figure, out / stem)
-        plt.close(figure)
-    return written
-
-
-def parser(description: str) -> argparse.ArgumentParser:
-    """The options every analysis script takes."""
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--data", type=Path, default=DATA,
-                   help="cohort folder or .xlsx workbook (default: data/example)")
-    p.add_argument("--out", type=Path, default=OUTPUT,
-                   help=f"folder for the tables and figures (default: analyses/output/{NAME}/)")
-    p.add_argument("--seed", type=int, default=1,
-                   help="seed of the sample of patients drawn in the trajectory figures (default 1)")
-    return p
-
-
-def read(path: Path) -> regen.Cohort:
-    """The cohort, or every validation problem printed and exit code 1."""
-    try:
-        return regen.read_cohort(path)
-    except regen.CohortValidationError as error:
-        print(error, file=sys.stderr)
-        raise SystemExit(1) from None
-
-
 def main(argv: list[str] | None = None) -> list[Path]:
     """Run the analysis from the command line; return the files written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    args = parser(__doc__.splitlines()[0]).parse_args(argv)
-    started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("once", regen.RegenWarning)  # show suspicious data, once
-        cohort = read(args.data)
-        result = analyse(cohort, seed=args.seed)
-        written = write(result, args.out)
-    print("\n".join(result.summary))
-    print(f"\n{len(written)} files written to {args.out} in {time.perf_counter() - started:.1f} s:")
-    print("\n".join(f"  {path.name}" for path in written))
-    return written
+    args = parser(NAME, __doc__.splitlines()[0], "seed of the sample of patients drawn in the "
+                  "trajectory figures (default 1)").parse_args(argv)
+    return run(args, lambda cohort: analyse(cohort, seed=args.seed))
 
 
 if __name__ == "__main__":
