@@ -45,3 +45,19 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 def write_csv(frame: pd.DataFrame, path, **options) -> None:
     """``frame.to_csv`` with text cells made safe for spreadsheets."""
     spreadsheet_safe(frame).to_csv(path, **options)
+
+
+def json_safe(value):
+    """``value`` with what strict JSON cannot hold made plain, recursively: numpy scalars as
+    Python numbers, NaN and missing as None, infinity as the string "inf" (or "-inf")."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value

@@ -21,7 +21,7 @@ import pandas as pd
 from formulaic.errors import FormulaicError
 
 import regen
-from regen._util import write_csv
+from regen._util import json_safe, write_csv
 from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
 from regen.exceptions import CohortValidationError, RegenError
 from regen.survival.aft import DISTRIBUTIONS, _typical_profiles
@@ -429,22 +429,9 @@ def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_fo
     click.echo("\n".join(lines))
 
 
-def _json(document, indent: int = 1, default=None) -> str:
+def _json(document, indent: int = 1) -> str:
     """Strict JSON: NaN becomes null and infinity the string "inf", which every parser reads."""
-    def clean(value):
-        if isinstance(value, dict):
-            return {str(k): clean(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [clean(v) for v in value]
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, float) and not np.isfinite(value):
-            return None if np.isnan(value) else ("inf" if value > 0 else "-inf")
-        if value is pd.NA or value is pd.NaT:
-            return None
-        return value
-
-    return json.dumps(clean(document), indent=indent, default=str, allow_nan=False)
+    return json.dumps(json_safe(document), indent=indent, default=str, allow_nan=False)
 
 
 def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFrame) -> str:

@@ -14,10 +14,10 @@ import math
 import pandas as pd
 
 from regen.exceptions import ModelError
+from regen.validation import BOOLEAN_WORDS
 
 __all__ = ["expected_duration", "model_inputs", "sentence"]
 
-_YES = {"yes": 1.0, "y": 1.0, "true": 1.0, "1": 1.0, "no": 0.0, "n": 0.0, "false": 0.0, "0": 0.0}
 
 
 def model_inputs(model) -> dict[str, list | None]:
@@ -49,8 +49,8 @@ def _profile(model, values: dict[str, str]) -> pd.DataFrame:
                                  f"{', '.join(levels)}")
             row[name] = text
             continue
-        if text.lower() in _YES:
-            row[name] = _YES[text.lower()]
+        if text.lower() in BOOLEAN_WORDS:
+            row[name] = float(BOOLEAN_WORDS[text.lower()])
             continue
         try:
             number = float(text)

@@ -28,9 +28,16 @@ import pandas as pd
 from scipy import special, stats
 
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
-from regen.mixed.trajectory import _aliased_columns, _spline_hint
 from regen.serialize import design_from_dict, design_to_dict, write_model_file
-from regen.survival.aft import ModelResult, _for_formulas, check_levels, covariates_for
+from regen.survival.aft import (
+    ModelResult,
+    _aliased_columns,
+    _for_formulas,
+    _spline_hint,
+    check_levels,
+    covariates_for,
+)
+from regen.validation import BOOLEAN_WORDS
 
 __all__ = ["ProbabilityFit", "fit_probability"]
 
@@ -156,14 +163,12 @@ def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_
 
 def _yes_no(column: pd.Series, name: str) -> pd.Series:
     """yes/no, true/false or 1/0 text as 1.0/0.0 (missing stays missing)."""
-    words = {"yes": 1.0, "y": 1.0, "true": 1.0, "1": 1.0, "no": 0.0, "n": 0.0, "false": 0.0,
-             "0": 0.0}
     text = column.astype("string").str.strip().str.lower()
-    bad = text.notna() & ~text.isin(list(words))
+    bad = text.notna() & ~text.isin(list(BOOLEAN_WORDS))
     if bad.any():
         raise ValueError(f"the response {name} must be 0/1 or yes/no; found "
                          f"{column[bad].iloc[0]!r}")
-    return text.map(words).astype("float64")
+    return text.map(BOOLEAN_WORDS).astype("float64")
 
 
 class ProbabilityFit(ModelResult):

@@ -41,7 +41,14 @@ from tqdm.auto import tqdm
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError, RegenWarning
 from regen.mixed.engine import GroupStatistics, diagonal_positions, evaluate, lower_triangle
 from regen.serialize import design_from_dict, design_to_dict, write_model_file
-from regen.survival.aft import ModelResult, _for_formulas, check_levels, covariates_for
+from regen.survival.aft import (
+    ModelResult,
+    _aliased_columns,
+    _for_formulas,
+    _spline_hint,
+    check_levels,
+    covariates_for,
+)
 
 __all__ = ["TrajectoryFit", "fit_trajectory"]
 
@@ -203,24 +210,6 @@ class _Design:
         if np.linalg.matrix_rank(self.Z) < self.Z.shape[1]:
             raise ModelError(f"the random effects of {self.re_formula!r} are rank deficient: "
                              "a term with a single value, or collinear terms")
-
-
-def _spline_hint(names: list[str]) -> str:
-    if any(name.startswith(("cr(", "cc(")) and "constraints" not in name for name in names):
-        return (" cr() and cc() splines sum to 1 and so repeat the intercept: write "
-                "cr(day, df=4, constraints='center'), or use bs(day, df=4).")
-    return " Drop a covariate with a single value or one that repeats others."
-
-
-def _aliased_columns(X: np.ndarray, names: list[str]) -> list[str]:
-    """The columns a pivoted QR finds to be linear combinations of the others."""
-    from scipy.linalg import qr
-
-    _, R, pivot = qr(X, mode="economic", pivoting=True)
-    diagonal = np.abs(np.diag(R))
-    rank = int(np.sum(diagonal > diagonal[0] * max(X.shape) * np.finfo(float).eps)) \
-        if len(diagonal) else 0
-    return [names[j] for j in sorted(pivot[rank:])]
 
 
 def _standardiser(Z: np.ndarray, names: list[str]) -> np.ndarray:

@@ -28,11 +28,10 @@ import math
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
-from regen._util import write_csv
+from regen._util import json_safe, write_csv
 from regen._version import __version__
 from regen.tables import KNOWN_NERVES
 
@@ -154,7 +153,8 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     html = _render(content, figures)
     _check_no_identifiers([_render(content, {}), json.dumps(content, default=str)], treatments)
     out.write_text(html, encoding="utf-8")
-    (folder / "report.json").write_text(json.dumps(content, indent=1, default=_plain) + "\n",
+    (folder / "report.json").write_text(json.dumps(json_safe(content), indent=1, default=str,
+                                                    allow_nan=False) + "\n",
                                         encoding="utf-8")
     write_csv(table, folder / "report_by_nerve.csv", index=False)
     write_csv(by_procedure, folder / "report_by_procedure.csv", index=False)
@@ -356,19 +356,7 @@ def _format_share(value) -> str:
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
-    return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
+    return json_safe(frame.to_dict(orient="records"))
 
 
 def _check_no_identifiers(texts: list[str], treatments: pd.DataFrame) -> None:

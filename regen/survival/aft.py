@@ -311,14 +311,30 @@ def check_design(design, rows: pd.DataFrame, formula: str) -> None:
     so are columns that repeat others.
     """
     check_levels(design, rows, formula)
-    from regen.mixed.trajectory import _aliased_columns, _spline_hint
-
     X = np.asarray(design, dtype="float64")
     aliased = _aliased_columns(X, list(design.columns))
     if aliased:
         raise ModelError(f"the design of {formula!r} is rank deficient: {', '.join(aliased)} "
                          f"repeat(s) the other columns (a covariate with a single value, or "
                          f"collinear covariates).{_spline_hint(list(design.columns))}")
+
+
+def _spline_hint(names: list[str]) -> str:
+    if any(name.startswith(("cr(", "cc(")) and "constraints" not in name for name in names):
+        return (" cr() and cc() splines sum to 1 and so repeat the intercept: write "
+                "cr(day, df=4, constraints='center'), or use bs(day, df=4).")
+    return " Drop a covariate with a single value or one that repeats others."
+
+
+def _aliased_columns(X: np.ndarray, names: list[str]) -> list[str]:
+    """The columns a pivoted QR finds to be linear combinations of the others."""
+    from scipy.linalg import qr
+
+    _, R, pivot = qr(X, mode="economic", pivoting=True)
+    diagonal = np.abs(np.diag(R))
+    rank = int(np.sum(diagonal > diagonal[0] * max(X.shape) * np.finfo(float).eps)) \
+        if len(diagonal) else 0
+    return [names[j] for j in sorted(pivot[rank:])]
 
 
 def check_levels(design, rows: pd.DataFrame, formula: str) -> None:
