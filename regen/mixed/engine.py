@@ -52,9 +52,7 @@ class GroupStatistics:
         y, X, Z = y[order], X[order], Z[order]
         self.n, self.p = X.shape
         self.q = Z.shape[1]
-        self.order = order
         self.starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-        self.n_groups = len(self.starts)
         Q, R = np.linalg.qr(X)
         self.R = R
         self.log_det_R2 = 2.0 * float(np.sum(np.log(np.abs(np.diag(R)))))
@@ -83,7 +81,7 @@ def diagonal_positions(q: int) -> np.ndarray:
 class Solution:
     """Everything the criterion computes at one theta, for the estimates afterwards."""
 
-    __slots__ = ("deviance", "beta_q", "r2", "QVQ", "L", "Lambda", "u_rhs")
+    __slots__ = ("beta_q", "r2", "QVQ", "L", "Lambda", "u_rhs")
 
 
 def evaluate(stats: GroupStatistics, theta: np.ndarray, reml: bool, keep: bool = False,
@@ -131,8 +129,7 @@ def evaluate(stats: GroupStatistics, theta: np.ndarray, reml: bool, keep: bool =
     out: tuple = (deviance,)
     if keep:
         sol = Solution()
-        sol.deviance, sol.beta_q, sol.r2, sol.QVQ, sol.L, sol.Lambda = (
-            deviance, beta_q, r2, QVQ, L, Lambda)
+        sol.beta_q, sol.r2, sol.QVQ, sol.L, sol.Lambda = beta_q, r2, QVQ, L, Lambda
         # Right-hand side of the conditional modes: u_g = A_g^-1 Lambda' Z_g'(y_g - X_g beta).
         sol.u_rhs = (stats.Zty - stats.ZtQ @ beta_q) @ Lambda
         out += (sol,)
