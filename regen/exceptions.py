@@ -15,6 +15,7 @@ __all__ = [
     "ConvergenceWarning",
     "DataWarning",
     "ModelError",
+    "OutputError",
     "RegenError",
     "RegenWarning",
 ]
@@ -39,6 +40,17 @@ class CohortValidationError(RegenError, ValueError):
 
 class ModelError(RegenError, ValueError):
     """A model cannot be fitted to these data (for example: no events)."""
+
+
+class OutputError(RegenError, ValueError):
+    """An output path regen will not write to.
+
+    It resolves to an input of the command (or the folder holding the input
+    tables), two outputs of one command share it, or a file stands there that
+    regen did not write (or that was changed since): regen replaces such a
+    file only when told to (``force=True``, ``--force`` on the command line).
+    The command line reports it as a usage error (exit 2).
+    """
 
 
 class RegenWarning(UserWarning):

@@ -15,7 +15,7 @@ import hashlib
 import io
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,19 +23,38 @@ import pandas as pd
 
 from regen.tables import TABLES
 
-__all__ = ["RawTable", "SourceFile", "read_tables"]
+__all__ = ["TABLE_SUFFIXES", "RawTable", "SourceFile", "input_files", "read_tables"]
 
 _CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+#: Suffixes of the files a cohort folder's tables are read from.
+TABLE_SUFFIXES = _CSV_SUFFIXES + _PARQUET_SUFFIXES
 
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A file read, with its SHA-256, for the report's provenance section."""
+    """A file read, with its SHA-256, for the report's provenance section.
+
+    ``path`` is where it was read from; it is never written into a report (only
+    ``name`` and ``sha256`` are), and it lets writers refuse to write over an input.
+    """
 
     name: str
     sha256: str
+    path: Path | None = field(default=None, compare=False)
+
+
+def input_files(path: str | Path) -> list[Path]:
+    """The files :func:`read_tables` reads from ``path``: the workbook itself, or every file
+    of a cohort folder whose name is a table's (``visits.csv``, ``Visits.parquet``, ...)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        return []
+    return sorted(p for p in path.iterdir() if p.is_file() and p.stem.lower() in TABLES
+                  and p.suffix.lower() in TABLE_SUFFIXES)
 
 
 @dataclass
@@ -108,7 +127,8 @@ def read_tables(path: str | Path, problems, notes) -> tuple[dict[str, RawTable],
         return {}, []
     if path.is_file():
         if path.suffix.lower() in _EXCEL_SUFFIXES:
-            return _read_workbook(path, problems, notes), [SourceFile(path.name, _sha256(path))]
+            return _read_workbook(path, problems, notes), [SourceFile(path.name, _sha256(path),
+                                                                      path)]
         problems.add_table(
             path.name, None, "not a folder or an .xlsx workbook",
             "give the folder that holds patients.csv, treatments.csv and visits.csv, "
@@ -150,7 +170,7 @@ def _read_folder(folder: Path, problems, notes) -> tuple[dict[str, RawTable], li
             )
             continue
         file = candidates[0]
-        sources.append(SourceFile(file.name, _sha256(file)))
+        sources.append(SourceFile(file.name, _sha256(file), file))
         if file.suffix.lower() in _PARQUET_SUFFIXES:
             table = _read_parquet(file, name, problems)
         else:
