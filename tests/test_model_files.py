@@ -3,6 +3,7 @@ clear ModelFileError; loading never runs code, even when the file's formula asks
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -11,22 +12,29 @@ import pandas as pd
 import pytest
 
 import regen
+from regen._write import MANIFEST
+
+KINDS = ["recovery", "regeneration", "trajectory", "probability"]
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("models")
+def fits() -> dict:
     cohort = regen.read_cohort("data/example")
     numbness = cohort.episodes("numbness")
     pain = cohort.measurements("pain").query("day >= 1")
     numb = cohort.measurements("numb").query("day >= 1")
-    fits = {
+    return {
         "recovery": regen.fit_recovery("~ nerve + bs(age, df=3) + diabetes", numbness),
         "regeneration": regen.fit_regeneration(numbness, formula="~ I(age - 50)", lag=10),
         "trajectory": regen.fit_trajectory(
             "pain ~ cr(day, df=4, constraints='center') + baseline_pain", pain, re_formula="~ 1"),
         "probability": regen.fit_probability("numb ~ np.log(day)", numb),
     }
+
+
+@pytest.fixture(scope="module")
+def saved(fits, tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("models")
     return {name: fit.save(folder / f"{name}.json") for name, fit in fits.items()}
 
 
@@ -45,7 +53,7 @@ def _variants(document: dict):
             yield f"{key}={wrong!r}", {**document, key: wrong}
 
 
-@pytest.mark.parametrize("name", ["recovery", "regeneration", "trajectory", "probability"])
+@pytest.mark.parametrize("name", KINDS)
 def test_tampered_files_fail_clearly(saved, name, tmp_path):
     document = json.loads(saved[name].read_text(encoding="utf-8"))
     target = tmp_path / "tampered.json"
@@ -115,3 +123,71 @@ def test_safe_transforms_still_load(saved):
     assert np.all(np.diff(curve["estimate"]) < 0)
     recovery = regen.load_model(saved["recovery"])
     assert "bs(age, df=3)" in recovery.formula
+
+
+# ------------------------------------------------------- the one writer ---
+
+@pytest.mark.parametrize("name", KINDS)
+def test_saving_goes_through_the_one_writer(fits, name, tmp_path):
+    fit = fits[name]
+    users = tmp_path / "model.json"
+    users.write_text("the user's own notes", encoding="utf-8")
+    with pytest.raises(regen.OutputError, match="was not written by regen.*--force"):
+        fit.save(users)
+    assert users.read_text(encoding="utf-8") == "the user's own notes"
+    assert fit.save(users, force=True) == users
+    assert type(regen.load_model(users)) is type(fit)
+    manifest = json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["files"]["model.json"] == hashlib.sha256(users.read_bytes()).hexdigest()
+    # Saving again over regen's own, unchanged file needs no force; nothing is left behind.
+    again = tmp_path / "again.json"
+    fit.save(again)
+    fit.save(again)
+    assert again.read_bytes() == users.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST, "again.json", "model.json"]
+    # Once edited by hand, it is no longer regen's to replace silently.
+    again.write_text(again.read_text(encoding="utf-8") + " ", encoding="utf-8")
+    with pytest.raises(regen.OutputError, match="changed"):
+        fit.save(again)
+
+
+def test_the_saved_content_keeps_its_conventions(fits, saved):
+    """Non-finite numbers as text, the yes/no covariates in the design, old files still load."""
+    document = json.loads(saved["regeneration"].read_text(encoding="utf-8"))
+    assert document["lag"]["fixed"] is True and document["design"]["yes_no"] == []
+    recovery = json.loads(saved["recovery"].read_text(encoding="utf-8"))
+    assert recovery["design"]["yes_no"] == ["diabetes"]
+    assert regen.load_model(saved["recovery"]).yes_no == ("diabetes",)
+    assert regen.load_model(saved["probability"]).yes_no == ()
+    assert regen.load_model(saved["trajectory"]).yes_no == ()
+    old = {**recovery, "design": {k: v for k, v in recovery["design"].items() if k != "yes_no"}}
+    path = saved["recovery"].parent / "old.json"
+    path.write_text(json.dumps(old), encoding="utf-8")
+    loaded = regen.load_model(path)
+    assert loaded.yes_no is None
+    assert "yes_no" not in loaded.save(path.parent / "old_again.json", force=True).read_text(
+        encoding="utf-8")
+
+
+def test_categorical_factors_and_polynomials_load(tmp_path):
+    """C(nerve) and poly(age, 2) models predict the same after loading as before."""
+    episodes = regen.read_cohort("data/example").episodes("numbness")
+    profiles = pd.DataFrame({"nerve": ["intercostal", "greater_occipital"], "age": [33.0, 71.0],
+                             "bmi": [22.0, 31.0], "diabetes": [0.0, 1.0]})
+    for formula in ("~ C(nerve) + age + diabetes", "~ nerve + poly(age, 2) + np.log(bmi)"):
+        fit = regen.fit_recovery(formula, episodes)
+        loaded = regen.load_model(fit.save(tmp_path / "m.json", force=True))
+        pd.testing.assert_frame_equal(loaded.predict_quantile(profiles),
+                                      fit.predict_quantile(profiles))
+
+
+def test_every_kind_records_its_yes_no_covariates(tmp_path):
+    cohort = regen.read_cohort("data/example")
+    pain = cohort.measurements("pain").query("day >= 1")
+    numb = cohort.measurements("numb").query("day >= 1")
+    models = [regen.fit_trajectory("pain ~ day + diabetes + age", pain, re_formula="~ 1"),
+              regen.fit_probability("numb ~ np.log(day) + smoker + diabetes", numb)]
+    for number, fit in enumerate(models):
+        loaded = regen.load_model(fit.save(tmp_path / f"{number}.json"))
+        assert fit.yes_no == loaded.yes_no == tuple(sorted({"diabetes", "smoker"} & set(
+            fit.model_spec.required_variables)))

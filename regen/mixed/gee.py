@@ -28,7 +28,14 @@ import pandas as pd
 from scipy import special, stats
 
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
-from regen.serialize import design_from_dict, design_to_dict, write_model_file
+from regen.serialize import (
+    design_from_dict,
+    design_to_dict,
+    stored_number,
+    stored_parameters,
+    stored_yes_no,
+    write_model_file,
+)
 from regen.survival.aft import (
     ModelResult,
     _aliased_columns,
@@ -36,6 +43,7 @@ from regen.survival.aft import (
     _spline_hint,
     check_levels,
     covariates_for,
+    yes_no_columns,
 )
 from regen.validation import BOOLEAN_WORDS
 
@@ -158,7 +166,8 @@ def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_
         covariance=pd.DataFrame(covariance, index=names, columns=names),
         formula=formula, groups=groups, correlation=correlation,
         working_correlation=dependence, qic=qic, model_spec=matrices.rhs.model_spec,
-        n=len(rows), n_groups=int(codes.max() + 1), n_dropped=n_dropped)
+        n=len(rows), n_groups=int(codes.max() + 1), n_dropped=n_dropped,
+        yes_no=yes_no_columns(data, matrices.rhs.model_spec))
 
 
 def _yes_no(column: pd.Series, name: str) -> pd.Series:
@@ -192,8 +201,9 @@ class ProbabilityFit(ModelResult):
     aic = float("nan")
 
     def __init__(self, *, params, covariance, formula, groups, correlation,
-                 working_correlation, qic, model_spec, n, n_groups, n_dropped):
+                 working_correlation, qic, model_spec, n, n_groups, n_dropped, yes_no=None):
         self.params, self.covariance = params, covariance
+        self.yes_no = yes_no
         self.formula, self.groups, self.correlation = formula, groups, correlation
         self.working_correlation, self.qic = working_correlation, qic
         self.model_spec, self.n, self.n_groups, self.n_dropped = model_spec, n, n_groups, n_dropped
@@ -220,33 +230,37 @@ class ProbabilityFit(ModelResult):
                              ci_upper=special.expit(eta + z * se))
         return out
 
-    def save(self, path) -> Path:
-        """Write the model to a JSON file; read it with :func:`regen.load_model`."""
+    def save(self, path, *, force: bool = False) -> Path:
+        """Write the model to a JSON file; read it with :func:`regen.load_model`.
+
+        The write is atomic; a file at ``path`` that regen did not write is refused
+        with :class:`~regen.exceptions.OutputError` unless ``force=True``.
+        """
         return write_model_file(path, "ProbabilityFit", {
             "formula": self.formula, "groups": self.groups, "correlation": self.correlation,
             "working_correlation": self.working_correlation, "qic": self.qic,
             "parameters": list(self.params.index), "params": self.params.tolist(),
             "covariance": self.covariance.to_numpy().tolist(),
             "n": self.n, "n_groups": self.n_groups, "n_dropped": self.n_dropped,
-            "design": design_to_dict(self.model_spec)})
+            "design": design_to_dict(self.model_spec, self.yes_no)}, force=force)
 
     @classmethod
     def _from_document(cls, document: dict) -> ProbabilityFit:
-        names = list(document["parameters"])
-        covariance = np.asarray(document["covariance"], dtype="float64")
-        if covariance.shape != (len(names), len(names)):
-            raise ValueError("the covariance does not match the parameters")
+        params, covariance = stored_parameters(document)  # before any design
         if document["correlation"] not in CORRELATIONS:
             raise ValueError(f"unknown correlation {document['correlation']!r}")
-        return cls(params=pd.Series(np.asarray(document["params"], dtype="float64"), index=names),
-                   covariance=pd.DataFrame(covariance, index=names, columns=names),
+        spec = design_from_dict(document["formula"], document["design"])
+        if list(spec.column_names) != list(params.index):
+            raise ValueError("the coefficients do not match the formula's design")
+        # Reported, never computed with: these two may be NaN.
+        return cls(params=params, covariance=covariance,
                    formula=document["formula"], groups=document["groups"],
                    correlation=document["correlation"],
-                   working_correlation=float(document["working_correlation"]),
-                   qic=float(document["qic"]),
-                   model_spec=design_from_dict(document["formula"], document["design"]),
+                   working_correlation=stored_number(document, "working_correlation",
+                                                     finite=False),
+                   qic=stored_number(document, "qic", finite=False), model_spec=spec,
                    n=int(document["n"]), n_groups=int(document["n_groups"]),
-                   n_dropped=int(document["n_dropped"]))
+                   n_dropped=int(document["n_dropped"]), yes_no=stored_yes_no(document["design"]))
 
     def __repr__(self) -> str:
         return (f"<ProbabilityFit {self.formula!r} ({self.correlation}): {self.n} rows, "

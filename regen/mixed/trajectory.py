@@ -40,7 +40,17 @@ from tqdm.auto import tqdm
 
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError, RegenWarning
 from regen.mixed.engine import GroupStatistics, diagonal_positions, evaluate, lower_triangle
-from regen.serialize import design_from_dict, design_to_dict, write_model_file
+from regen.serialize import (
+    MAX_PARAMETERS,
+    design_from_dict,
+    design_to_dict,
+    stored_number,
+    stored_numbers,
+    stored_parameters,
+    stored_random_covariance,
+    stored_yes_no,
+    write_model_file,
+)
 from regen.survival.aft import (
     ModelResult,
     _aliased_columns,
@@ -48,6 +58,7 @@ from regen.survival.aft import (
     _spline_hint,
     check_levels,
     covariates_for,
+    yes_no_columns,
 )
 
 __all__ = ["TrajectoryFit", "fit_trajectory"]
@@ -176,6 +187,7 @@ class _Design:
         self.X = np.asarray(matrices.rhs, dtype="float64")
         self.fixed_names = list(matrices.rhs.columns)
         self.model_spec = matrices.rhs.model_spec
+        self.yes_no = yes_no_columns(data, self.model_spec)
         check_levels(matrices.rhs, frame.loc[rows], formula)
         if len(self.y) and np.ptp(self.y) == 0:
             raise ModelError(f"{self.response} is {self.y[0]:g} in every row: there is nothing "
@@ -349,6 +361,7 @@ class TrajectoryFit(ModelResult):
         self.formula, self.re_formula, self.groups = design.formula, design.re_formula, design.groups
         self.response = design.response
         self.model_spec, self.random_spec = design.model_spec, design.random_spec
+        self.yes_no = design.yes_no
         self.n, self.n_groups, self.n_dropped = n, len(design.levels), design.n_dropped
         self._design = design
         return self
@@ -616,8 +629,12 @@ class TrajectoryFit(ModelResult):
         return np.array(out)
 
     # -------------------------------------------------------------- saving --
-    def save(self, path) -> Path:
-        """Write the model to a JSON file; read it with :func:`regen.load_model`."""
+    def save(self, path, *, force: bool = False) -> Path:
+        """Write the model to a JSON file; read it with :func:`regen.load_model`.
+
+        The write is atomic; a file at ``path`` that regen did not write is refused
+        with :class:`~regen.exceptions.OutputError` unless ``force=True``.
+        """
         return write_model_file(path, "TrajectoryFit", {
             "formula": self.formula, "re_formula": self.re_formula, "groups": self.groups,
             "response": self.response, "reml": self.reml, "engine": self.engine,
@@ -628,35 +645,40 @@ class TrajectoryFit(ModelResult):
             "theta": self.theta.tolist(), "loglik": self.loglik,
             "n": self.n, "n_groups": self.n_groups, "n_dropped": self.n_dropped,
             "spans": {name: list(span) for name, span in self._spans().items()},
-            "design": design_to_dict(self.model_spec),
+            "design": design_to_dict(self.model_spec, self.yes_no),
             "random_design": design_to_dict(self.random_spec),
-        })
+        }, force=force)
 
     @classmethod
     def _from_document(cls, document: dict) -> TrajectoryFit:
-        names = list(document["parameters"])
-        terms = list(document["random_terms"])
+        terms = document["random_terms"]
+        if not isinstance(terms, list) or not 0 < len(terms) <= MAX_PARAMETERS:
+            raise ValueError("random_terms is not a list of names")
         self = cls()
-        self.params = pd.Series(np.asarray(document["params"], dtype="float64"), index=names)
-        covariance = np.asarray(document["covariance"], dtype="float64")
-        random_cov = np.asarray(document["random_cov"], dtype="float64")
-        if covariance.shape != (len(names), len(names)) or random_cov.shape != (len(terms),) * 2:
-            raise ValueError("the covariances do not match the parameters")
-        self.covariance = pd.DataFrame(covariance, index=names, columns=names)
-        self.random_cov = pd.DataFrame(random_cov, index=terms, columns=terms)
-        self.residual_sd = float(document["residual_sd"])
-        self.theta = np.asarray(document["theta"], dtype="float64")
+        self.params, self.covariance = stored_parameters(document)  # before any design
+        self.random_cov = stored_random_covariance(document, "random_cov", terms)
+        self.residual_sd = stored_number(document, "residual_sd", positive=True)
+        self.theta = stored_numbers(document, "theta", (len(terms) * (len(terms) + 1) // 2,))
         self.loglik = float(document["loglik"])
         self.reml, self.engine = bool(document["reml"]), str(document["engine"])
         self.formula, self.re_formula = document["formula"], document["re_formula"]
         self.groups, self.response = document["groups"], document["response"]
         self.model_spec = design_from_dict(document["formula"], document["design"])
         self.random_spec = design_from_dict(document["re_formula"], document["random_design"])
+        if list(self.model_spec.column_names) != list(self.params.index) or \
+                list(self.random_spec.column_names) != terms:
+            raise ValueError("the coefficients do not match the formulas' designs")
+        self.yes_no = stored_yes_no(document["design"])
         self.n, self.n_groups = int(document["n"]), int(document["n_groups"])
         self.n_dropped = int(document["n_dropped"])
         self.random_effects = pd.DataFrame(columns=terms, dtype="float64")
         self._design = None
-        self._stored_spans = {k: (float(v[0]), float(v[1])) for k, v in document["spans"].items()}
+        spans = document["spans"]
+        if not isinstance(spans, dict):
+            raise ValueError("spans is not an object of the formulas' variables")
+        self._stored_spans = {str(k): tuple(stored_numbers(spans, k, (2,))) for k in spans}
+        if any(low > high for low, high in self._stored_spans.values()):
+            raise ValueError("a span ends before it starts")
         return self
 
     def _spans(self) -> dict[str, tuple[float, float]]:

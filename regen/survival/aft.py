@@ -50,7 +50,13 @@ import pandas as pd
 from scipy import special, stats
 
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
-from regen.serialize import design_from_dict, design_to_dict, write_model_file
+from regen.serialize import (
+    design_from_dict,
+    design_to_dict,
+    stored_parameters,
+    stored_yes_no,
+    write_model_file,
+)
 from regen.survival.npmle import check_intervals
 
 __all__ = ["DISTRIBUTIONS", "RecoveryFit", "compare_distributions", "fit_recovery"]
@@ -264,7 +270,7 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
     missing = [c for c in needed if c not in data.columns]
     if missing:
         raise ValueError(f"no column {', '.join(map(repr, missing))} in data")
-    data = _for_formulas(data)
+    original, data = data, _for_formulas(data)
     design = model_matrix(formula, data, na_action="drop")
     dropped = len(data) - len(design)
     if dropped:
@@ -300,7 +306,7 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
                                 columns=[*names, "log_scale"]),
         loglik=likelihood.value(theta), dist=dist, formula=formula,
         model_spec=design.model_spec, n=len(rows), n_dropped=dropped,
-        iterations=iterations, cluster=cluster)
+        iterations=iterations, cluster=cluster, yes_no=yes_no_columns(original, design.model_spec))
 
 
 def check_design(design, rows: pd.DataFrame, formula: str) -> None:
@@ -448,6 +454,16 @@ def covariates_for(spec, profiles: pd.DataFrame, formula: str) -> np.ndarray:
             from None
 
 
+def yes_no_columns(data: pd.DataFrame, spec) -> tuple[str, ...]:
+    """The variables of a fitted formula that are yes/no (boolean) columns of ``data``.
+
+    :func:`_for_formulas` makes them 0/1 numbers for the formula; the model records
+    them (``yes_no``, saved with it) so that a prediction takes yes/no words for them.
+    """
+    return tuple(sorted(name for name in spec.required_variables
+                        if name in data.columns and pd.api.types.is_bool_dtype(data[name])))
+
+
 def _for_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy whose text columns are categorical and yes/no columns 0/1 for the formula.
 
@@ -515,6 +531,9 @@ class ModelResult:
 
     params: pd.Series
     covariance: pd.DataFrame
+    #: The covariates that were yes/no columns in the data fitted to (None: not known, a
+    #: model file from an older regen); a prediction takes only yes/no words for them.
+    yes_no: tuple[str, ...] | None = None
 
     @property
     def bse(self) -> pd.Series:
@@ -548,8 +567,9 @@ class RecoveryFit(ModelResult):
     """
 
     def __init__(self, *, params, covariance, loglik, dist, formula, model_spec, n, n_dropped,
-                 iterations, cluster):
+                 iterations, cluster, yes_no=None):
         self.params = params
+        self.yes_no = yes_no
         self.covariance = covariance
         self.loglik = loglik
         self.dist = dist
@@ -640,13 +660,15 @@ class RecoveryFit(ModelResult):
     #: What the times measure ("numbness" or "relief"), when known; ``regen predict`` says it.
     outcome: str | None = None
 
-    def save(self, path, *, outcome: str | None = None) -> Path:
+    def save(self, path, *, outcome: str | None = None, force: bool = False) -> Path:
         """Write the model to a JSON file (never pickle); read it with :func:`regen.load_model`.
 
         The file holds the formula, the coefficients and their covariance, and
         what is needed to build covariates for new profiles (categorical levels,
-        spline knots). ``outcome`` ("numbness" or "relief") records what the
-        times measure, for ``regen predict``.
+        spline knots, which covariates are yes/no). ``outcome`` ("numbness" or
+        "relief") records what the times measure, for ``regen predict``. The write
+        is atomic; a file at ``path`` that regen did not write is refused with
+        :class:`~regen.exceptions.OutputError` unless ``force=True``.
         """
         if outcome is not None and outcome not in ("numbness", "relief"):
             raise ValueError(f"outcome must be 'numbness' or 'relief', not {outcome!r}")
@@ -655,21 +677,18 @@ class RecoveryFit(ModelResult):
             "parameters": list(self.params.index), "params": self.params.tolist(),
             "covariance": self.covariance.to_numpy().tolist(), "loglik": self.loglik,
             "n": self.n, "n_dropped": self.n_dropped, "iterations": self.iterations,
-            "cluster": self.cluster, "design": design_to_dict(self.model_spec),
-        })
+            "cluster": self.cluster, "design": design_to_dict(self.model_spec, self.yes_no),
+        }, force=force)
 
     @classmethod
     def _from_document(cls, document: dict) -> RecoveryFit:
         if document["dist"] not in DISTRIBUTIONS:
             raise ValueError(f"unknown dist {document['dist']!r}")
+        params, covariance = stored_parameters(document, scale=True)  # before any design
         spec = design_from_dict(document["formula"], document["design"])
-        names = list(document["parameters"])
-        params = pd.Series(np.asarray(document["params"], dtype="float64"), index=names)
-        covariance = np.asarray(document["covariance"], dtype="float64")
-        if covariance.shape != (len(names), len(names)) or \
-                len(spec.column_names) != len(names) - 1:
+        if list(spec.column_names) != list(params.index[:-1]) or params.index[-1] != "log_scale":
             raise ValueError("the coefficients do not match the formula's design")
-        fit = cls(params=params, covariance=pd.DataFrame(covariance, index=names, columns=names),
+        fit = cls(params=params, covariance=covariance, yes_no=stored_yes_no(document["design"]),
                   loglik=float(document["loglik"]), dist=document["dist"],
                   formula=document["formula"], model_spec=spec, n=int(document["n"]),
                   n_dropped=int(document["n_dropped"]), iterations=int(document["iterations"]),

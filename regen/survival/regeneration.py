@@ -64,7 +64,15 @@ import pandas as pd
 from scipy import optimize, stats
 
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
-from regen.serialize import design_from_dict, design_to_dict, write_model_file
+from regen.serialize import (
+    design_from_dict,
+    design_to_dict,
+    stored_number,
+    stored_numbers,
+    stored_parameters,
+    stored_yes_no,
+    write_model_file,
+)
 from regen.survival.aft import (
     DISTRIBUTIONS,
     ModelResult,
@@ -77,6 +85,7 @@ from regen.survival.aft import (
     cluster_sandwich,
     covariates_for,
     information_inverse,
+    yes_no_columns,
 )
 from regen.survival.npmle import check_intervals
 
@@ -258,7 +267,7 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         lag_flat=flat, loglik=loglik, formula=formula, distance=distance,
         velocity_dist=velocity_dist,
         model_spec=design.model_spec, n=len(rows), n_dropped=dropped, alpha=alpha,
-        profile=profile.table())
+        profile=profile.table(), yes_no=yes_no_columns(data, design.model_spec))
 
 
 class _LagProfile:
@@ -348,8 +357,9 @@ class RegenerationFit(ModelResult):
 
     def __init__(self, *, params, covariance, lag_estimate, lag_interval, lag_fixed, lag_flat,
                  loglik, formula, distance, model_spec, n, n_dropped, alpha, profile,
-                 velocity_dist="lognormal"):
+                 velocity_dist="lognormal", yes_no=None):
         self.params, self.covariance = params, covariance
+        self.yes_no = yes_no
         self.velocity_dist = velocity_dist
         self._lag = (lag_estimate, lag_interval)
         self.lag_fixed, self.lag_flat = lag_fixed, lag_flat
@@ -454,8 +464,12 @@ class RegenerationFit(ModelResult):
                 q=p, estimate=t, ci_lower=t * np.exp(-crit * se), ci_upper=t * np.exp(crit * se)))
         return pd.concat(parts, ignore_index=True)
 
-    def save(self, path) -> Path:
-        """Write the model to a JSON file; read it with :func:`regen.load_model`."""
+    def save(self, path, *, force: bool = False) -> Path:
+        """Write the model to a JSON file; read it with :func:`regen.load_model`.
+
+        The write is atomic; a file at ``path`` that regen did not write is refused
+        with :class:`~regen.exceptions.OutputError` unless ``force=True``.
+        """
         estimate, interval = self._lag
         return write_model_file(path, "RegenerationFit", {
             "formula": self.formula, "distance": self.distance,
@@ -465,28 +479,34 @@ class RegenerationFit(ModelResult):
             "lag": {"estimate": estimate, "interval": list(interval), "fixed": self.lag_fixed,
                     "flat": self.lag_flat},
             "n": self.n, "n_dropped": self.n_dropped, "alpha": self.alpha,
-            "design": design_to_dict(self.model_spec),
+            "design": design_to_dict(self.model_spec, self.yes_no),
             "lag_profile": self.lag_profile.to_dict(orient="list"),
-        })
+        }, force=force)
 
     @classmethod
     def _from_document(cls, document: dict) -> RegenerationFit:
-        names = list(document["parameters"])
-        covariance = np.asarray(document["covariance"], dtype="float64")
-        if covariance.shape != (len(names), len(names)):
-            raise ValueError("the covariance does not match the parameters")
+        params, covariance = stored_parameters(document, scale=True)  # before any design
         lag = document["lag"]
+        estimate = stored_number(lag, "estimate")
+        interval = tuple(stored_numbers(lag, "interval", (2,)))
+        if not (estimate >= 0 and interval[0] <= interval[1]):
+            raise ValueError(f"the lag {estimate:g} days or its interval {interval} is impossible")
+        if not isinstance(document["distance"], str):
+            raise ValueError("distance is not a column name")
+        spec = design_from_dict(document["formula"], document["design"])
+        names = [n for n in params.index if n not in ("log_scale", "lag")]
+        if list(spec.column_names) != names:
+            raise ValueError("the coefficients do not match the formula's design")
         return cls(
-            params=pd.Series(np.asarray(document["params"], dtype="float64"), index=names),
-            covariance=pd.DataFrame(covariance, index=names, columns=names),
-            lag_estimate=float(lag["estimate"]), lag_interval=tuple(map(float, lag["interval"])),
+            params=params, covariance=covariance,
+            lag_estimate=estimate, lag_interval=interval,
             lag_fixed=bool(lag["fixed"]), lag_flat=bool(lag["flat"]),
             loglik=float(document["loglik"]), formula=document["formula"],
-            distance=document["distance"],
-            model_spec=design_from_dict(document["formula"], document["design"]),
+            distance=document["distance"], model_spec=spec,
             n=int(document["n"]), n_dropped=int(document["n_dropped"]),
-            alpha=float(document["alpha"]), profile=_profile_table(document["lag_profile"]),
-            velocity_dist=_known_dist(document.get("velocity_dist", "lognormal")))
+            alpha=_level(document["alpha"]), profile=_profile_table(document["lag_profile"]),
+            velocity_dist=_known_dist(document.get("velocity_dist", "lognormal")),
+            yes_no=stored_yes_no(document["design"]))
 
     def __repr__(self) -> str:
         v = self.velocity if "Intercept" in self.params.index else None
@@ -503,10 +523,19 @@ def _known_dist(name) -> str:
     return name
 
 
+def _level(alpha) -> float:
+    """The stored alpha: a number strictly between 0 and 1."""
+    alpha = float(alpha)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha {alpha:g} is not between 0 and 1")
+    return alpha
+
+
 def _profile_table(stored) -> pd.DataFrame:
-    """The stored lag profile: two lists of numbers of one length."""
-    lags, values = stored["lag"], stored["profile_loglik"]
-    if not (isinstance(lags, list) and isinstance(values, list) and len(lags) == len(values)):
-        raise ValueError("the lag profile is not two lists of the same length")
-    return pd.DataFrame({"lag": np.asarray(lags, dtype="float64"),
-                         "profile_loglik": np.asarray(values, dtype="float64")})
+    """The stored lag profile: two lists of numbers of one length; the lags finite, the
+    log-likelihood finite or -inf (a lag at which the episodes cannot be fitted)."""
+    lags = stored_numbers(stored, "lag", (None,))
+    values = stored_numbers(stored, "profile_loglik", (len(lags),), finite=False)
+    if np.isnan(values).any() or (values == np.inf).any():
+        raise ValueError("the lag profile's log-likelihood holds NaN or +inf")
+    return pd.DataFrame({"lag": lags, "profile_loglik": values})
