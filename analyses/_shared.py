@@ -19,6 +19,7 @@ import pandas as pd
 
 import regen
 import regen.plot
+from regen._write import printable  # control characters in data shown, not obeyed
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "example"
@@ -207,18 +208,25 @@ def ci(row, prefix: str) -> str:
     return f"{low:.1f}–{high:.1f}" if np.isfinite(low) or np.isfinite(high) else "no CI"
 
 
-def write(result: Result, out: Path) -> list[Path]:
-    """Write the tables as CSV and the figures as PNG and SVG into ``out``; close the figures."""
+def write(result: Result, out: Path, outputs: regen.Outputs | None = None) -> list[Path]:
+    """Write the tables as CSV and the figures as PNG and SVG into ``out``; close the figures.
+
+    Every path is checked before anything is written (``outputs`` knows the inputs: never
+    one of them, never a file regen did not write unless --force), then written atomically
+    with formula-safe cells.
+    """
     import matplotlib.pyplot as plt
 
-    out.mkdir(parents=True, exist_ok=True)
+    outputs = outputs if outputs is not None else regen.Outputs()
+    tables = {stem: out / f"{stem}.csv" for stem in result.tables}
+    figures = {stem: [out / f"{stem}.{suffix}" for suffix in ("png", "svg")]
+               for stem in result.figures}
+    outputs.files([*tables.values(), *(p for paths in figures.values() for p in paths)])
     written = []
     for stem, table in result.tables.items():
-        path = out / f"{stem}.csv"
-        table.to_csv(path, index=False, float_format="%.6g")
-        written.append(path)
+        written.append(outputs.write_table(table, tables[stem], float_format="%.6g"))
     for stem, figure in result.figures.items():
-        written += regen.plot.save(figure, out / stem)
+        written += regen.plot.save(figure, out / stem, outputs=outputs)
         plt.close(figure)
     return written
 
@@ -228,18 +236,23 @@ def read(path: Path) -> regen.Cohort:
     try:
         return regen.read_cohort(path)
     except regen.CohortValidationError as error:
-        print(error, file=sys.stderr)
+        print(printable(str(error)), file=sys.stderr)
         raise SystemExit(1) from None
 
-def parser(name: str, description: str, seed_help: str,
+
+def parser(name: str, description: str, seed_help: str | None,
            bootstrap: bool = False) -> argparse.ArgumentParser:
-    """The options every analysis script takes (with ``bootstrap``, also the NPMLE's)."""
+    """The options every analysis script takes (with ``bootstrap``, also the NPMLE's; no
+    ``--seed`` when ``seed_help`` is None: the script draws no random numbers)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--data", type=Path, default=DATA,
                    help="cohort folder or .xlsx workbook (default: data/example)")
     p.add_argument("--out", type=Path, default=ROOT / "analyses" / "output" / name,
                    help=f"folder for the tables and figures (default: analyses/output/{name}/)")
-    p.add_argument("--seed", type=int, default=1, help=seed_help)
+    if seed_help is not None:
+        p.add_argument("--seed", type=int, default=1, help=seed_help)
+    p.add_argument("--force", action="store_true",
+                   help="replace files in --out that regen did not write (never an input)")
     if bootstrap:
         p.add_argument("--bootstrap", type=int, default=200,
                        help="patient-bootstrap replicates for the CIs (default 200)")
@@ -255,12 +268,18 @@ def run(args: argparse.Namespace, analyse: Callable[[regen.Cohort], Result]) -> 
 
     matplotlib.use("Agg")
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("once", regen.RegenWarning)  # show suspicious data, once
-        cohort = read(args.data)
-        result = analyse(cohort)
-        written = write(result, args.out)
-    print("\n".join(result.summary))
+    try:
+        outputs = regen.Outputs(inputs=[args.data], force=args.force)
+        outputs.folder(args.out)  # refused now, before the analysis
+        with warnings.catch_warnings():
+            warnings.simplefilter("once", regen.RegenWarning)  # show suspicious data, once
+            cohort = read(args.data)
+            result = analyse(cohort)
+            written = write(result, args.out, outputs)
+    except regen.OutputError as error:
+        print(f"error: {printable(str(error))}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(printable("\n".join(result.summary)))
     print(f"\n{len(written)} files written to {args.out} in {time.perf_counter() - started:.1f} s:")
     print("\n".join(f"  {path.name}" for path in written))
     return written

@@ -4,19 +4,23 @@ The first table of any recovery analysis: it shows what the later models are
 fitted to (how many episodes are interval-, left- or right-censored) and what
 was left out (by reason), before any estimate is made.
 
-Usage: python analyses/episode_overview.py [COHORT] [--threshold 0.5]
+Usage: python analyses/episode_overview.py [COHORT] [--data PATH] [--out DIR]
+           [--threshold 0.5] [--force]
 """
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
 
 import regen
 
-OUTPUT = Path(__file__).resolve().parent / "output"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scripts' shared helpers
+from _shared import Result, parser, run
+
+NAME = "episode_overview"
 
 
 def overview(cohort: regen.Cohort, threshold: float) -> pd.DataFrame:
@@ -41,20 +45,27 @@ def overview(cohort: regen.Cohort, threshold: float) -> pd.DataFrame:
     return table
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("cohort", nargs="?", default="data/example", type=Path)
-    parser.add_argument("--threshold", type=float, default=0.5,
-                        help="relief: share of baseline pain removed (default 0.5)")
-    args = parser.parse_args()
-    cohort = regen.read_cohort(args.cohort)
-    OUTPUT.mkdir(exist_ok=True)
-    table = overview(cohort, args.threshold)
-    table.to_csv(OUTPUT / "episode_overview.csv")
-    cohort.exclusions.to_csv(OUTPUT / "exclusions.csv", index=False)
+def analyse(cohort: regen.Cohort, threshold: float = 0.5) -> Result:
+    """The overview table and every exclusion, with the overview as the summary."""
+    result = Result()
+    table = overview(cohort, threshold)
+    result.tables = {"episode_overview": table.reset_index(), "exclusions": cohort.exclusions}
     with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(table.T.to_string())
-    print(f"\nWritten to {OUTPUT}/episode_overview.csv and exclusions.csv")
+        result.summary = [table.T.to_string()]
+    return result
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    """Run the overview from the command line; return the files written."""
+    p = parser(NAME, __doc__.splitlines()[0], seed_help=None)
+    p.add_argument("cohort", nargs="?", type=Path, default=None,
+                   help="the cohort folder or .xlsx workbook (same as --data)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="relief: share of baseline pain removed (default 0.5)")
+    args = p.parse_args(argv)
+    if args.cohort is not None:
+        args.data = args.cohort
+    return run(args, lambda cohort: analyse(cohort, threshold=args.threshold))
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ episodes, and longitudinal models (:func:`fit_trajectory`,
 
 from regen import plot, report, simulate
 from regen._version import __version__
+from regen._write import Outputs
 from regen.cohort import Cohort, read_cohort
 from regen.exceptions import (
     CohortValidationError,
     ConvergenceWarning,
     DataWarning,
     ModelError,
+    OutputError,
     RegenError,
     RegenWarning,
 )
@@ -38,6 +40,8 @@ __all__ = [
     "DataWarning",
     "ModelError",
     "ModelFileError",
+    "OutputError",
+    "Outputs",
     "ProbabilityFit",
     "RegenError",
     "RecoveryFit",

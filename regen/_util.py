@@ -1,4 +1,4 @@
-"""Small vectorised helpers shared by the table modules."""
+"""Small helpers shared by the table modules: a fast membership test and JSON cleaning."""
 
 from __future__ import annotations
 
@@ -15,36 +15,6 @@ def isin(values: pd.Series, candidates) -> np.ndarray:
     """
     index = pd.Index(pd.unique(pd.Series(candidates).dropna()))
     return index.get_indexer(values) >= 0
-
-
-#: A spreadsheet runs a cell starting with one of these as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose text cells cannot run as spreadsheet formulas.
-
-    A text cell starting with ``= + - @``, a tab or a carriage return gets a
-    leading apostrophe (OWASP's advice for CSV injection), which spreadsheets
-    show as text. Numeric columns are left alone, so -0.5 stays a number.
-    """
-    out = frame.copy()
-    for name in out.columns:
-        column = out[name]
-        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-            continue
-        if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
-            continue
-        text = column.astype("string")
-        risky = text.str.startswith(FORMULA_STARTS).fillna(False).to_numpy(dtype=bool)
-        if risky.any():
-            out[name] = column.astype(object).where(~risky, "'" + text.astype(object))
-    return out
-
-
-def write_csv(frame: pd.DataFrame, path, **options) -> None:
-    """``frame.to_csv`` with text cells made safe for spreadsheets."""
-    spreadsheet_safe(frame).to_csv(path, **options)
 
 
 def json_safe(value):

@@ -41,7 +41,8 @@ from regen.exceptions import OutputError
 from regen.io import TABLE_SUFFIXES, input_files
 from regen.tables import TABLES
 
-__all__ = ["MANIFEST", "FORMULA_STARTS", "Outputs", "atomic_open", "html_environment",
+__all__ = ["MANIFEST", "FORMULA_STARTS", "Outputs", "atomic_open", "figure_bytes",
+           "html_environment",
            "literal", "neutralise", "printable", "save_figure", "write_bytes", "write_json",
            "write_table", "write_text"]
 
@@ -376,23 +377,64 @@ class Outputs:
 
     def write_workbook(self, sheets: dict[str, pd.DataFrame], path: str | os.PathLike, *,
                        index: bool = False) -> Path:
-        """Write several tables as the sheets of one .xlsx workbook, every cell inert."""
+        """Write several tables as the sheets of one .xlsx workbook, every cell inert.
+
+        Cells are written as values: text starting like a formula has been neutralised
+        (:func:`neutralise`), missing values are empty cells.
+        """
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        for name, frame in sheets.items():
+            frame = neutralise(frame.reset_index() if index else frame)
+            sheet = book.create_sheet(title=str(name))
+            sheet.append([str(column) for column in frame.columns])
+            for row in frame.astype(object).itertuples(index=False, name=None):
+                sheet.append([None if _missing(value) else _plain(value) for value in row])
         buffer = io.BytesIO()
-        with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-            for name, frame in sheets.items():
-                neutralise(frame).to_excel(writer, sheet_name=name, index=index)
+        book.save(buffer)
         return self.write_bytes(path, buffer.getvalue())
 
     def save_figure(self, figure, path: str | os.PathLike, *, format: str | None = None,
                     **options) -> Path:
-        """Save a matplotlib figure (PNG, SVG or PDF by suffix); an SVG carries no date."""
+        """Save a matplotlib figure (PNG, SVG or PDF by suffix); see :func:`figure_bytes`."""
         path = Path(path)
-        fmt = (format or path.suffix.lstrip(".")).lower()
-        if fmt == "svg":
-            options.setdefault("metadata", {"Date": None})
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=fmt, **options)
-        return self.write_bytes(path, buffer.getvalue())
+        data = figure_bytes(figure, (format or path.suffix.lstrip(".")).lower(), **options)
+        return self.write_bytes(path, data)
+
+
+def figure_bytes(figure, format: str = "png", **options) -> bytes:
+    """A matplotlib figure as PNG, SVG or PDF bytes, every text drawn literally.
+
+    Text from data must not be read as math: a nerve named ``a$x$b`` is drawn as
+    written, and ``$\\x$`` does not stop the drawing with a parse error. Every text of
+    the figure, and the tick labels matplotlib makes while drawing, are drawn with math
+    parsing off. An SVG carries no date, so the same figure gives the same bytes.
+    """
+    import matplotlib as mpl
+    from matplotlib.text import Text
+
+    if format == "svg":
+        options.setdefault("metadata", {"Date": None})
+    buffer = io.BytesIO()
+    with mpl.rc_context({"text.parse_math": False}):
+        for text in figure.findobj(Text):
+            text.set_parse_math(False)
+        figure.savefig(buffer, format=format, **options)
+    return buffer.getvalue()
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (
+        isinstance(value, float) and np.isnan(value))
+
+
+def _plain(value):
+    """A cell value openpyxl stores as is: numpy scalars as Python ones, timestamps as
+    datetimes."""
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value.item() if isinstance(value, np.generic) else value
 
 
 # Writing outside a command: no inputs to protect, the manifest rule still holds.

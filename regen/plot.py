@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from regen._write import literal
 from regen.tables import KNOWN_NERVES
 
 __all__ = ["at_risk_table", "calibration", "colours", "forest", "recovery", "save", "style",
@@ -32,6 +33,8 @@ _RC = {
     "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 1.3,
     "figure.dpi": 150, "savefig.dpi": 300, "savefig.bbox": "tight", "svg.fonttype": "none",
     "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
+    # Text comes from the data (nerve names): draw it as written, never as math.
+    "text.parse_math": False,
 }
 
 
@@ -68,9 +71,10 @@ def colours(groups) -> dict:
 
 
 def _label(group) -> str:
+    """A group's name as drawn: underscores as spaces, control characters escaped."""
     if isinstance(group, tuple):
         return ", ".join(_label(g) for g in group)
-    return str(group).replace("_", " ")
+    return literal(str(group).replace("_", " "))
 
 
 def _axes(ax, height: float = 2.6, width: float = WIDTH):
@@ -292,8 +296,8 @@ def forest(fit, *, ax=None, terms=None, title: str | None = None):
 def _term_label(term: str) -> str:
     if "[T." in term:
         name, level = term.split("[T.", 1)
-        return f"{name.replace('_', ' ')}: {level.rstrip(']').replace('_', ' ')}"
-    return term.replace("_", " ")
+        return literal(f"{name.replace('_', ' ')}: {level.rstrip(']').replace('_', ' ')}")
+    return literal(term.replace("_", " "))
 
 
 def _effects(fit) -> tuple[pd.DataFrame, str, bool]:
@@ -357,16 +361,25 @@ def calibration(fit, data: pd.DataFrame, *, time: float = 56.0, groups: int = 4,
         return ax
 
 
-def save(ax_or_figure, path, *, formats=("png", "svg")) -> list[Path]:
-    """Save the figure of ``ax_or_figure`` as ``path`` with each suffix in ``formats``."""
+def save(ax_or_figure, path, *, formats=("png", "svg"), force: bool = False,
+         outputs=None) -> list[Path]:
+    """Save the figure of ``ax_or_figure`` as ``path`` with each suffix in ``formats``.
+
+    The files are written atomically, with text drawn literally (no math parsing of
+    nerve names); a file there that regen did not write is refused with
+    :class:`~regen.exceptions.OutputError` unless ``force=True``. ``outputs`` (a
+    :class:`regen.Outputs`) checks the paths against a command's inputs and other outputs.
+    """
+    from regen._write import Outputs
+
     figure = getattr(ax_or_figure, "figure", ax_or_figure)
     stem = Path(path)
     stem = stem.with_suffix("") if stem.suffix.lower() in (".png", ".svg", ".pdf") else stem
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    written = []
+    targets = [stem.with_name(f"{stem.name}.{suffix}") for suffix in formats]
+    if outputs is None:  # on its own: check every file before writing any
+        outputs = Outputs(force=force)
+        outputs.files(targets)
     with style():
-        for suffix in formats:
-            target = stem.with_name(f"{stem.name}.{suffix}")
-            figure.savefig(target, metadata={"Date": None} if suffix == "svg" else None)
-            written.append(target)
-    return written
+        for target in targets:
+            outputs.save_figure(figure, target)
+    return targets

@@ -163,18 +163,26 @@ class SimulatedCohort:
             f"visits={len(self.visits)}, seed={self.truth['seed']})"
         )
 
-    def write(self, folder: str | os.PathLike[str], format: str = "csv") -> Path:
+    def write(self, folder: str | os.PathLike[str], format: str = "csv", *,
+              force: bool = False) -> Path:
         """Write the three tables as files that :func:`regen.read_cohort` reads.
 
         Parameters
         ----------
         folder : str or path-like
-            Output folder, created if missing; existing files are overwritten.
+            Output folder, created if missing. Files regen wrote there before are
+            replaced; any other file of the same name is refused
+            (:class:`~regen.exceptions.OutputError`) unless ``force=True``. A table
+            file of another format already in the folder (``visits.csv`` when writing
+            Parquet) is refused whatever ``force`` says: the folder would then hold
+            two files for one table.
         format : {"csv", "parquet", "xlsx"}
             ``csv`` and ``parquet`` write ``patients``, ``treatments`` and
             ``visits`` files; ``xlsx`` writes one workbook ``cohort.xlsx`` with
             three sheets. Dates are ISO ``YYYY-MM-DD`` text in every format;
             booleans are ``yes``/``no`` in CSV and native booleans otherwise.
+        force : bool, default False
+            Replace files of the same name that regen did not write.
 
         Returns
         -------
@@ -204,19 +212,23 @@ class SimulatedCohort:
                 f"an Excel sheet holds at most {_EXCEL_MAX_ROWS:,} rows; the visits table has "
                 f"{len(tables['visits']):,}. Write csv or parquet instead."
             )
-        out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
+        from regen._write import Outputs
+        from regen.exceptions import OutputError
+        from regen.io import input_files
+
+        outputs = Outputs(force=force)
+        out = outputs.folder(folder)
         if fmt == "xlsx":
-            path = out / "cohort.xlsx"
-            with pd.ExcelWriter(path, engine="openpyxl") as writer:
-                for name, frame in tables.items():
-                    frame.to_excel(writer, sheet_name=name, index=False)
-            return path
+            return outputs.write_workbook(tables, outputs.file(out / "cohort.xlsx"))
+        paths = {name: out / f"{name}.{fmt}" for name in tables}
+        others = [p for p in input_files(out) if p.name not in {q.name for q in paths.values()}]
+        if others:
+            raise OutputError(f"{out} already holds {', '.join(p.name for p in others)}; "
+                              f"{fmt} files beside them would give a table two files and the "
+                              "folder could not be read: choose another folder, or move them")
+        outputs.files(paths.values())
         for name, frame in tables.items():
-            if fmt == "csv":
-                frame.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
-            else:
-                frame.to_parquet(out / f"{name}.parquet", index=False)
+            outputs.write_table(frame, paths[name])
         return out
 
 

@@ -231,10 +231,12 @@ def update_readme(path: str) -> None:
 
     Run as ``python -m regen.tables data/README.md`` after changing a declaration.
     """
+    from regen._write import atomic_open
+
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     start, end = text.index(_BEGIN) + len(_BEGIN), text.index(_END)
-    with open(path, "w", encoding="utf-8") as handle:
+    with atomic_open(path, "w") as handle:  # a document of the repository: no manifest
         handle.write(text[:start] + data_dictionary() + text[end:])
 
 

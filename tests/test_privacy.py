@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import regen
-from regen._util import spreadsheet_safe
+from regen._write import neutralise as spreadsheet_safe
 from regen.report import relief_report
 
 NOTE = "Seen by Dr Jane Roe, lives at 12 Elm Street"
