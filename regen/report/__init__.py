@@ -11,18 +11,26 @@ where both procedures have enough treatments):
   (Turnbull NPMLE, :func:`regen.turnbull`);
 - the median time until numbness fades, with its CI.
 
-A group with fewer treatments than ``min_group`` (default 10) is not shown: its row
-says so and why. No patient or treatment identifier is written anywhere: the tables
-are built from counts and model outputs only, and the files are checked for every
-identifier of the cohort before they are kept. Figures are PNGs embedded in the
-HTML; nothing is fetched from the network.
+Privacy: a group (a nerve, or a procedure within a nerve) is shown only with at least
+``min_group`` treatments (default 10) **and** ``min_patients`` distinct patients
+(default 5: one patient treated twelve times is one patient); a suppressed group's row
+says so and why, and its size cannot be recovered by subtraction, because the totals
+the report prints count only the groups it shows, and a nerve is split by procedure
+only when every procedure passes the rule. No patient or treatment identifier is
+written anywhere: the tables are built from counts and model outputs only, and the
+files are checked for every identifier of the cohort before they are kept.
+
+Safety: every text from the data is escaped (one autoescaping template environment),
+the HTML carries a Content-Security-Policy that forbids scripts and every network
+request, figures are PNGs embedded in the HTML, and the files are written atomically
+through :class:`regen.Outputs`: never over an input, nor over a file regen did not
+write unless ``force=True``.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as _dt
-import io
 import json
 import math
 import os
@@ -31,22 +39,50 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats
 
-from regen._util import json_safe, write_csv
+from regen._util import json_safe
 from regen._version import __version__
+from regen._write import Outputs, figure_bytes, html_environment
+from regen.exceptions import OutputError
 from regen.tables import KNOWN_NERVES
 
-__all__ = ["MIN_GROUP", "WEEKS", "relief_report"]
+__all__ = ["MIN_GROUP", "MIN_PATIENTS", "WEEKS", "relief_report", "report_files"]
 
 #: Groups with fewer treatments than this are suppressed.
 MIN_GROUP = 10
+#: Groups with fewer distinct patients than this are suppressed.
+MIN_PATIENTS = 5
+#: The files the report writes beside the HTML file.
+BESIDE = ("report.json", "report_by_nerve.csv", "report_by_procedure.csv",
+          "report_still_relieved.csv")
+
+
+def report_files(out) -> list[Path]:
+    """The files :func:`relief_report` writes for ``out``: the HTML file, then those beside it.
+
+    Raises :class:`~regen.exceptions.OutputError` if ``out`` is not an ``.html`` file name.
+    """
+    out = Path(out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise OutputError(f"{out}: the report is an HTML file; give a name ending in .html "
+                          "(report.json and the CSV tables are written beside it)")
+    return [out] + [out.parent / name for name in BESIDE]
+
+
+def privacy_rule(min_group: int, min_patients: int) -> str:
+    """The suppression rule in words, as the report and report.json state it."""
+    return (f"A nerve, or a procedure within a nerve, is shown only if it has at least "
+            f"{min_group} treatments and at least {min_patients} different patients; the "
+            "totals count only the groups shown, so the size of a group not shown cannot be "
+            "worked out from them.")
 #: Weeks at which the share still relieved is reported.
 WEEKS = (4, 8, 12, 16)
 
 
 def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
-                  n_bootstrap: int = 200, seed: int = 2026, threshold: float = 0.5,
-                  response_window: tuple[int, int] = (1, 30), title: str | None = None,
-                  progress: bool | None = None, n_jobs: int = 1) -> dict:
+                  min_patients: int = MIN_PATIENTS, n_bootstrap: int = 200, seed: int = 2026,
+                  threshold: float = 0.5, response_window: tuple[int, int] = (1, 30),
+                  title: str | None = None, progress: bool | None = None, n_jobs: int = 1,
+                  force: bool = False) -> dict:
     """Write the expected-relief report: ``out`` (HTML), ``report.json`` and CSV tables beside it.
 
     Parameters
@@ -57,12 +93,18 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
         The HTML file; the JSON and CSV files go into the same folder.
     min_group : int, default 10
         Groups with fewer treatments are suppressed (shown as such, no numbers).
+    min_patients : int, default 5
+        Groups with fewer distinct patients are suppressed too.
     n_bootstrap, seed
         Bootstrap replicates (resampling patients) for the CIs, and their seed.
     threshold, response_window
         What counts as relief, as in :meth:`regen.Cohort.episodes`.
     n_jobs : int, default 1
         Processes for the bootstrap; the result does not depend on it.
+    force : bool, default False
+        Replace files in the way that regen did not write (or that were changed since);
+        without it they are refused with :class:`~regen.exceptions.OutputError`, as is an
+        output path that is one of the cohort's input files.
 
     The same cohort and seed give byte-identical files. The report's date is
     today's, or the one ``SOURCE_DATE_EPOCH`` (seconds since 1970) gives, as
@@ -75,11 +117,12 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     """
     from regen.survival.npmle import turnbull
 
-    if min_group < 1:
-        raise ValueError(f"min_group must be at least 1, not {min_group}")
-    out = Path(out)
-    folder = out.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    for name, value in (("min_group", min_group), ("min_patients", min_patients)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+    outputs = Outputs(inputs=[s.path for s in cohort.sources if s.path is not None],
+                      force=force)
+    files = outputs.files(report_files(out))  # refused now, before the long work
     relief, relief_excluded = cohort.episodes("relief", threshold=threshold,
                                               response_window=response_window,
                                               with_exclusions=True)
@@ -87,7 +130,8 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     treatments = cohort.treatments
     counts = treatments.groupby("nerve").agg(treatments=("treatment_id", "size"),
                                              patients=("patient_id", "nunique"))
-    shown = sorted(counts.index[counts["treatments"] >= min_group])
+    big_enough = (counts["treatments"] >= min_group) & (counts["patients"] >= min_patients)
+    shown = sorted(counts.index[big_enough])
     hidden = sorted(set(counts.index) - set(shown))
     # A rare name that is not a known nerve may be free text (a typo, a note): never print it.
     unnamed = [nerve for nerve in hidden if nerve not in KNOWN_NERVES]
@@ -108,7 +152,7 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
                "patients": int(counts.loc[nerve, "patients"])}
         if nerve in hidden:
             rows.append({**row, "suppressed": True, "treatments": None, "patients": None,
-                         "note": f"fewer than {min_group} treatments"})
+                         "note": _too_small(counts.loc[nerve], min_group, min_patients)})
             continue
         rows.append({**row, "suppressed": False, "note": "",
                      **_responders(assessed.loc[assessed["nerve"] == nerve]),
@@ -118,9 +162,10 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
         rows.append({"nerve": "other nerves", "procedure": "all", "treatments": None,
                      "patients": None, "suppressed": True,
                      "note": f"{len(unnamed)} other nerve name(s), each with fewer than "
-                             f"{min_group} treatments"})
+                             f"{min_group} treatments or {min_patients} patients"})
     table = pd.DataFrame(rows)
-    by_procedure = _by_procedure(relief, assessed, treatments, shown, min_group, options)
+    by_procedure = _by_procedure(relief, assessed, treatments, shown, min_group, min_patients,
+                                 options)
     weeks = _still_relieved(relief_fit, shown)
 
     figures = {}
@@ -129,7 +174,10 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     if numb_fit is not None:
         figures["numbness"] = _figure(numb_fit, "Still numb")
 
-    dates = treatments["treated_on"].dropna()
+    # Totals over the groups shown only: the whole cohort's counts, less those shown, would
+    # give the size of the groups that are not.
+    published = treatments.loc[treatments["nerve"].isin(shown)]
+    dates = published["treated_on"].dropna()
     content = {
         "title": title or "Expected relief after cryoneurolysis",
         "generated": _today().isoformat(),
@@ -138,10 +186,14 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
             "files": [{"name": s.name, "sha256": s.sha256} for s in cohort.sources],
             "treated_from": dates.min().strftime("%Y-%m") if len(dates) else None,
             "treated_to": dates.max().strftime("%Y-%m") if len(dates) else None,
-            "patients": int(treatments["patient_id"].nunique()),
-            "treatments": int(len(treatments)),
+            "patients": int(published["patient_id"].nunique()),
+            "treatments": int(len(published)),
+            "counts_cover": "the nerves shown",
         },
-        "settings": {"min_group": min_group, "n_bootstrap": n_bootstrap, "seed": seed,
+        "privacy": {"min_group": min_group, "min_patients": min_patients,
+                    "rule": privacy_rule(min_group, min_patients)},
+        "settings": {"min_group": min_group, "min_patients": min_patients,
+                     "n_bootstrap": n_bootstrap, "seed": seed,
                      "relief_threshold": threshold, "response_window_days": list(response_window),
                      "weeks": list(WEEKS)},
         "suppressed": hidden + ([f"{len(unnamed)} other nerve name(s)"] if unnamed else []),
@@ -152,16 +204,21 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     }
     html = _render(content, figures)
     _check_no_identifiers([_render(content, {}), json.dumps(content, default=str)], treatments)
-    out.write_text(html, encoding="utf-8")
-    (folder / "report.json").write_text(json.dumps(json_safe(content), indent=1, default=str,
-                                                    allow_nan=False) + "\n",
-                                        encoding="utf-8")
-    write_csv(table, folder / "report_by_nerve.csv", index=False)
-    write_csv(by_procedure, folder / "report_by_procedure.csv", index=False)
-    write_csv(weeks, folder / "report_still_relieved.csv", index=False)
-    content["files"] = [out, folder / "report.json", folder / "report_by_nerve.csv",
-                        folder / "report_by_procedure.csv", folder / "report_still_relieved.csv"]
+    html_file, json_file, nerve_file, procedure_file, weeks_file = files
+    outputs.write_text(html_file, html)
+    outputs.write_json(json_file, content)
+    outputs.write_table(table, nerve_file)
+    outputs.write_table(by_procedure, procedure_file)
+    outputs.write_table(weeks, weeks_file)
+    content["files"] = files
     return content
+
+
+def _too_small(counts: pd.Series, min_group: int, min_patients: int) -> str:
+    """Why a group is not shown, in the report's words."""
+    if counts["treatments"] < min_group:
+        return f"fewer than {min_group} treatments"
+    return f"fewer than {min_patients} patients"
 
 
 def _today() -> _dt.date:
@@ -233,21 +290,24 @@ def _still_relieved(fit, shown) -> pd.DataFrame:
     return table.loc[table["nerve"].isin(shown), columns].reset_index(drop=True)
 
 
-def _by_procedure(relief, assessed, treatments, shown, min_group, options) -> pd.DataFrame:
-    """Nerves whose procedures differ: each procedure with enough treatments, else nothing."""
+def _by_procedure(relief, assessed, treatments, shown, min_group, min_patients,
+                  options) -> pd.DataFrame:
+    """Nerves whose procedures differ: every procedure shown if each passes the privacy rule,
+    else none of the nerve's (showing some would give the others' size by subtraction)."""
     from regen.survival.npmle import turnbull
 
     columns = ["nerve", "procedure", "treatments", "responder_rate", "relief_median_days",
                "relief_median_ci_lower", "relief_median_ci_upper"]
     if "procedure" not in treatments.columns or treatments["procedure"].isna().all():
         return pd.DataFrame(columns=columns)
-    counts = treatments.groupby(["nerve", "procedure"]).size()
+    grouped = treatments.groupby(["nerve", "procedure"])
+    counts, patients = grouped.size(), grouped["patient_id"].nunique()
     rows = []
     for nerve in shown:
         if nerve not in counts.index.get_level_values(0):
             continue
         per = counts.loc[nerve]
-        if len(per) < 2 or (per < min_group).any():
+        if len(per) < 2 or (per < min_group).any() or (patients.loc[nerve] < min_patients).any():
             continue
         part = relief.loc[relief["nerve"] == nerve]
         fit = turnbull(part, by="procedure", **options) if len(part) else None
@@ -322,19 +382,14 @@ def _figure(fit, ylabel: str) -> str:
     from regen import plot
 
     ax = plot.recovery(fit, ylabel=ylabel)
-    buffer = io.BytesIO()
     with plot.style():
-        ax.figure.savefig(buffer, format="png", dpi=160)
+        data = figure_bytes(ax.figure, "png", dpi=160)
     plt.close(ax.figure)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return base64.b64encode(data).decode("ascii")
 
 
 def _render(content: dict, figures: dict) -> str:
-    import jinja2
-
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("regen.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
+    environment = html_environment("regen.report")
     environment.filters["days"] = _format_days
     environment.filters["share"] = _format_share
     environment.filters["label"] = lambda text: str(text).replace("_", " ")
