@@ -2,8 +2,12 @@
 
 Every command calls the public API only. A user error (bad files, bad
 options) prints one message saying what is wrong, where, and how to fix it,
-and exits 1; it never shows a traceback. Set ``REGEN_DEBUG=1`` to see the
-traceback of an unexpected failure.
+and exits 1; it never shows a traceback. An output path regen will not write
+(an input, two outputs on one path, a file regen did not write, without
+``--force``) is a usage error: exit 2, before any work is done. Everything
+printed has its control characters escaped, so text from the data cannot
+drive the terminal. Set ``REGEN_DEBUG=1`` to see the traceback of an
+unexpected failure.
 """
 
 from __future__ import annotations
@@ -21,18 +25,27 @@ import pandas as pd
 from formulaic.errors import FormulaicError
 
 import regen
-from regen._util import json_safe, write_csv
+from regen._util import json_safe
+from regen._write import Outputs, printable
 from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
-from regen.exceptions import CohortValidationError, RegenError
+from regen.exceptions import CohortValidationError, OutputError, RegenError
 from regen.survival.aft import DISTRIBUTIONS, _typical_profiles
+from regen.validation import BOOLEAN_WORDS
 
 __all__ = ["main"]
 
 OUTCOMES = click.Choice(["numbness", "relief"])
 
 
+def _echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print a message with its control characters escaped (see :func:`regen._write.printable`):
+    a nerve name or a file name holding an ANSI escape is shown, not obeyed."""
+    click.echo(printable(str(message)), err=err, nl=nl)
+
+
 def _user_errors(command):
-    """Turn regen's errors into one message and exit code 1; show data warnings plainly."""
+    """Turn regen's errors into one message and exit code 1 (output paths refused: 2); show
+    data warnings plainly."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -42,26 +55,24 @@ def _user_errors(command):
             try:
                 return command(*args, **kwargs)
             except CohortValidationError as error:
-                click.echo(str(error), err=True)
-                problems_file = kwargs.get("problems_file")
-                if problems_file:
-                    write_csv(error.problems, problems_file, index=False)
-                    click.echo(f"\nAll problems written to {problems_file}", err=True)
+                _echo(error, err=True)
                 sys.exit(1)
+            except OutputError as error:
+                raise click.UsageError(printable(str(error))) from None  # exit 2
             except click.ClickException:
                 raise  # click prints usage errors itself (exit 2)
             except (RegenError, OSError, ValueError, FormulaicError) as error:
                 # regen's own errors, files, and values or formulas the user gave
                 if os.environ.get("REGEN_DEBUG"):
                     raise
-                click.echo(f"error: {error}", err=True)
+                _echo(f"error: {error}", err=True)
                 sys.exit(1)
             except Exception as error:  # a bug in regen, not the user's doing
                 if os.environ.get("REGEN_DEBUG"):
                     raise
-                click.echo(f"internal error: {type(error).__name__}: {error}\nThis is a bug in "
-                           "regen, not in your data; rerun with REGEN_DEBUG=1 to see where it "
-                           "happened and report it.", err=True)
+                _echo(f"internal error: {type(error).__name__}: {error}\nThis is a bug in "
+                      "regen, not in your data; rerun with REGEN_DEBUG=1 to see where it "
+                      "happened and report it.", err=True)
                 sys.exit(3)
 
     return wrapper
@@ -70,10 +81,16 @@ def _user_errors(command):
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """regen's warnings as one plain line on stderr; others as Python shows them."""
     if issubclass(category, regen.RegenWarning):
-        click.echo(f"warning: {message}", err=True)
+        _echo(f"warning: {message}", err=True)
     else:
-        click.echo(warnings.formatwarning(message, category, filename, lineno, line), err=True,
-                   nl=False)
+        _echo(warnings.formatwarning(message, category, filename, lineno, line), err=True,
+              nl=False)
+
+
+_force_option = click.option(
+    "--force", is_flag=True,
+    help="Replace output files that regen did not write, or that were changed since it did "
+         "(never an input).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,18 +129,29 @@ def _check_window(ctx, param, value: tuple[int, int]) -> tuple[int, int]:
 @_window_options
 @click.option("--problems", "problems_file", type=click.Path(path_type=Path),
               help="Also write every problem found to this CSV file.")
+@_force_option
 @_user_errors
 def validate(path: Path, baseline_window_days: int, max_follow_up_days: int,
-             problems_file: Path | None) -> None:
+             problems_file: Path | None, force: bool) -> None:
     """Check the follow-up tables in PATH and print the flow.
 
     PATH is a folder with patients, treatments and visits (.csv or .parquet)
     or one .xlsx workbook. Exits 0 when the data are usable, 1 when not.
     """
-    cohort = _read(path, baseline_window_days, max_follow_up_days)
-    click.echo(format_flow(cohort, path))
+    outputs = Outputs(inputs=[path], force=force)
+    if problems_file:
+        _check_suffix(outputs.file(problems_file), (".csv",))
+    try:
+        cohort = _read(path, baseline_window_days, max_follow_up_days)
+    except CohortValidationError as error:
+        if not problems_file:
+            raise
+        outputs.write_table(error.problems, problems_file)
+        raise CohortValidationError(f"{error}\n\nAll problems written to {problems_file}",
+                                    error.problems) from None
+    _echo(format_flow(cohort, path))
     n = len(cohort.warnings)
-    click.echo("\nThe data are usable" + (f" ({n} warning{'s' if n > 1 else ''} above)." if n else "."))
+    _echo("\nThe data are usable" + (f" ({n} warning{'s' if n > 1 else ''} above)." if n else "."))
 
 
 @main.command()
@@ -139,25 +167,27 @@ def validate(path: Path, baseline_window_days: int, max_follow_up_days: int,
 @click.option("--exclusions", "exclusions_file", type=click.Path(path_type=Path),
               help="Also write the treatments without an episode, with reasons.")
 @_window_options
+@_force_option
 @_user_errors
 def episodes(path: Path, outcome: str, output: Path, threshold: float,
              response_window: tuple[int, int], exclusions_file: Path | None,
-             baseline_window_days: int, max_follow_up_days: int) -> None:
+             baseline_window_days: int, max_follow_up_days: int, force: bool) -> None:
     """Write one interval-censored episode per treatment in PATH."""
-    _check_suffix(output)
-    if exclusions_file:
-        _check_suffix(exclusions_file)
+    outputs = Outputs(inputs=[path], force=force)
+    for file in (output, exclusions_file):
+        if file:
+            _check_suffix(outputs.file(file))
     cohort = _read(path, baseline_window_days, max_follow_up_days)
     table, excluded = cohort.episodes(outcome, threshold=threshold,
                                       response_window=response_window, with_exclusions=True)
-    _write(table, output)
-    click.echo(f"{len(table)} {outcome} episodes written to {output}; "
-               f"{len(excluded)} treatment(s) without an episode.")
+    outputs.write_table(table, output)
+    _echo(f"{len(table)} {outcome} episodes written to {output}; "
+          f"{len(excluded)} treatment(s) without an episode.")
     for reason, n in excluded["reason"].value_counts().items():
-        click.echo(f"  {reason}: {n}")
+        _echo(f"  {reason}: {n}")
     if exclusions_file:
-        _write(excluded, exclusions_file)
-        click.echo(f"Exclusions written to {exclusions_file}")
+        outputs.write_table(excluded, exclusions_file)
+        _echo(f"Exclusions written to {exclusions_file}")
 
 
 @main.command()
@@ -209,12 +239,14 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
 @click.option("--save", "save_to", type=click.Path(path_type=Path),
               help="Write the fitted model to this JSON file.")
 @_window_options
+@_force_option
 @_user_errors
 def fit(path: Path, outcome: str, model_kind: str, score: str, re_formula: str,
         threshold: float | None, relative: bool | None, direction: str | None, ci_method: str,
         n_bootstrap: int, seed: int | None, formula: str | None, lag: float | None,
         dist: str | None, cluster: str, settings: tuple[str, ...], as_json: bool,
-        save_to: Path | None, baseline_window_days: int, max_follow_up_days: int) -> None:
+        save_to: Path | None, baseline_window_days: int, max_follow_up_days: int,
+        force: bool) -> None:
     """Fit a recovery model to the episodes in PATH.
 
     recovery (default): an accelerated-failure-time model; prints the time
@@ -227,16 +259,18 @@ def fit(path: Path, outcome: str, model_kind: str, score: str, re_formula: str,
     the mean crosses --threshold, with a 95% CI.
     """
     _check_options(click.get_current_context(), model_kind, outcome)
+    if save_to:
+        _check_suffix(Outputs(inputs=[path], force=force).file(save_to), (".json",))
     cohort = _read(path, baseline_window_days, max_follow_up_days)
     if model_kind == "trajectory":
         _fit_trajectory(cohort, score, formula, re_formula, settings,
                         _Crossing(threshold, relative, direction, ci_method, n_bootstrap, seed),
-                        cluster, as_json, save_to)
+                        cluster, as_json, save_to, force)
         return
     episodes = cohort.episodes(outcome)
     if model_kind == "regeneration":
         _fit_regeneration(episodes, outcome, formula or "~ 1", lag, dist or "lognormal", cluster,
-                          as_json, save_to)
+                          as_json, save_to, force)
         return
     formula, dist = formula or "~ nerve", dist or "weibull"
     model = regen.fit_recovery(formula, episodes, dist=dist,
@@ -244,23 +278,23 @@ def fit(path: Path, outcome: str, model_kind: str, score: str, re_formula: str,
     profiles = _profiles(episodes, model, settings)
     predicted = model.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
     if save_to:
-        model.save(save_to, outcome=outcome)
+        model.save(save_to, outcome=outcome, force=force)
     if as_json:
-        click.echo(_json({
+        _echo(_json({
             "outcome": outcome, "dist": dist, "formula": formula, "episodes": model.n,
             "loglik": model.loglik, "aic": model.aic,
             "summary": model.summary.reset_index(names="term").to_dict(orient="records"),
             "predictions": predicted.drop(columns="std_err_log").to_dict(orient="records"),
         }, indent=1))
         return
-    click.echo(format_fit(model, outcome, profiles, predicted))
+    _echo(format_fit(model, outcome, profiles, predicted))
     if save_to:
-        click.echo(f"\nModel saved to {save_to}")
+        _echo(f"\nModel saved to {save_to}")
 
 
 def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: float | None,
                       velocity_dist: str, cluster: str, as_json: bool,
-                      save_to: Path | None) -> None:
+                      save_to: Path | None, force: bool = False) -> None:
     kinetics = regen.fit_regeneration(episodes, formula=formula, lag=lag,
                                       velocity_dist=velocity_dist,
                                       cluster=None if cluster.lower() == "none" else cluster)
@@ -269,10 +303,10 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
         aic[dist] = regen.fit_recovery(formula, episodes.loc[episodes["distance_mm"].notna()],
                                        dist=dist).aic
     if save_to:
-        kinetics.save(save_to)
+        kinetics.save(save_to, force=force)
     velocity = kinetics.velocity if "Intercept" in kinetics.params.index else None
     if as_json:
-        click.echo(_json({
+        _echo(_json({
             "outcome": outcome, "model": "regeneration", "formula": formula,
             "velocity_dist": velocity_dist,
             "episodes": kinetics.n, "loglik": kinetics.loglik, "aic": aic,
@@ -293,8 +327,9 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
                      f"({velocity['ci_lower']:.2f}–{velocity['ci_upper']:.2f})")
     lag_row = kinetics.lag
     how = "fixed" if kinetics.lag_fixed else "profile-likelihood interval"
-    lines.append(f"  lag: {lag_row['estimate']:.1f} days ({lag_row['ci_lower']:.1f}–"
-                 f"{lag_row['ci_upper']:.1f}; {how})"
+    lines.append(f"  lag: {_days(lag_row['estimate'], digits=1)} days "
+                 f"({_days(lag_row['ci_lower'], digits=1)}–"
+                 f"{_days(lag_row['ci_upper'], digits=1, infinite='no upper bound')}; {how})"
                  + ("  NOT IDENTIFIED by these data: fix it with --lag" if kinetics.lag_flat
                     else ""))
     if len(kinetics.velocity_ratios):
@@ -306,7 +341,7 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
         f"{name} {value:.1f}" for name, value in sorted(aic.items(), key=lambda kv: kv[1])))
     if save_to:
         lines.append(f"Model saved to {save_to}")
-    click.echo("\n".join(lines))
+    _echo("\n".join(lines))
 
 
 _ONLY = {"trajectory": ("score", "re_formula", "threshold", "relative", "direction", "ci_method",
@@ -358,7 +393,7 @@ class _Crossing:
 
 def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_formula: str,
                     settings: tuple[str, ...], crossing: _Crossing, cluster: str, as_json: bool,
-                    save_to: Path | None) -> None:
+                    save_to: Path | None, force: bool = False) -> None:
     measurements = cohort.measurements(score)      # an unknown score is an error here
     crossing = crossing.resolve(score)
     rows = measurements.loc[measurements["day"] >= 1]
@@ -387,9 +422,9 @@ def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_fo
         answers.append({**profile.iloc[0].to_dict(), **answer.to_dict()})
     answers = pd.DataFrame(answers)
     if save_to:
-        traj.save(save_to)
+        traj.save(save_to, force=force)
     if as_json:
-        click.echo(_json({
+        _echo(_json({
             "model": "trajectory", "score": score, "formula": formula, "re_formula": re_formula,
             "rows": traj.n, "groups": traj.n_groups, "reml_loglik": traj.loglik,
             "fixed_effects": traj.summary.reset_index(names="term").to_dict(orient="records"),
@@ -418,15 +453,15 @@ def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_fo
         if np.isnan(answer["estimate"]):
             lines.append(f"  {label:<28}   not within the visits' days (no crossing)")
         else:
-            high = answer["ci_upper"]
-            lines.append(f"  {label:<28}{answer['estimate']:7.0f}  ({answer['ci_lower']:.0f}–"
-                         f"{'beyond follow-up' if np.isinf(high) else format(high, '.0f')})"
+            lines.append(f"  {label:<28}{_days(answer['estimate']):>7}  "
+                         f"({_days(answer['ci_lower'], infinite='beyond follow-up')}–"
+                         f"{_days(answer['ci_upper'], infinite='beyond follow-up')})"
                          + (f"  {int(answer['n_no_crossing'])} of {crossing.n_bootstrap} "
                             "bootstrap trajectories did not cross"
                             if answer.get("n_no_crossing", 0) else ""))
     if save_to:
         lines.append(f"Model saved to {save_to}")
-    click.echo("\n".join(lines))
+    _echo("\n".join(lines))
 
 
 def _json(document, indent: int = 1) -> str:
@@ -446,7 +481,7 @@ def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFr
         p = "<0.0001" if row["p_value"] < 1e-4 else f"{row['p_value']:.4f}"
         lines.append(f"  {term:<40}{row['time_ratio']:7.3f}  ({row['time_ratio_ci_lower']:.3f}–"
                      f"{row['time_ratio_ci_upper']:.3f})  p {p}")
-    fixed = {k: ("yes" if v is True else "no" if v is False else v)
+    fixed = {k: (("yes" if v else "no") if isinstance(v, bool | np.bool_) else v)
              for k, v in profiles.iloc[0].items() if k != "nerve"}
     shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
                       for k, v in fixed.items())
@@ -456,9 +491,13 @@ def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFr
                                          sort=False):
         by_q = rows.set_index("q")
         median = by_q.loc[0.5]
-        lines.append(f"  {label if by_nerve else 'all':<28}{median['estimate']:7.0f}  "
-                     f"({median['ci_lower']:.0f}–{median['ci_upper']:.0f})  quartiles "
-                     f"{by_q.loc[0.25, 'estimate']:.0f}–{by_q.loc[0.75, 'estimate']:.0f}")
+        too_long = "too long for the model to estimate"
+        lines.append(f"  {label if by_nerve else 'all':<28}"
+                     f"{_days(median['estimate'], infinite=too_long):>7}  "
+                     f"({_days(median['ci_lower'], infinite=too_long)}–"
+                     f"{_days(median['ci_upper'], infinite=too_long)})  quartiles "
+                     f"{_days(by_q.loc[0.25, 'estimate'], infinite=too_long)}–"
+                     f"{_days(by_q.loc[0.75, 'estimate'], infinite=too_long)}")
     return "\n".join(lines)
 
 
@@ -487,15 +526,18 @@ def _profiles(episodes: pd.DataFrame, model, settings: tuple[str, ...],
 
 def _setting_value(column: pd.Series, value: str, setting: str):
     if pd.api.types.is_bool_dtype(column):
-        words = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
-        if value.lower() not in words:
-            raise click.BadParameter(f"{setting!r}: write yes or no", param_hint="--at")
-        return words[value.lower()]
+        if value.lower() not in BOOLEAN_WORDS:
+            raise click.BadParameter(f"{setting!r}: write yes or no (also accepted: "
+                                     f"{', '.join(BOOLEAN_WORDS)})", param_hint="--at")
+        return BOOLEAN_WORDS[value.lower()]
     if pd.api.types.is_numeric_dtype(column):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             raise click.BadParameter(f"{setting!r}: needs a number", param_hint="--at") from None
+        if not np.isfinite(number):
+            raise click.BadParameter(f"{setting!r}: needs a finite number", param_hint="--at")
+        return number
     return value
 
 
@@ -505,31 +547,40 @@ def _setting_value(column: pd.Series, value: str, setting: str):
               show_default=True, help="The HTML file; report.json and CSV tables go beside it.")
 @click.option("--min-group", type=click.IntRange(min=1), default=10, show_default=True,
               help="Nerves with fewer treatments are not reported.")
+@click.option("--min-patients", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Nerves with fewer different patients are not reported.")
 @click.option("--n-bootstrap", type=click.IntRange(min=20), default=200, show_default=True,
               help="Bootstrap samples of patients for the 95% intervals.")
 @click.option("--seed", type=int, default=2026, show_default=True)
 @_window_options
+@_force_option
 @_user_errors
-def report(path: Path, output: Path, min_group: int, n_bootstrap: int, seed: int,
-           baseline_window_days: int, max_follow_up_days: int) -> None:
+def report(path: Path, output: Path, min_group: int, min_patients: int, n_bootstrap: int,
+           seed: int, baseline_window_days: int, max_follow_up_days: int, force: bool) -> None:
     """Write the practice's expected-relief report for the cohort in PATH.
 
     One self-contained HTML file (figures embedded, nothing fetched), with the
     same numbers beside it as report.json and CSV tables. No patient or
-    treatment identifier is written.
+    treatment identifier is written; a nerve with fewer than --min-group
+    treatments or --min-patients patients is not shown.
     """
-    from regen.report import relief_report
+    from regen.report import relief_report, report_files
 
+    Outputs(inputs=[path], force=force).files(report_files(output))  # refuse before the work
     cohort = _read(path, baseline_window_days, max_follow_up_days)
-    content = relief_report(cohort, output, min_group=min_group, n_bootstrap=n_bootstrap,
-                            seed=seed)
+    content = relief_report(cohort, output, min_group=min_group, min_patients=min_patients,
+                            n_bootstrap=n_bootstrap, seed=seed, force=force)
     shown = sum(not row["suppressed"] for row in content["by_nerve"])
-    hidden = content["suppressed"]
-    click.echo(f"Report on {shown} nerve(s)"
-               + (f"; not shown (fewer than {min_group} treatments): {', '.join(hidden)}"
-                  if hidden else ""))
+    hidden: dict[str, list[str]] = {}
+    for row in content["by_nerve"]:
+        if row["suppressed"] and row["nerve"] in content["suppressed"]:
+            hidden.setdefault(f"not shown ({row['note']})", []).append(row["nerve"])
+        elif row["suppressed"]:  # free-text names are only counted, never printed
+            hidden.setdefault("not shown", []).append(row["note"])
+    _echo(f"Report on {shown} nerve(s)" + "".join(
+        f"; {why}: {', '.join(nerves)}" for why, nerves in hidden.items()))
     for file in content["files"]:
-        click.echo(f"  {file}")
+        _echo(f"  {file}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -557,11 +608,11 @@ def predict(ctx: click.Context, model_file: Path, as_json: bool) -> None:
     except ValueError as error:  # the profile does not fit the model: a usage error
         raise click.UsageError(str(error)) from None
     if as_json:
-        click.echo(_json(result, indent=1))
+        _echo(_json(result, indent=1))
         return
     shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result["profile"].items())
-    click.echo(f"For a patient with {shown}:" if shown else "For any patient:")
-    click.echo(sentence(result))
+    _echo(f"For a patient with {shown}:" if shown else "For any patient:")
+    _echo(sentence(result))
 
 
 def _pairs(args: list[str]) -> dict[str, str]:
@@ -591,20 +642,16 @@ def _pairs(args: list[str]) -> dict[str, str]:
 @click.option("--seed", type=int, default=None, help="Random seed (same seed, same files).")
 @click.option("--format", "file_format", type=click.Choice(["csv", "parquet", "xlsx"]),
               default="csv", show_default=True)
-@click.option("--force", is_flag=True, help="Overwrite cohort files already in the folder.")
+@_force_option
 @_user_errors
 def simulate(n_patients: int, output: Path, seed: int | None, file_format: str,
              force: bool) -> None:
     """Write a synthetic cohort with a known truth (see regen.simulate)."""
-    existing = sorted(p.name for p in output.glob("*") if p.is_file()
-                      and p.stem.lower() in ("patients", "treatments", "visits", "cohort"))
-    if existing and not force:
-        raise click.UsageError(f"{output} already holds {', '.join(existing)}; choose an empty "
-                               "folder, or add --force to overwrite them")
+    Outputs(force=force).folder(output)
     sim = regen.simulate.cohort(n_patients, seed=seed)
-    written = sim.write(output, format=file_format)
-    click.echo(f"{len(sim.patients)} patients, {len(sim.treatments)} treatments, "
-               f"{len(sim.visits)} visits written to {written}")
+    written = sim.write(output, format=file_format, force=force)
+    _echo(f"{len(sim.patients)} patients, {len(sim.treatments)} treatments, "
+          f"{len(sim.visits)} visits written to {written}")
 
 
 @main.command()
@@ -612,45 +659,50 @@ def simulate(n_patients: int, output: Path, seed: int | None, file_format: str,
               show_default=True, help="Cohort to run on.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("demo_output"),
               show_default=True, help="Folder for the outputs.")
+@_force_option
 @_user_errors
-def demo(data: Path, out: Path) -> None:
+def demo(data: Path, out: Path, force: bool) -> None:
     """Run the main job on the example cohort: validate, flow, episodes, recovery medians,
     and the pain trajectory with the day pain comes back to 80% of baseline."""
+    from regen.report import relief_report, report_files
+
+    outputs = Outputs(inputs=[data], force=force)
+    outputs.folder(out)
+    outputs.files([out / name for name in DEMO_FILES] + report_files(out / "report.html")
+                  + [out / "figures" / f"{stem}.{suffix}" for stem in DEMO_FIGURES
+                     for suffix in ("png", "svg")])
     cohort = regen.read_cohort(data)
-    click.echo(format_flow(cohort, data))
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(cohort.flow(), out / "flow.csv", index=False)
-    write_csv(cohort.exclusions, out / "exclusions.csv", index=False)
-    write_csv(cohort.summary(), out / "summary_by_nerve.csv")
+    _echo(format_flow(cohort, data))
+    outputs.write_table(cohort.flow(), out / "flow.csv")
+    outputs.write_table(cohort.exclusions, out / "exclusions.csv")
+    outputs.write_table(cohort.summary(), out / "summary_by_nerve.csv", index=True)
     medians = []
     for outcome in ("numbness", "relief"):
         episodes = cohort.episodes(outcome)
-        write_csv(episodes, out / f"{outcome}_episodes.csv", index=False)
+        outputs.write_table(episodes, out / f"{outcome}_episodes.csv")
         fit = regen.turnbull(episodes, by="nerve", n_bootstrap=200, seed=2026,
                              cluster="patient_id")
         table = fit.quantile([0.25, 0.5, 0.75]).assign(outcome=outcome)
         medians.append(table.assign(episodes=table["nerve"].map(fit.n)))
     medians = pd.concat(medians, ignore_index=True)
-    write_csv(medians, out / "npmle_quantiles_by_nerve.csv", index=False)
-    click.echo("\n" + format_medians(medians))
+    outputs.write_table(medians, out / "npmle_quantiles_by_nerve.csv")
+    _echo("\n" + format_medians(medians))
     for outcome in ("numbness", "relief"):
         episodes = cohort.episodes(outcome)
         model = regen.fit_recovery("~ nerve + age + diabetes", episodes, cluster="patient_id")
         profiles = _profiles(episodes, model, ())
         predicted = model.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
-        write_csv(predicted.drop(columns="std_err_log"), out / f"aft_{outcome}_predictions.csv",
-                  index=False)
-        model.save(out / f"aft_{outcome}_model.json", outcome=outcome)
-        click.echo("\n" + format_fit(model, outcome, profiles, predicted))
-    click.echo("")
+        outputs.write_table(predicted.drop(columns="std_err_log"),
+                            out / f"aft_{outcome}_predictions.csv")
+        model.save(out / f"aft_{outcome}_model.json", outcome=outcome, force=force)
+        _echo("\n" + format_fit(model, outcome, profiles, predicted))
+    _echo("")
     _fit_trajectory(cohort, "pain", None, "~ day", (),
                     _Crossing(None, None, None, "delta", 200, None), "patient_id", False,
-                    out / "trajectory_pain_model.json")
-    figures = _demo_figures(cohort, out / "figures")
-    from regen.report import relief_report
-
-    content = relief_report(cohort, out / "report.html", seed=2026)
-    click.echo(f"\nWritten to {out}/:\n  tables: numbness_episodes.csv, relief_episodes.csv, "
+                    out / "trajectory_pain_model.json", force)
+    figures = _demo_figures(cohort, out / "figures", outputs)
+    content = relief_report(cohort, out / "report.html", seed=2026, force=force)
+    _echo(f"\nWritten to {out}/:\n  tables: numbness_episodes.csv, relief_episodes.csv, "
                "exclusions.csv, flow.csv, summary_by_nerve.csv, npmle_quantiles_by_nerve.csv, "
                "aft_*_predictions.csv\n  models: aft_*_model.json, trajectory_pain_model.json\n"
                f"  figures: {', '.join(sorted({p.name for p in figures}))} (in figures/)\n"
@@ -658,7 +710,16 @@ def demo(data: Path, out: Path) -> None:
                f"{', '.join(p.name for p in content['files'][1:])}")
 
 
-def _demo_figures(cohort: regen.Cohort, folder: Path) -> list[Path]:
+#: The tables and models ``regen demo`` writes, and its figures (PNG and SVG, in figures/).
+DEMO_FILES = ("flow.csv", "exclusions.csv", "summary_by_nerve.csv", "numbness_episodes.csv",
+              "relief_episodes.csv", "npmle_quantiles_by_nerve.csv",
+              "aft_numbness_predictions.csv", "aft_relief_predictions.csv",
+              "aft_numbness_model.json", "aft_relief_model.json", "trajectory_pain_model.json")
+DEMO_FIGURES = ("numbness_curves", "numbness_forest", "relief_curves", "relief_forest",
+                "pain_trajectories")
+
+
+def _demo_figures(cohort: regen.Cohort, folder: Path, outputs: Outputs) -> list[Path]:
     """The recovery curves, the forest plot and the pain trajectories, as PNG and SVG."""
     import matplotlib
 
@@ -675,11 +736,11 @@ def _demo_figures(cohort: regen.Cohort, folder: Path) -> list[Path]:
                                 cluster="patient_id", progress=False)
         model = regen.fit_recovery("~ nerve", episodes, cluster="patient_id")
         ax = plot.recovery(curves, model, ylabel=label)
-        written += plot.save(ax, folder / f"{outcome}_curves")
+        written += plot.save(ax, folder / f"{outcome}_curves", outputs=outputs)
         plt.close(ax.figure)
         model = regen.fit_recovery("~ nerve + age + diabetes", episodes, cluster="patient_id")
         ax = plot.forest(model, title=f"{outcome.capitalize()}: time ratios")
-        written += plot.save(ax, folder / f"{outcome}_forest")
+        written += plot.save(ax, folder / f"{outcome}_forest", outputs=outputs)
         plt.close(ax.figure)
     pain = cohort.measurements("pain").query("day >= 1")
     with warnings.catch_warnings():
@@ -687,22 +748,15 @@ def _demo_figures(cohort: regen.Cohort, folder: Path) -> list[Path]:
         trajectory = regen.fit_trajectory(
             "pain ~ cr(day, df=4, constraints='center') + baseline_pain", pain)
     ax = plot.trajectories(trajectory, pain)
-    written += plot.save(ax, folder / "pain_trajectories")
+    written += plot.save(ax, folder / "pain_trajectories", outputs=outputs)
     plt.close(ax.figure)
     return written
 
 
-def _check_suffix(path: Path) -> None:
-    if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
-        raise click.BadParameter(f"cannot write {path.name}: use a .csv or .parquet file name")
-
-
-def _write(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        frame.to_parquet(path, index=False)
-    else:
-        write_csv(frame, path, index=False)
+def _check_suffix(path: Path, suffixes=(".csv", ".parquet", ".pq")) -> None:
+    if path.suffix.lower() not in suffixes:
+        endings = " or ".join(s for s in suffixes if s != ".pq")
+        raise click.BadParameter(f"cannot write {path.name}: use a {endings} file name")
 
 
 def format_medians(quantiles: pd.DataFrame) -> str:
@@ -722,8 +776,17 @@ def format_medians(quantiles: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _days(value: float) -> str:
-    return "not reached" if value == float("inf") else f"{value:.0f}"
+def _days(value: float, *, infinite: str = "not reached", missing: str = "not estimable",
+          digits: int = 0) -> str:
+    """A number of days as text; where there is no finite number, the words that say why
+    (``infinite``: the curve never got there, or a bound the data leave open; ``missing``:
+    nothing to estimate it from). No command prints "nan" or "inf" for a number of days."""
+    value = float(value)
+    if np.isnan(value):
+        return missing
+    if np.isinf(value):
+        return infinite
+    return f"{value:.{digits}f}"
 
 
 def format_flow(cohort: regen.Cohort, path: Path) -> str:

@@ -1,0 +1,76 @@
+"""Rule 9: no nonsense from the command line.
+
+A yes/no covariate takes only the one yes/no vocabulary, a number must be finite, and no
+command prints "nan" or "inf" where a number of days is expected: it says in words why
+there is none.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import regen
+from regen.cli import _days, format_fit, format_medians
+from regen.validation import BOOLEAN_WORDS
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("diabetes=2", "write yes or no"),
+    ("diabetes=maybe", "write yes or no"),
+    ("age=inf", "needs a finite number"),
+    ("age=nan", "needs a finite number"),
+    ("age=-Infinity", "needs a finite number"),
+    ("age=sixty", "needs a number"),
+])
+def test_fit_refuses_a_value_a_covariate_cannot_take(cli, small_cohort, setting, message):
+    result = cli("fit", small_cohort, "--formula", "~ nerve + age + diabetes", "--at", setting)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and setting in result.stderr
+
+
+@pytest.mark.parametrize("word", sorted(BOOLEAN_WORDS))
+def test_fit_takes_every_word_of_the_one_vocabulary(cli, small_cohort, word):
+    result = cli("fit", small_cohort, "--formula", "~ nerve + diabetes", "--at",
+                 f"diabetes={word.upper()}")
+    assert result.exit_code == 0, result.output
+    assert f"diabetes {'yes' if BOOLEAN_WORDS[word] else 'no'}" in result.stdout
+
+
+NUMBER_WORDS = re.compile(r"\b(nan|inf|-inf)\b", re.IGNORECASE)
+
+
+def test_medians_without_a_number_are_words():
+    quantiles = pd.DataFrame({
+        "outcome": "relief", "nerve": ["a", "a", "a", "b", "b", "b"],
+        "q": [0.25, 0.5, 0.75] * 2,
+        "time": [20.0, 40.0, np.inf, 30.0, np.inf, np.inf],
+        "ci_lower": [np.nan, 35.0, np.nan, np.nan, 50.0, np.nan],
+        "ci_upper": [np.nan, np.inf, np.nan, np.nan, np.nan, np.nan],
+        "episodes": 12})
+    text = format_medians(quantiles)
+    assert not NUMBER_WORDS.search(text), text
+    assert "40  (35–not reached)" in text
+    assert "not reached  (50–not estimable)" in text
+
+
+def test_predicted_days_without_a_number_are_words(small_cohort):
+    cohort = regen.read_cohort(small_cohort)
+    episodes = cohort.episodes("numbness")
+    model = regen.fit_recovery("~ 1", episodes)
+    profiles = pd.DataFrame(index=[0])
+    predicted = model.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
+    predicted.loc[predicted["q"] == 0.5, ["ci_upper"]] = np.inf
+    predicted.loc[predicted["q"] == 0.75, ["estimate"]] = np.nan
+    text = format_fit(model, "numbness", profiles, predicted)
+    assert not NUMBER_WORDS.search(text), text
+    assert "too long for the model to estimate" in text and "not estimable" in text
+
+
+def test_days_formatter():
+    assert _days(41.6) == "42" and _days(3.14, digits=1) == "3.1"
+    assert _days(np.inf) == "not reached" and _days(np.nan) == "not estimable"
+    assert _days(np.inf, infinite="no upper bound") == "no upper bound"
