@@ -24,7 +24,6 @@ One set of rules for all writers (tables, JSON, HTML, figures, model files):
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -38,7 +37,7 @@ import pandas as pd
 
 from regen._util import json_safe
 from regen.exceptions import OutputError
-from regen.io import TABLE_SUFFIXES, input_files
+from regen.io import TABLE_SUFFIXES, input_files, sha256_file
 from regen.tables import TABLES
 
 __all__ = ["MANIFEST", "FORMULA_STARTS", "Outputs", "atomic_open", "figure_bytes",
@@ -133,14 +132,6 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
 
 # --------------------------------------------------------------- manifest ---
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_manifest(folder: Path) -> dict[str, str]:
     """What regen wrote into ``folder``: file name → SHA-256 (empty if none or unreadable)."""
     try:
@@ -188,7 +179,7 @@ def _record(path: Path, digest: str) -> None:
 def _ours(path: Path) -> bool:
     """True if regen wrote ``path`` and nobody has changed it since."""
     recorded = _read_manifest(path.parent).get(path.name)
-    return recorded is not None and recorded == _sha256_file(path)
+    return recorded is not None and recorded == sha256_file(path)
 
 
 # --------------------------------------------------------------- atomic ----
@@ -333,7 +324,7 @@ class Outputs:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_open(path, mode) as handle:
             yield handle
-        _record(path, _sha256_file(path))
+        _record(path, sha256_file(path))
 
     def write_bytes(self, path: str | os.PathLike, data: bytes) -> Path:
         """Write ``data`` to ``path``."""

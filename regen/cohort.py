@@ -22,7 +22,7 @@ import pandas as pd
 
 from regen import episodes as _episodes
 from regen._util import isin
-from regen.io import SourceFile, read_tables
+from regen.io import ReadLimits, SourceFile, read_tables
 from regen.linking import Linker, empty_exclusions
 from regen.tables import TABLES
 from regen.validation import Notes, Problems, parse_table
@@ -40,6 +40,7 @@ def read_cohort(
     baseline_window_days: int = DEFAULT_BASELINE_WINDOW_DAYS,
     max_follow_up_days: int = DEFAULT_MAX_FOLLOW_UP_DAYS,
     today: dt.date | None = None,
+    limits: ReadLimits | None = None,
 ) -> Cohort:
     """Read and validate a cohort's follow-up tables.
 
@@ -58,6 +59,11 @@ def read_cohort(
         (usually a typo in a date).
     today : date, optional
         Dates after this day are errors; default the current date.
+    limits : ReadLimits, optional
+        How much is read before a file is refused: file size, rows, columns and
+        cells per table, and how much a workbook or Parquet file may unpack to.
+        Default ``ReadLimits()``, which fits a large practice; each limit is
+        checked before the data it bounds are loaded.
 
     Returns
     -------
@@ -67,7 +73,10 @@ def read_cohort(
     ------
     CohortValidationError
         Listing every problem (file, row, column, value, rule, fix); its
-        ``problems`` attribute holds them as a DataFrame.
+        ``problems`` attribute holds them as a DataFrame. A file beyond
+        ``limits`` is one such problem, which says how to raise the limit.
+    TypeError
+        If ``limits`` is not a :class:`~regen.io.ReadLimits`.
 
     Warns
     -----
@@ -88,8 +97,10 @@ def read_cohort(
             raise TypeError(f"{name} must be a whole number of days, not {value!r}")
         if value < 0:
             raise ValueError(f"{name} must be ≥ 0, not {value}")
+    if limits is not None and not isinstance(limits, ReadLimits):
+        raise TypeError(f"limits must be a regen.io.ReadLimits, not {type(limits).__name__}")
     problems, notes = Problems(), Notes()
-    raws, sources = read_tables(path, problems, notes)
+    raws, sources = read_tables(path, problems, notes, limits)
     parsed: dict[str, pd.DataFrame] = {}
     present: dict[str, set[str]] = {}
     for name, raw in raws.items():

@@ -67,6 +67,8 @@ class Linker:
     def link(self):
         self._unique("patients", PATIENTS.key)
         self._unique("treatments", TREATMENTS.key)
+        self._case_variants("patients", PATIENTS.key)
+        self._case_variants("treatments", TREATMENTS.key)
         # Each visit's treatment as a row of the treatments table (-1: unknown id). The ids
         # are hashed once here; everything after is integer indexing.
         self.treatment_row = _row_of(self.treatments["treatment_id"], self.visits["treatment_id"])
@@ -119,6 +121,24 @@ class Linker:
             self.problems.add_rows(raw, repeated, key, ids, rules,
                                    f"give every row of {raw.name} its own {key}, or remove the copy")
 
+    def _case_variants(self, name: str, key: str) -> None:
+        """Ids that differ only in case (HX0001, hx0001) are different ids: say so once."""
+        frame, raw = getattr(self, name), self.raws[name]
+        ids = frame[key].dropna().drop_duplicates()
+        folded = ids.str.lower()
+        alike = folded.duplicated(keep=False).to_numpy(dtype=bool)
+        if not alike.any():
+            return
+        first = folded[alike].iloc[0]
+        pair = ids[alike & (folded == first).to_numpy(dtype=bool)].iloc[:2]
+        rows = raw.rows[pair.index.to_numpy()]
+        groups = folded[alike].nunique()
+        noun = name[:-1]
+        self.notes.add(f"{raw.file}: {groups} {key}(s) are written in two ways that differ only in "
+                       f"case (first: {pair.iloc[0]!r} on row {rows[0]} and {pair.iloc[1]!r} on "
+                       f"row {rows[1]}); regen takes them for different {name}. If they are one "
+                       f"{noun}, write its id the same way everywhere.")
+
     def _orphans(self, name: str, column: str, row: np.ndarray, other: str) -> None:
         frame, raw = getattr(self, name), self.raws[name]
         orphan = (row < 0) & frame[column].notna().to_numpy(dtype=bool)
@@ -131,6 +151,10 @@ class Linker:
                 fix = (f"the ids match {self.raws[other].file} once leading zeros are removed: "
                        "a spreadsheet probably dropped them; format the id column as text and "
                        "export again")
+            elif isin(frame.loc[orphan, column].str.lower(),
+                      getattr(self, other)[column].dropna().str.lower()).mean() > 0.5:
+                fix = (f"the ids match {self.raws[other].file} but for upper and lower case: "
+                       "write each id the same way in both files")
         self.problems.add_rows(raw, orphan, column, frame[column],
                                f"unknown {column}: not in {self.raws[other].file}", fix)
 

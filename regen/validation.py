@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import math
+import re
 import warnings
 from collections.abc import Sequence
 
@@ -28,9 +29,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from regen._write import literal
 from regen.exceptions import CohortValidationError, DataWarning
 from regen.io import RawTable
-from regen.tables import Column, Table
+from regen.tables import TABLES, Column, Table
 
 __all__ = ["Notes", "Problems", "format_problems", "parse_table"]
 
@@ -50,6 +52,14 @@ LAST_SERIAL = (pd.Timestamp("2200-01-01") - EXCEL_EPOCH).days
 #: A whole date, optionally with a time: 2024-03-15, 2024-3-5, 2024-03-15T10:30, 2024-03-15 10:30:00.
 FULL_DATE = r"\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?"
 SHOWN_IN_FULL = 20
+#: Beyond this, a floating-point number no longer holds every whole number: an id stored
+#: as one may have lost digits (1234567890123456789 reads back as ...768).
+EXACT_FLOAT_LIMIT = 2**53
+#: Words that may stand next to a declared column's name in a header meaning that column
+#: (``Pain score``, ``age_years``); see :func:`_near_misses`.
+HEADER_QUALIFIERS = frozenset({"score", "scale", "rating", "value", "level", "nrs", "vas", "yn",
+                               "y", "n", "0", "1", "10", "flag", "mm", "years", "yrs", "kg", "m2"})
+_DECLARED = frozenset(name for table in TABLES.values() for name in table.names)
 
 
 class Problems:
@@ -117,13 +127,18 @@ class Problems:
 
 
 class Notes:
-    """Warnings about usable but suspicious data, kept for the report."""
+    """Warnings about usable but suspicious data, kept for the report.
+
+    A note is one line; data text in it (file and column names, values) is shown
+    literally: :meth:`add` escapes every control character (:func:`regen._write.literal`),
+    so a value cannot colour the terminal or forge a line.
+    """
 
     def __init__(self) -> None:
         self.messages: list[str] = []
 
     def add(self, message: str) -> None:
-        self.messages.append(message)
+        self.messages.append(literal(message))
 
     def emit(self, stacklevel: int = 3) -> None:
         """Raise each note as a DataWarning (stacklevel 3: the caller of the public function)."""
@@ -145,34 +160,39 @@ def format_problems(problems: pd.DataFrame, where: str, limit: int = SHOWN_IN_FU
     """The validation error message: problems grouped by file and rule.
 
     The first ``limit`` problems are listed in full (file, row, column, value,
-    rule, fix); the rest are counted by file, column and rule.
+    rule, fix); the rest are counted by file, column and rule. Text from the data
+    (file and column names, values, and rules or fixes that quote them) is shown
+    literally: control characters and escape sequences are written as escapes
+    (:func:`regen._write.literal`), so ``"\x1b[2J"`` shows as ``\x1b[2J`` and a
+    value cannot clear the screen or forge a line. ``problems`` keeps the values
+    as written.
     """
     count = len(problems)
-    lines = [f"{where}: {count} problem{'s' if count != 1 else ''}; nothing was analysed. "
-             "Fix them and run again."]
+    lines = [f"{literal(where)}: {count} problem{'s' if count != 1 else ''}; nothing was "
+             "analysed. Fix them and run again."]
     shown = problems.iloc[:limit]
     for (file, rule, fix), group in shown.groupby(["file", "rule", "fix"], sort=False):
         lines.append("")
-        lines.append(f"{file}: {rule}")
+        lines.append(f"{literal(file)}: {literal(rule)}")
         for row, column, value in zip(group["row"], group["column"], group["value"], strict=True):
             place = []
             if row is not pd.NA and row is not None:
                 place.append(f"row {row}")
             if column is not None and not (isinstance(column, float) and math.isnan(column)):
-                place.append(f"column {column}")
+                place.append(f"column {literal(column)}")
             if value is not None and not (isinstance(value, float) and math.isnan(value)):
-                place.append(f"value {value!r}" if value != "(empty)" else "value (empty)")
+                place.append(f"value '{literal(value)}'" if value != "(empty)" else "value (empty)")
             if place:
                 lines.append("  " + ", ".join(place))
-        lines.append(f"  fix: {fix}")
+        lines.append(f"  fix: {literal(fix)}")
     rest = problems.iloc[limit:]
     if len(rest):
         lines.append("")
         lines.append(f"... and {len(rest)} more:")
         summary = rest.fillna({"column": "-"}).groupby(["file", "column", "rule"], sort=False).size()
         for (file, column, rule), n in summary.items():
-            where_col = f", column {column}" if column != "-" else ""
-            lines.append(f"  {n} × {file}{where_col}: {rule}")
+            where_col = f", column {literal(column)}" if column != "-" else ""
+            lines.append(f"  {n} × {literal(file)}{where_col}: {literal(rule)}")
         lines.append("  (CohortValidationError.problems, or `regen validate PATH --problems FILE`, "
                      "lists every one)")
     return "\n".join(lines)
@@ -181,14 +201,18 @@ def format_problems(problems: pd.DataFrame, where: str, limit: int = SHOWN_IN_FU
 # ---------------------------------------------------------------- parsing ---
 
 def _as_text(values: pd.Series) -> pd.Series:
-    """Every cell as text (``None`` where empty); whole-number floats without ``.0``."""
+    """Every cell as text (``None`` where empty): integers exactly, in decimal (never through
+    a float), and whole-number floats without ``.0``."""
     if isinstance(values.dtype, pd.StringDtype):
         return values
     if pd.api.types.is_bool_dtype(values):
         return values.astype("string")
+    if pd.api.types.is_integer_dtype(values):   # int64, uint64, Int64: exact
+        return values.astype("string")
     if pd.api.types.is_numeric_dtype(values):
         numbers = values.astype("float64")
-        whole = numbers.notna() & np.isfinite(numbers) & (numbers == np.round(numbers))
+        whole = (numbers.notna() & np.isfinite(numbers) & (numbers == np.round(numbers))
+                 & (numbers.abs() < 2**63))
         text = numbers.astype("string")
         text[whole] = numbers[whole].astype("int64").astype("string")
         return text
@@ -209,6 +233,20 @@ def _cell_text(value: object) -> str | None:
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
+
+
+def _inexact(values: pd.Series) -> np.ndarray:
+    """Where a value is a floating-point number beyond 2**53, whose digits cannot be trusted."""
+    if pd.api.types.is_float_dtype(values):
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    elif values.dtype == object:
+        floats = values.map(lambda value: isinstance(value, float | np.floating)).to_numpy(dtype=bool)
+        numbers = np.full(len(values), np.nan)
+        numbers[floats] = values[floats].to_numpy(dtype="float64")
+    else:
+        return np.zeros(len(values), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return np.abs(numbers) > EXACT_FLOAT_LIMIT
 
 
 def _missing(text: pd.Series) -> np.ndarray:
@@ -357,9 +395,43 @@ def parse_table(raw: RawTable, table: Table, problems: Problems, notes: Notes,
                          f"rename the column {name} (for example to {name}_original)")
             continue
         out[name] = _extra_column(raw, name)
+    _near_misses(raw, table, present, notes)
     result = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
     result["source_row"] = raw.rows
     return result, present
+
+
+def _near_misses(raw: RawTable, table: Table, present: set[str], notes: Notes) -> None:
+    """Warn when a header regen does not know looks like an optional column the file lacks.
+
+    A header is taken for a column when it holds the column's name as whole words next to
+    a qualifier only (``Pain score``, ``age_years``; see :data:`HEADER_QUALIFIERS`), or
+    when it is a close spelling of it starting with the same letter (``distanse_mm``,
+    ``diabetis``); any other extra column (``site``, ``side_effects``) is left alone.
+    """
+    extras = [h for h in raw.frame.columns if h not in _DECLARED and h not in RESERVED_COLUMNS
+              and not h.startswith(("baseline_", "unnamed:"))]
+    for column in table.columns:
+        if column.required or column.name in present or not extras:
+            continue
+        words = column.name.split("_")
+        match = next((h for h in extras if _qualified(re.findall(r"[a-z0-9]+", h), words)), None)
+        if match is None:
+            close = difflib.get_close_matches(column.name, extras, n=3, cutoff=0.84)
+            match = next((h for h in close if h[0] == column.name[0]), None)
+        if match is not None:
+            extras.remove(match)
+            notes.add(f"{raw.file}: column {raw.headers.get(match, match)!r} is not one regen "
+                      f"knows; is it {column.name}? rename it to use it")
+
+
+def _qualified(tokens: list[str], words: list[str]) -> bool:
+    """``tokens`` hold ``words`` in a row, and every other token is a qualifier."""
+    for i in range(len(tokens) - len(words) + 1):
+        if tokens[i: i + len(words)] == words:
+            rest = tokens[:i] + tokens[i + len(words):]
+            return bool(rest) and all(token in HEADER_QUALIFIERS for token in rest)
+    return False
 
 
 def missing_column_fix(name: str, found, declared=()) -> str:
@@ -419,6 +491,11 @@ def _parse_column(raw: RawTable, column: Column, problems: Problems, notes: Note
         stripped = text.str.strip()
         missing = _missing(stripped)
         if kind == "id":
+            problems.add_rows(raw, _inexact(values) & ~missing, column.name, values,
+                              "id stored as a floating-point number beyond 2**53, which cannot "
+                              "hold every digit (two ids may have become one)",
+                              "store ids as text: format the id column as Text in the spreadsheet "
+                              "(or write it as a text column) and export again")
             padded = (text != stripped).fillna(False).to_numpy(dtype=bool) & ~missing
             if padded.any():
                 first = int(np.flatnonzero(padded)[0])
