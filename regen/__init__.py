@@ -21,6 +21,7 @@ from regen.exceptions import (
     RegenError,
     RegenWarning,
 )
+from regen.io import ReadLimits
 from regen.mixed import ProbabilityFit, TrajectoryFit, fit_probability, fit_trajectory
 from regen.serialize import ModelFileError, load_model
 from regen.survival import (
@@ -43,6 +44,7 @@ __all__ = [
     "OutputError",
     "Outputs",
     "ProbabilityFit",
+    "ReadLimits",
     "RegenError",
     "RecoveryFit",
     "RegenWarning",

@@ -29,6 +29,7 @@ from regen._util import json_safe
 from regen._write import Outputs, printable
 from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
 from regen.exceptions import CohortValidationError, OutputError, RegenError
+from regen.io import LIMIT_OPTIONS
 from regen.survival.aft import DISTRIBUTIONS, _typical_profiles
 from regen.validation import BOOLEAN_WORDS
 
@@ -100,13 +101,44 @@ def main() -> None:
     simulate cohorts."""
 
 
-def _read(path: Path, baseline_window_days: int, max_follow_up_days: int) -> regen.Cohort:
+def _read(path: Path, baseline_window_days: int = DEFAULT_BASELINE_WINDOW_DAYS,
+          max_follow_up_days: int = DEFAULT_MAX_FOLLOW_UP_DAYS) -> regen.Cohort:
+    """The cohort in PATH, read within the limits the command's options set."""
+    limits = click.get_current_context().meta.get("regen_limits", {})
     return regen.read_cohort(path, baseline_window_days=baseline_window_days,
-                             max_follow_up_days=max_follow_up_days)
+                             max_follow_up_days=max_follow_up_days,
+                             limits=regen.ReadLimits(**limits))
 
 
 _path_argument = click.argument("path", type=click.Path(path_type=Path))
+#: The options that raise the read limits (regen.ReadLimits): the field, the unit its option
+#: counts in (MB or one), and what it bounds.
+_LIMITS = (("max_file_bytes", 1_000_000, "Largest input file read, in MB."),
+           ("max_rows", 1, "Most rows in one table."),
+           ("max_columns", 1, "Most columns in one table (fields on one line of text)."),
+           ("max_cells", 1, "Most cells (rows × columns) in one table."),
+           ("max_uncompressed_bytes", 1_000_000,
+            "Most MB an .xlsx workbook (or a Parquet file's data) unpacks to."))
+
+
+def _limit_options(command):
+    """--max-file-mb, --max-rows, ...: raise the limits at which a crafted or huge file is
+    refused (a refusal's message names the option); _read passes them on."""
+    defaults = regen.ReadLimits()
+    for field, unit, what in reversed(_LIMITS):
+        def keep(ctx: click.Context, param, value: int | None, field=field, unit=unit) -> None:
+            if value is not None:
+                ctx.meta.setdefault("regen_limits", {})[field] = value * unit
+
+        command = click.option(
+            LIMIT_OPTIONS[field], type=click.IntRange(min=1), default=None, expose_value=False,
+            callback=keep, metavar="MB" if unit > 1 else "N",
+            help=f"{what} [default: {getattr(defaults, field) // unit:,}]")(command)
+    return command
+
+
 def _window_options(command):
+    command = _limit_options(command)
     command = click.option(
         "--max-follow-up-days", default=DEFAULT_MAX_FOLLOW_UP_DAYS, show_default=True,
         type=click.IntRange(min=0),
@@ -659,6 +691,7 @@ def simulate(n_patients: int, output: Path, seed: int | None, file_format: str,
               show_default=True, help="Cohort to run on.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("demo_output"),
               show_default=True, help="Folder for the outputs.")
+@_limit_options
 @_force_option
 @_user_errors
 def demo(data: Path, out: Path, force: bool) -> None:
@@ -671,7 +704,7 @@ def demo(data: Path, out: Path, force: bool) -> None:
     outputs.files([out / name for name in DEMO_FILES] + report_files(out / "report.html")
                   + [out / "figures" / f"{stem}.{suffix}" for stem in DEMO_FIGURES
                      for suffix in ("png", "svg")])
-    cohort = regen.read_cohort(data)
+    cohort = _read(data)
     _echo(format_flow(cohort, data))
     outputs.write_table(cohort.flow(), out / "flow.csv")
     outputs.write_table(cohort.exclusions, out / "exclusions.csv")

@@ -74,3 +74,20 @@ def test_days_formatter():
     assert _days(41.6) == "42" and _days(3.14, digits=1) == "3.1"
     assert _days(np.inf) == "not reached" and _days(np.nan) == "not estimable"
     assert _days(np.inf, infinite="no upper bound") == "no upper bound"
+
+
+def test_the_read_limits_are_options_and_named_in_refusals(cli, tmp_path):
+    folder = tmp_path / "cohort"
+    regen.simulate.cohort(40, seed=3).write(folder)
+    visits = pd.read_csv(folder / "visits.csv", dtype=str)
+    visits["note"] = ""
+    visits.loc[0, "note"] = "x" * 1_500_000  # a 1.5 MB file
+    visits.to_csv(folder / "visits.csv", index=False)
+    result = cli("validate", folder, "--max-file-mb", 1)
+    assert result.exit_code == 1
+    assert "visits.csv" in result.stderr and "--max-file-mb" in result.stderr
+    assert cli("validate", folder, "--max-file-mb", 2).exit_code == 0
+    result = cli("validate", folder, "--max-rows", 50)
+    assert result.exit_code == 1 and "--max-rows" in result.stderr
+    assert "ReadLimits(max_rows=...)" in result.stderr
+    assert cli("validate", folder, "--max-rows", 100_000).exit_code == 0

@@ -115,6 +115,20 @@ def test_an_output_folder_is_never_the_input_folder(cli, cohort_copy, command):
 
 # ------------------------------------- a file regen did not write, never ---
 
+def test_an_analysis_refuses_a_users_file_in_its_output_folder(small_cohort, tmp_path):
+    (tmp_path / "exclusions.csv").write_text("my,own\n")
+    script = [sys.executable, str(ROOT / "analyses" / "episode_overview.py"), "--data",
+              str(small_cohort), "--out", str(tmp_path)]
+    completed = subprocess.run(script, capture_output=True, text=True)
+    assert completed.returncode == 2, completed.stderr
+    assert str(tmp_path / "exclusions.csv") in completed.stderr and "--force" in completed.stderr
+    assert (tmp_path / "exclusions.csv").read_text() == "my,own\n"
+    assert not (tmp_path / "episode_overview.csv").exists()  # checked before any write
+    completed = subprocess.run([*script, "--force"], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    assert "reason" in (tmp_path / "exclusions.csv").read_text()
+
+
 def test_report_refuses_a_users_file_beside_it_and_force_replaces_it(cli, small_cohort,
                                                                      tmp_path):
     out = tmp_path / "out"
