@@ -13,7 +13,6 @@ unexpected failure.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 import warnings
@@ -25,7 +24,7 @@ import pandas as pd
 from formulaic.errors import FormulaicError
 
 import regen
-from regen._util import json_safe
+from regen._terminal import days, format_fit, format_flow, format_medians, strict_json
 from regen._write import Outputs, printable
 from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
 from regen.exceptions import CohortValidationError, OutputError, RegenError
@@ -312,7 +311,7 @@ def fit(path: Path, outcome: str, model_kind: str, score: str, re_formula: str,
     if save_to:
         model.save(save_to, outcome=outcome, force=force)
     if as_json:
-        _echo(_json({
+        _echo(strict_json({
             "outcome": outcome, "dist": dist, "formula": formula, "episodes": model.n,
             "loglik": model.loglik, "aic": model.aic,
             "summary": model.summary.reset_index(names="term").to_dict(orient="records"),
@@ -338,7 +337,7 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
         kinetics.save(save_to, force=force)
     velocity = kinetics.velocity if "Intercept" in kinetics.params.index else None
     if as_json:
-        _echo(_json({
+        _echo(strict_json({
             "outcome": outcome, "model": "regeneration", "formula": formula,
             "velocity_dist": velocity_dist,
             "episodes": kinetics.n, "loglik": kinetics.loglik, "aic": aic,
@@ -359,9 +358,9 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
                      f"({velocity['ci_lower']:.2f}–{velocity['ci_upper']:.2f})")
     lag_row = kinetics.lag
     how = "fixed" if kinetics.lag_fixed else "profile-likelihood interval"
-    lines.append(f"  lag: {_days(lag_row['estimate'], digits=1)} days "
-                 f"({_days(lag_row['ci_lower'], digits=1)}–"
-                 f"{_days(lag_row['ci_upper'], digits=1, infinite='no upper bound')}; {how})"
+    lines.append(f"  lag: {days(lag_row['estimate'], digits=1)} days "
+                 f"({days(lag_row['ci_lower'], digits=1)}–"
+                 f"{days(lag_row['ci_upper'], digits=1, infinite='no upper bound')}; {how})"
                  + ("  NOT IDENTIFIED by these data: fix it with --lag" if kinetics.lag_flat
                     else ""))
     if len(kinetics.velocity_ratios):
@@ -456,7 +455,7 @@ def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_fo
     if save_to:
         traj.save(save_to, force=force)
     if as_json:
-        _echo(_json({
+        _echo(strict_json({
             "model": "trajectory", "score": score, "formula": formula, "re_formula": re_formula,
             "rows": traj.n, "groups": traj.n_groups, "reml_loglik": traj.loglik,
             "fixed_effects": traj.summary.reset_index(names="term").to_dict(orient="records"),
@@ -485,52 +484,15 @@ def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_fo
         if np.isnan(answer["estimate"]):
             lines.append(f"  {label:<28}   not within the visits' days (no crossing)")
         else:
-            lines.append(f"  {label:<28}{_days(answer['estimate']):>7}  "
-                         f"({_days(answer['ci_lower'], infinite='beyond follow-up')}–"
-                         f"{_days(answer['ci_upper'], infinite='beyond follow-up')})"
+            lines.append(f"  {label:<28}{days(answer['estimate']):>7}  "
+                         f"({days(answer['ci_lower'], infinite='beyond follow-up')}–"
+                         f"{days(answer['ci_upper'], infinite='beyond follow-up')})"
                          + (f"  {int(answer['n_no_crossing'])} of {crossing.n_bootstrap} "
                             "bootstrap trajectories did not cross"
                             if answer.get("n_no_crossing", 0) else ""))
     if save_to:
         lines.append(f"Model saved to {save_to}")
     _echo("\n".join(lines))
-
-
-def _json(document, indent: int = 1) -> str:
-    """Strict JSON: NaN becomes null and infinity the string "inf", which every parser reads."""
-    return json.dumps(json_safe(document), indent=indent, default=str, allow_nan=False)
-
-
-def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFrame) -> str:
-    """The time ratios and each nerve's predicted quartiles, as text."""
-    lines = [f"{model.dist} AFT, {outcome}: {model.formula}  ({model.n} episodes, "
-             f"log-likelihood {model.loglik:.2f}, AIC {model.aic:.1f}"
-             + (f", standard errors robust over {model.cluster}" if model.cluster else "") + ")"]
-    table = model.summary.drop(index=["log_scale", "Intercept"], errors="ignore")
-    if len(table):
-        lines.append("Time ratios (x how long the time to the event is; 95% CI):")
-    for term, row in table.iterrows():
-        p = "<0.0001" if row["p_value"] < 1e-4 else f"{row['p_value']:.4f}"
-        lines.append(f"  {term:<40}{row['time_ratio']:7.3f}  ({row['time_ratio_ci_lower']:.3f}–"
-                     f"{row['time_ratio_ci_upper']:.3f})  p {p}")
-    fixed = {k: (("yes" if v else "no") if isinstance(v, bool | np.bool_) else v)
-             for k, v in profiles.iloc[0].items() if k != "nerve"}
-    shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-                      for k, v in fixed.items())
-    lines.append(f"Predicted days{' at ' + shown if shown else ''} (median, 95% CI; quartiles):")
-    by_nerve = "nerve" in predicted.columns
-    for label, rows in predicted.groupby("nerve" if by_nerve else np.zeros(len(predicted)),
-                                         sort=False):
-        by_q = rows.set_index("q")
-        median = by_q.loc[0.5]
-        too_long = "too long for the model to estimate"
-        lines.append(f"  {label if by_nerve else 'all':<28}"
-                     f"{_days(median['estimate'], infinite=too_long):>7}  "
-                     f"({_days(median['ci_lower'], infinite=too_long)}–"
-                     f"{_days(median['ci_upper'], infinite=too_long)})  quartiles "
-                     f"{_days(by_q.loc[0.25, 'estimate'], infinite=too_long)}–"
-                     f"{_days(by_q.loc[0.75, 'estimate'], infinite=too_long)}")
-    return "\n".join(lines)
 
 
 def _profiles(episodes: pd.DataFrame, model, settings: tuple[str, ...],
@@ -640,7 +602,7 @@ def predict(ctx: click.Context, model_file: Path, as_json: bool) -> None:
     except ValueError as error:  # the profile does not fit the model: a usage error
         raise click.UsageError(str(error)) from None
     if as_json:
-        _echo(_json(result, indent=1))
+        _echo(strict_json(result, indent=1))
         return
     shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result["profile"].items())
     _echo(f"For a patient with {shown}:" if shown else "For any patient:")
@@ -790,72 +752,6 @@ def _check_suffix(path: Path, suffixes=(".csv", ".parquet", ".pq")) -> None:
     if path.suffix.lower() not in suffixes:
         endings = " or ".join(s for s in suffixes if s != ".pq")
         raise click.BadParameter(f"cannot write {path.name}: use a {endings} file name")
-
-
-def format_medians(quantiles: pd.DataFrame) -> str:
-    """Median days by outcome and nerve, with the bootstrap 95% interval and the quartiles."""
-    lines = ["Median days (Turnbull NPMLE, 95% bootstrap interval over patients; quartiles).",
-             "Between two visits the data cannot date the change; times there are interpolated."]
-    labels = {"numbness": "until numbness fades", "relief": "until relief ends (responders)"}
-    for outcome, part in quantiles.groupby("outcome", sort=False):
-        lines.append(f"  {labels[outcome]}")
-        for nerve, rows in part.groupby("nerve", sort=True):
-            by_q = rows.set_index("q")
-            median = by_q.loc[0.5]
-            lines.append(
-                f"    {nerve:<28}{_days(median['time']):>6}  ({_days(median['ci_lower'])}–"
-                f"{_days(median['ci_upper'])})  quartiles {_days(by_q.loc[0.25, 'time'])}–"
-                f"{_days(by_q.loc[0.75, 'time'])}  n={int(median['episodes'])}")
-    return "\n".join(lines)
-
-
-def _days(value: float, *, infinite: str = "not reached", missing: str = "not estimable",
-          digits: int = 0) -> str:
-    """A number of days as text; where there is no finite number, the words that say why
-    (``infinite``: the curve never got there, or a bound the data leave open; ``missing``:
-    nothing to estimate it from). No command prints "nan" or "inf" for a number of days."""
-    value = float(value)
-    if np.isnan(value):
-        return missing
-    if np.isinf(value):
-        return infinite
-    return f"{value:.{digits}f}"
-
-
-def format_flow(cohort: regen.Cohort, path: Path) -> str:
-    """The flow from files to episodes as indented text."""
-    flow = cohort.flow()
-    width = 56
-
-    def line(label: str, count: int, indent: int = 2, note: str = "") -> str:
-        return f"{' ' * indent}{label:<{width - indent}}{count:>8}{note}"
-
-    def get(step: str, outcome: str = "") -> int:
-        rows = flow[(flow["step"] == step) & (flow["outcome"] == outcome)]
-        return int(rows["count"].sum())
-
-    lines = [f"Cohort {path}", "  files: " + ", ".join(s.name for s in cohort.sources), ""]
-    lines.append(line("patients", get("patients")))
-    lines.append(line("with at least one treatment", get("patients_with_treatment"), 4))
-    lines.append(line("treatments", get("treatments")))
-    lines.append(line("visits", get("visits")))
-    for _, row in flow[flow["step"] == "visits_excluded"].iterrows():
-        lines.append(line(f"excluded: {row['reason']}", row["count"], 4))
-    for outcome in ("numbness", "relief"):
-        part = flow[flow["outcome"] == outcome]
-        lines.append("")
-        lines.append(f"{outcome} episodes")
-        if outcome == "relief":
-            assessed, responders = get("assessed_for_response", outcome), get("responders", outcome)
-            rate = f"  ({responders / assessed:.0%} of {assessed} assessed)" if assessed else ""
-            lines.append(line("assessed for response", assessed))
-            lines.append(line("responders", responders, note=rate))
-        for _, row in part[part["step"] == "treatments_excluded"].iterrows():
-            lines.append(line(f"no episode: {row['reason']}", row["count"]))
-        lines.append(line("episodes", get("episodes_total", outcome)))
-        for _, row in part[part["step"] == "episodes"].iterrows():
-            lines.append(line(row["reason"], row["count"], 4))
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

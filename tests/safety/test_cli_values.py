@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import regen
-from regen.cli import _days, format_fit, format_medians
+from regen._terminal import days, format_fit, format_medians
 from regen.validation import BOOLEAN_WORDS
 
 
@@ -71,9 +71,9 @@ def test_predicted_days_without_a_number_are_words(small_cohort):
 
 
 def test_days_formatter():
-    assert _days(41.6) == "42" and _days(3.14, digits=1) == "3.1"
-    assert _days(np.inf) == "not reached" and _days(np.nan) == "not estimable"
-    assert _days(np.inf, infinite="no upper bound") == "no upper bound"
+    assert days(41.6) == "42" and days(3.14, digits=1) == "3.1"
+    assert days(np.inf) == "not reached" and days(np.nan) == "not estimable"
+    assert days(np.inf, infinite="no upper bound") == "no upper bound"
 
 
 def test_the_read_limits_are_options_and_named_in_refusals(cli, tmp_path):

@@ -1,0 +1,121 @@
+"""What the command line prints: fitted models, medians and the flow as text, strict JSON,
+and numbers of days in words where there is no number."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from regen._util import json_safe
+
+if TYPE_CHECKING:
+    from regen.cohort import Cohort
+
+__all__ = ["days", "format_fit", "format_flow", "format_medians", "strict_json"]
+
+
+def strict_json(document, indent: int = 1) -> str:
+    """Strict JSON: NaN becomes null and infinity the string "inf", which every parser reads."""
+    return json.dumps(json_safe(document), indent=indent, default=str, allow_nan=False)
+
+
+def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFrame) -> str:
+    """The time ratios and each nerve's predicted quartiles, as text."""
+    lines = [f"{model.dist} AFT, {outcome}: {model.formula}  ({model.n} episodes, "
+             f"log-likelihood {model.loglik:.2f}, AIC {model.aic:.1f}"
+             + (f", standard errors robust over {model.cluster}" if model.cluster else "") + ")"]
+    table = model.summary.drop(index=["log_scale", "Intercept"], errors="ignore")
+    if len(table):
+        lines.append("Time ratios (x how long the time to the event is; 95% CI):")
+    for term, row in table.iterrows():
+        p = "<0.0001" if row["p_value"] < 1e-4 else f"{row['p_value']:.4f}"
+        lines.append(f"  {term:<40}{row['time_ratio']:7.3f}  ({row['time_ratio_ci_lower']:.3f}–"
+                     f"{row['time_ratio_ci_upper']:.3f})  p {p}")
+    fixed = {k: (("yes" if v else "no") if isinstance(v, bool | np.bool_) else v)
+             for k, v in profiles.iloc[0].items() if k != "nerve"}
+    shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in fixed.items())
+    lines.append(f"Predicted days{' at ' + shown if shown else ''} (median, 95% CI; quartiles):")
+    by_nerve = "nerve" in predicted.columns
+    for label, rows in predicted.groupby("nerve" if by_nerve else np.zeros(len(predicted)),
+                                         sort=False):
+        by_q = rows.set_index("q")
+        median = by_q.loc[0.5]
+        too_long = "too long for the model to estimate"
+        lines.append(f"  {label if by_nerve else 'all':<28}"
+                     f"{days(median['estimate'], infinite=too_long):>7}  "
+                     f"({days(median['ci_lower'], infinite=too_long)}–"
+                     f"{days(median['ci_upper'], infinite=too_long)})  quartiles "
+                     f"{days(by_q.loc[0.25, 'estimate'], infinite=too_long)}–"
+                     f"{days(by_q.loc[0.75, 'estimate'], infinite=too_long)}")
+    return "\n".join(lines)
+
+
+def format_medians(quantiles: pd.DataFrame) -> str:
+    """Median days by outcome and nerve, with the bootstrap 95% interval and the quartiles."""
+    lines = ["Median days (Turnbull NPMLE, 95% bootstrap interval over patients; quartiles).",
+             "Between two visits the data cannot date the change; times there are interpolated."]
+    labels = {"numbness": "until numbness fades", "relief": "until relief ends (responders)"}
+    for outcome, part in quantiles.groupby("outcome", sort=False):
+        lines.append(f"  {labels[outcome]}")
+        for nerve, rows in part.groupby("nerve", sort=True):
+            by_q = rows.set_index("q")
+            median = by_q.loc[0.5]
+            lines.append(
+                f"    {nerve:<28}{days(median['time']):>6}  ({days(median['ci_lower'])}–"
+                f"{days(median['ci_upper'])})  quartiles {days(by_q.loc[0.25, 'time'])}–"
+                f"{days(by_q.loc[0.75, 'time'])}  n={int(median['episodes'])}")
+    return "\n".join(lines)
+
+
+def days(value: float, *, infinite: str = "not reached", missing: str = "not estimable",
+          digits: int = 0) -> str:
+    """A number of days as text; where there is no finite number, the words that say why
+    (``infinite``: the curve never got there, or a bound the data leave open; ``missing``:
+    nothing to estimate it from). No command prints "nan" or "inf" for a number of days."""
+    value = float(value)
+    if np.isnan(value):
+        return missing
+    if np.isinf(value):
+        return infinite
+    return f"{value:.{digits}f}"
+
+
+def format_flow(cohort: Cohort, path: Path) -> str:
+    """The flow from files to episodes as indented text."""
+    flow = cohort.flow()
+    width = 56
+
+    def line(label: str, count: int, indent: int = 2, note: str = "") -> str:
+        return f"{' ' * indent}{label:<{width - indent}}{count:>8}{note}"
+
+    def get(step: str, outcome: str = "") -> int:
+        rows = flow[(flow["step"] == step) & (flow["outcome"] == outcome)]
+        return int(rows["count"].sum())
+
+    lines = [f"Cohort {path}", "  files: " + ", ".join(s.name for s in cohort.sources), ""]
+    lines.append(line("patients", get("patients")))
+    lines.append(line("with at least one treatment", get("patients_with_treatment"), 4))
+    lines.append(line("treatments", get("treatments")))
+    lines.append(line("visits", get("visits")))
+    for _, row in flow[flow["step"] == "visits_excluded"].iterrows():
+        lines.append(line(f"excluded: {row['reason']}", row["count"], 4))
+    for outcome in ("numbness", "relief"):
+        part = flow[flow["outcome"] == outcome]
+        lines.append("")
+        lines.append(f"{outcome} episodes")
+        if outcome == "relief":
+            assessed, responders = get("assessed_for_response", outcome), get("responders", outcome)
+            rate = f"  ({responders / assessed:.0%} of {assessed} assessed)" if assessed else ""
+            lines.append(line("assessed for response", assessed))
+            lines.append(line("responders", responders, note=rate))
+        for _, row in part[part["step"] == "treatments_excluded"].iterrows():
+            lines.append(line(f"no episode: {row['reason']}", row["count"]))
+        lines.append(line("episodes", get("episodes_total", outcome)))
+        for _, row in part[part["step"] == "episodes"].iterrows():
+            lines.append(line(row["reason"], row["count"], 4))
+    return "\n".join(lines)
