@@ -42,6 +42,7 @@ import math
 import os
 import re
 import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -641,26 +642,36 @@ def _checked_design(design) -> tuple[list[str], dict[str, list]]:
     return variables, categories
 
 
-def _columns_bound(terms, categories: dict) -> int:
-    """An upper bound on the design's columns: per term, the product of each factor's width
-    (a categorical's levels; a spline's or polynomial's df or degree plus its knots plus 4;
-    otherwise 1)."""
+def _columns_bound(terms, reference: pd.DataFrame) -> int:
+    """An upper bound on the columns of the design of ``terms``, without building it.
+
+    Each factor is built alone on the reference frame (a factor alone is small: a
+    categorical has at most :data:`MAX_LEVELS` levels, a spline at most
+    :data:`MAX_TRANSFORM_SIZE` degrees of freedom); a term's width is the product of its
+    factors' widths, which an interaction cannot exceed. This counts a categorical however
+    it is spelt (``nerve``, ``C(nerve)``, ``C(x, levels=[...])``, ``np.where(...)``).
+    """
+    from formulaic import model_matrix
+
+    widths: dict[str, int] = {}
     total = 0
     for term in terms:
         width = 1
         for factor in term.factors:
             expr = str(factor.expr)
-            if expr in categories:
-                width *= len(categories[expr])
-            elif getattr(factor.eval_method, "value", factor.eval_method) == "python":
-                call = ast.parse(expr.strip(), mode="eval").body
-                if isinstance(call, ast.Call) and _call_name(call) in _SIZED:
-                    keywords = {k.arg: k.value for k in call.keywords}
-                    sizes = call.args[1:2] + [keywords.get("df"), keywords.get("degree")]
-                    knots = call.args[2:3] + [keywords.get("knots")]
-                    width *= 4 + sum(n.value for n in sizes if isinstance(n, ast.Constant)
-                                     and type(n.value) is int) \
-                        + sum(len(n.elts) for n in knots if isinstance(n, ast.List | ast.Tuple))
+            how = getattr(factor.eval_method, "value", factor.eval_method)
+            if how == "literal":
+                continue
+            if expr not in widths:
+                if how == "lookup":
+                    column = reference[expr] if expr in reference.columns else None
+                    widths[expr] = (len(column.cat.categories) if column is not None and
+                                    isinstance(column.dtype, pd.CategoricalDtype) else 1)
+                else:
+                    with warnings.catch_warnings():  # values outside a C(levels=...) list
+                        warnings.simplefilter("ignore")
+                        widths[expr] = model_matrix(f"~ 0 + {expr}", reference).shape[1]
+            width *= widths[expr]
         total += width
     return total
 
@@ -679,11 +690,6 @@ def design_from_dict(formula: str, design: dict):
     text = {encoded[name] for name, levels in categories.items()
             if encoded[name] and all(isinstance(level, str) for level in levels)}
     terms = _checked_terms(formula, text)
-    bound = _columns_bound(terms, categories)
-    if bound > MAX_PARAMETERS:
-        raise ModelFileError(f"the design of {formula!r} could have {bound:,} columns (levels "
-                             f"times levels in its interactions); a model has at most "
-                             f"{MAX_PARAMETERS}")
     state = _decode_arrays(design["transform_state"])
     stored_yes_no(design)
 
@@ -696,6 +702,11 @@ def design_from_dict(formula: str, design: dict):
     for name, levels in categories.items():
         column = pd.Categorical([levels[i % len(levels)] for i in range(rows)], categories=levels)
         reference[encoded[name] or name] = column
+    bound = _columns_bound(terms, reference)
+    if bound > MAX_PARAMETERS:
+        raise ModelFileError(f"the design of {formula!r} could have {bound:,} columns (levels "
+                             f"times levels in its interactions); a model has at most "
+                             f"{MAX_PARAMETERS}")
     return model_matrix(formula, reference).model_spec.update(transform_state=state)
 
 

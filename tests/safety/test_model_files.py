@@ -266,6 +266,24 @@ def test_formulas_that_would_explode_are_refused_quickly_in_a_subprocess(documen
         document = {**documents["recovery"], "formula": formula}
         path = _write(tmp_path, document, re.sub(r"\W+", "_", label) + ".json")
         cases.append({"label": label, "path": str(path), "message": message})
+    # Interactions whose every factor is small but whose product is not, however spelt.
+    recovery = documents["recovery"]
+    listed = "[" + ",".join(map(str, range(50))) + "]"
+    for label, document, message in [
+        ("C() of 500 levels, three ways", _with_levels(recovery, "~ C(a):C(b):C(c)",
+                                                       dict.fromkeys("abc", 500)),
+         "could have 125,000,001 columns"),
+        ("C() of numbers, eight ways", _with_levels(
+            recovery, "~ " + ":".join(f"C({v})" for v in "abcdefgh"), {}) | {
+            "design": {**recovery["design"], "variables": list("abcdefgh"), "categories": {},
+                       "transform_state": {}, "yes_no": []}}, "could have 429,981,697 columns"),
+        ("C() with levels lists, five ways", {**recovery, "formula": "~ " + ":".join(
+            f"C({v}, levels={listed})" for v in "abcde"), "design": {
+            **recovery["design"], "variables": list("abcde"), "categories": {},
+            "transform_state": {}, "yes_no": []}}, "could have 312,500,001 columns"),
+    ]:
+        path = _write(tmp_path, document, re.sub(r"\W+", "_", label) + ".json")
+        cases.append({"label": label, "path": str(path), "message": message})
     pipe = tmp_path / "pipe.json"
     os.mkfifo(pipe)  # opening a named pipe for reading must not wait for a writer
     cases.append({"label": "named pipe", "path": str(pipe), "message": "not a regular file"})
