@@ -197,8 +197,11 @@ def atomic_open(path: str | Path, mode: str = "w", *, encoding: str = "utf-8"):
     path = Path(path)
     folder = path.parent
     temporary = folder / f".{path.name[:200]}.{secrets.token_hex(4)}.tmp"
-    # O_EXCL: never follow a planted link; 0o666 & umask: the mode a plain open() gives.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        # O_EXCL: never follow a planted link; 0o666 & umask: the mode a plain open() gives.
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as error:
+        raise OSError(error.errno, f"cannot write {path} ({error.strerror})") from error
     try:
         with os.fdopen(descriptor, mode, **({} if mode == "wb" else
                                             {"encoding": encoding, "newline": ""})) as handle:
@@ -206,9 +209,12 @@ def atomic_open(path: str | Path, mode: str = "w", *, encoding: str = "utf-8"):
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        if isinstance(error, OSError) and error.errno is not None:  # name the file
+            raise OSError(error.errno, f"cannot write {path} ({error.strerror}); the "
+                          "previous file, if any, is unchanged") from error
         raise
     with contextlib.suppress(OSError, AttributeError):  # the rename itself, durably
         directory = os.open(folder, os.O_RDONLY)
@@ -265,7 +271,7 @@ class Outputs:
         self._declared: dict[Path, Path] = {}
 
     # -- checks -------------------------------------------------------------
-    def _not_an_input(self, path: Path) -> None:
+    def _not_an_input(self, path: Path, what: str) -> None:
         for source in self._input_files:
             if _same(path, source):
                 raise OutputError(f"{path} is an input of this command ({source}): regen never "
@@ -273,12 +279,18 @@ class Outputs:
         for folder in self._input_folders:
             if _same(path, folder):
                 raise OutputError(f"{path} is the folder holding the input tables ({folder}); "
-                                  "choose another output folder")
+                                  f"{what}")
+        for parent in path.absolute().parents:  # the first that exists must be a folder
+            if parent.exists():
+                if not parent.is_dir():
+                    raise OutputError(f"{parent} is a file, so {path} cannot be written; "
+                                      "choose another path")
+                break
 
     def folder(self, path: str | os.PathLike) -> Path:
         """Declare an output folder: not an input, not the input tables' folder, not a file."""
         path = Path(path)
-        self._not_an_input(path)
+        self._not_an_input(path, "choose another output folder")
         if path.exists() and not path.is_dir():
             raise OutputError(f"{path} is a file, not a folder; choose a folder for the outputs")
         return path
@@ -290,9 +302,12 @@ class Outputs:
             if _same(path, other):
                 raise OutputError(f"{other} and {path} are the same file; give each output "
                                   "its own path")
-        self._not_an_input(path)
+        self._not_an_input(path, "give a file name")
         if path.is_dir():
             raise OutputError(f"{path} is a folder; give a file name")
+        if path.name.lower() == MANIFEST:
+            raise OutputError(f"{path}: regen keeps its record of what it wrote in that folder "
+                              f"under the name {MANIFEST}; choose another name")
         for folder in self._input_folders:
             if path.stem.lower() in TABLES and path.suffix.lower() in TABLE_SUFFIXES and \
                     _same(path.parent, folder):

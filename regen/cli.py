@@ -30,7 +30,7 @@ from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAY
 from regen.exceptions import CohortValidationError, OutputError, RegenError
 from regen.io import LIMIT_OPTIONS
 from regen.survival.aft import DISTRIBUTIONS, _typical_profiles
-from regen.validation import BOOLEAN_WORDS
+from regen.validation import BOOLEAN_WORDS, PROBLEM_COLUMNS
 
 __all__ = ["main"]
 
@@ -59,8 +59,9 @@ def _user_errors(command):
                 sys.exit(1)
             except OutputError as error:
                 raise click.UsageError(printable(str(error))) from None  # exit 2
-            except click.ClickException:
-                raise  # click prints usage errors itself (exit 2)
+            except click.ClickException as error:  # click prints usage errors itself (exit 2)
+                error.message = printable(error.message)  # it may quote a model file's text
+                raise
             except (RegenError, OSError, ValueError, FormulaicError) as error:
                 # regen's own errors, files, and values or formulas the user gave
                 if os.environ.get("REGEN_DEBUG"):
@@ -171,7 +172,7 @@ def validate(path: Path, baseline_window_days: int, max_follow_up_days: int,
     """
     outputs = Outputs(inputs=[path], force=force)
     if problems_file:
-        _check_suffix(outputs.file(problems_file), (".csv",))
+        _check_suffix(outputs.file(problems_file), (".csv",), "--problems")
     try:
         cohort = _read(path, baseline_window_days, max_follow_up_days)
     except CohortValidationError as error:
@@ -180,9 +181,13 @@ def validate(path: Path, baseline_window_days: int, max_follow_up_days: int,
         outputs.write_table(error.problems, problems_file)
         raise CohortValidationError(f"{error}\n\nAll problems written to {problems_file}",
                                     error.problems) from None
+    if problems_file:  # this run's problems: none (not a stale list from an earlier run)
+        outputs.write_table(pd.DataFrame(columns=PROBLEM_COLUMNS), problems_file)
     _echo(format_flow(cohort, path))
     n = len(cohort.warnings)
     _echo("\nThe data are usable" + (f" ({n} warning{'s' if n > 1 else ''} above)." if n else "."))
+    if problems_file:
+        _echo(f"No problems: {problems_file} lists none.")
 
 
 @main.command()
@@ -207,7 +212,7 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
     outputs = Outputs(inputs=[path], force=force)
     for file in (output, exclusions_file):
         if file:
-            _check_suffix(outputs.file(file))
+            _check_suffix(outputs.file(file), option="-o" if file is output else "--exclusions")
     cohort = _read(path, baseline_window_days, max_follow_up_days)
     table, excluded = cohort.episodes(outcome, threshold=threshold,
                                       response_window=response_window, with_exclusions=True)
@@ -291,7 +296,7 @@ def fit(path: Path, outcome: str, model_kind: str, score: str, re_formula: str,
     """
     _check_options(click.get_current_context(), model_kind, outcome)
     if save_to:
-        _check_suffix(Outputs(inputs=[path], force=force).file(save_to), (".json",))
+        _check_suffix(Outputs(inputs=[path], force=force).file(save_to), (".json",), "--save")
     cohort = _read(path, baseline_window_days, max_follow_up_days)
     if model_kind == "trajectory":
         _fit_trajectory(cohort, score, formula, re_formula, settings,
@@ -413,6 +418,11 @@ class _Crossing:
                                      param_hint="--threshold")
         threshold = self.threshold if self.threshold is not None else (0.8 if is_pain else 1.0)
         relative = self.relative if self.relative is not None else is_pain
+        if not np.isfinite(threshold) or (relative and threshold <= 0):
+            raise click.BadParameter(
+                f"{threshold:g} is not a level: give a finite number"
+                + (", a fraction of the baseline score above 0 (0.8: 80% of baseline)"
+                   if relative else ""), param_hint="--threshold")
         direction = self.direction or ("above" if is_pain else "below")
         return _Crossing(threshold, relative, direction, self.method, self.n_bootstrap, self.seed)
 
@@ -663,6 +673,7 @@ def demo(data: Path, out: Path, force: bool) -> None:
 
     outputs = Outputs(inputs=[data], force=force)
     outputs.folder(out)
+    outputs.folder(out / "figures")
     outputs.files([out / name for name in DEMO_FILES] + report_files(out / "report.html")
                   + [out / "figures" / f"{stem}.{suffix}" for stem in DEMO_FIGURES
                      for suffix in ("png", "svg")])
@@ -748,10 +759,11 @@ def _demo_figures(cohort: regen.Cohort, folder: Path, outputs: Outputs) -> list[
     return written
 
 
-def _check_suffix(path: Path, suffixes=(".csv", ".parquet", ".pq")) -> None:
+def _check_suffix(path: Path, suffixes=(".csv", ".parquet", ".pq"), option: str = "-o") -> None:
     if path.suffix.lower() not in suffixes:
         endings = " or ".join(s for s in suffixes if s != ".pq")
-        raise click.BadParameter(f"cannot write {path.name}: use a {endings} file name")
+        raise click.BadParameter(f"cannot write {path.name}: use a {endings} file name",
+                                 param_hint=option)
 
 
 if __name__ == "__main__":  # pragma: no cover

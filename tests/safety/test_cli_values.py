@@ -91,3 +91,11 @@ def test_the_read_limits_are_options_and_named_in_refusals(cli, tmp_path):
     assert result.exit_code == 1 and "--max-rows" in result.stderr
     assert "ReadLimits(max_rows=...)" in result.stderr
     assert cli("validate", folder, "--max-rows", 100_000).exit_code == 0
+
+
+@pytest.mark.parametrize("threshold", ["-1", "0", "nan", "inf"])
+def test_a_trajectory_threshold_must_be_a_level(cli, small_cohort, threshold):
+    result = cli("fit", small_cohort, "--model", "trajectory", "--score", "pain",
+                 "--threshold", threshold)
+    assert result.exit_code == 2, result.output
+    assert "is not a level" in result.stderr and "--threshold" in result.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -294,3 +295,85 @@ def test_episodes_still_writes_parquet_exactly(cli, small_cohort, tmp_path):
 def test_an_output_path_given_as_a_folder_is_refused(cli, small_cohort, tmp_path):
     result = cli("episodes", small_cohort, "-o", Path(tmp_path))
     _refused(result, str(tmp_path), "is a folder; give a file name")
+
+
+# ------------------------------------------------ found by a review as a user ---
+
+def test_an_analysis_refuses_before_it_analyses(small_cohort, tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "kinetics_script", ROOT / "analyses" / "regeneration_kinetics.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    (tmp_path / "kinetics_estimates.csv").write_text("mine\n")
+
+    def never(*args, **kwargs):
+        raise AssertionError("the analysis ran before the outputs were checked")
+
+    monkeypatch.setattr(script, "analyse", never)
+    with pytest.raises(SystemExit) as stopped:
+        script.main(["--data", str(small_cohort), "--out", str(tmp_path)])
+    assert stopped.value.code == 2
+
+
+def test_demo_never_writes_its_figures_into_the_input_folder(cli, small_cohort, tmp_path):
+    nest = tmp_path / "nest"
+    shutil.copytree(small_cohort, nest / "figures")
+    before = digests(nest / "figures")
+    result = cli("demo", "--data", nest / "figures", "--out", nest)
+    _refused(result, "is the folder holding the input tables", str(nest / "figures"))
+    assert digests(nest / "figures") == before
+
+
+def test_the_manifest_is_never_an_output(cli, small_cohort, tmp_path):
+    assert cli("episodes", small_cohort, "-o", tmp_path / "e.csv").exit_code == 0
+    manifest = (tmp_path / MANIFEST).read_bytes()
+    for force in ((), ("--force",)):
+        result = cli("fit", small_cohort, "--save", tmp_path / MANIFEST, *force)
+        _refused(result, MANIFEST, "choose another name")
+    assert (tmp_path / MANIFEST).read_bytes() == manifest
+
+
+@pytest.mark.parametrize("command", ["report", "demo"])
+def test_an_output_under_a_file_is_refused_before_the_work(cli, small_cohort, tmp_path, command):
+    blocker = tmp_path / "plain"
+    blocker.write_text("a file, not a folder")
+    if command == "report":
+        result = cli("report", small_cohort, "-o", blocker / "report.html", "--n-bootstrap", 20)
+    else:
+        (tmp_path / "out").mkdir()
+        blocker = tmp_path / "out" / "figures"
+        blocker.write_text("a file, not a folder")
+        result = cli("demo", "--data", small_cohort, "--out", tmp_path / "out")
+    _refused(result, f"{blocker} is a file")
+    assert sorted(p.name for p in blocker.parent.iterdir()) == [blocker.name]
+
+
+def test_a_write_error_names_the_file(tmp_path, monkeypatch):
+    import errno
+
+    target = tmp_path / "a.csv"
+    target.write_text("old\n")
+
+    def full(descriptor):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match=f"cannot write {target} \\(No space left on device\\)"):
+        with atomic_open(target) as handle:
+            handle.write("new\n")
+    assert target.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
+def test_a_problems_file_from_an_earlier_run_is_not_left_behind(cli, small_cohort, tmp_path):
+    problems = tmp_path / "problems.csv"
+    broken = tmp_path / "broken"
+    shutil.copytree(small_cohort, broken)
+    (broken / "visits.csv").write_text("treatment_id,day,pain\nT1,0,=2+3\n")
+    assert cli("validate", broken, "--problems", problems).exit_code == 1
+    assert len(pd.read_csv(problems)) > 0
+    result = cli("validate", small_cohort, "--problems", problems)
+    assert result.exit_code == 0 and f"No problems: {problems} lists none." in result.stdout
+    assert pd.read_csv(problems).empty and list(pd.read_csv(problems).columns)[:3] == [
+        "file", "table", "row"]

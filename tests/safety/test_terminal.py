@@ -107,3 +107,12 @@ def test_figure_labels_escape_control_characters(tmp_path, name):
     plt.close(ax.figure)
     shown = literal(name.lower().replace("_", " "))
     assert shown in svg.read_text(encoding="utf-8").replace("&#x27;", "'")
+
+
+def test_a_model_files_text_is_printed_escaped_by_predict(cli, tmp_path):
+    folder = _cohort_with(tmp_path, ESCAPE)
+    model = tmp_path / "model.json"
+    assert cli("fit", folder, "--formula", "~ nerve", "--save", model).exit_code == 0
+    result = cli("predict", "--model", model, "--nerve", "bogus")
+    assert result.exit_code == 2
+    assert "\x1b" not in result.output and "\\x1b[2j\\x1b[31mred" in result.stderr
