@@ -19,7 +19,7 @@ import pandas as pd
 
 import regen
 import regen.plot
-from regen._write import printable  # control characters in data shown, not obeyed
+from regen._write import literal, printable  # data's control characters shown, not obeyed
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "example"
@@ -130,14 +130,15 @@ def forest(fit, reference: str, title: str):
     labels = []
     for term in terms:
         if term.startswith("nerve[T."):
-            labels.append(term[len("nerve[T."):-1].replace("_", " "))
+            labels.append(literal(term[len("nerve[T."):-1].replace("_", " ")))
         else:
-            labels.append(LABELS.get(term, term.replace("_", " ")))
+            labels.append(LABELS.get(term, literal(term.replace("_", " "))))
     ax.set_yticks(ax.get_yticks(), labels)
     ax.set_ylim(-0.6, len(terms) - 0.4)  # keep the last row off the axis
     low, high = ax.get_xlim()
     ax.set_xticks([t for t in RATIO_TICKS if low <= t <= high])
-    ax.set_title(f"{title}\nnerves against {reference.replace('_', ' ')}; ratio > 1: longer",
+    ax.set_title(f"{title}\nnerves against {literal(reference.replace('_', ' '))}; ratio > 1: "
+                 "longer",
                  loc="left", fontsize=8)
     return ax.figure
 
@@ -168,7 +169,7 @@ def model_panels(episodes: pd.DataFrame, fit, profiles: pd.DataFrame, *, seed: i
                                 profiles=profiles.loc[profiles[by] == group], ax=ax,
                                 at_risk=False, legend=False, max_day=top, ylabel="", xlabel="")
             ax.set_xticks(np.arange(0, top + 1, 28 * max(1, round(top / 28 / 4))))
-            ax.set_title(str(group).replace("_", " "), loc="left", fontsize=7.5)
+            ax.set_title(literal(str(group).replace("_", " ")), loc="left", fontsize=7.5)
             ax.text(0.98, 0.97, f"n={len(part)}", transform=ax.transAxes, ha="right", va="top",
                     fontsize=6.5, color="0.3")
             ax.tick_params(labelsize=6.5)
@@ -208,20 +209,25 @@ def ci(row, prefix: str) -> str:
     return f"{low:.1f}–{high:.1f}" if np.isfinite(low) or np.isfinite(high) else "no CI"
 
 
-def write(result: Result, out: Path, outputs: regen.Outputs | None = None) -> list[Path]:
+def paths(out: Path, tables, figures) -> list[Path]:
+    """The files of these table and figure stems: CSV tables, PNG and SVG figures."""
+    return [out / f"{stem}.csv" for stem in tables] + [
+        out / f"{stem}.{suffix}" for stem in figures for suffix in ("png", "svg")]
+
+
+def write(result: Result, out: Path, outputs: regen.Outputs | None = None,
+          planned=()) -> list[Path]:
     """Write the tables as CSV and the figures as PNG and SVG into ``out``; close the figures.
 
     Every path is checked before anything is written (``outputs`` knows the inputs: never
-    one of them, never a file regen did not write unless --force), then written atomically
-    with formula-safe cells.
+    one of them, never a file regen did not write unless --force; ``planned``: paths it
+    has checked already), then written atomically with formula-safe cells.
     """
     import matplotlib.pyplot as plt
 
     outputs = outputs if outputs is not None else regen.Outputs()
     tables = {stem: out / f"{stem}.csv" for stem in result.tables}
-    figures = {stem: [out / f"{stem}.{suffix}" for suffix in ("png", "svg")]
-               for stem in result.figures}
-    outputs.files([*tables.values(), *(p for paths in figures.values() for p in paths)])
+    outputs.files([p for p in paths(out, result.tables, result.figures) if p not in set(planned)])
     written = []
     for stem, table in result.tables.items():
         written.append(outputs.write_table(table, tables[stem], float_format="%.6g"))
@@ -240,6 +246,43 @@ def read(path: Path) -> regen.Cohort:
         raise SystemExit(1) from None
 
 
+def at_least(low: int) -> Callable[[str], int]:
+    """An option type: a whole number of at least ``low`` (argparse reports anything else)."""
+
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}")
+        return value
+
+    return whole
+
+
+def share(text: str) -> float:
+    """An option type: a number strictly between 0 and 1 (a share of the baseline)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{value:g} is not between 0 and 1")
+    return value
+
+
+def nonnegative(text: str) -> float:
+    """An option type: a finite number of days, at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value:g} is not a number of days (0 or more)")
+    return value
+
+
 def parser(name: str, description: str, seed_help: str | None,
            bootstrap: bool = False) -> argparse.ArgumentParser:
     """The options every analysis script takes (with ``bootstrap``, also the NPMLE's; no
@@ -254,16 +297,21 @@ def parser(name: str, description: str, seed_help: str | None,
     p.add_argument("--force", action="store_true",
                    help="replace files in --out that regen did not write (never an input)")
     if bootstrap:
-        p.add_argument("--bootstrap", type=int, default=200,
+        p.add_argument("--bootstrap", type=at_least(20), default=200,
                        help="patient-bootstrap replicates for the CIs (default 200)")
-        p.add_argument("--min-patients", type=int, default=MIN_PATIENTS,
+        p.add_argument("--min-patients", type=at_least(1), default=MIN_PATIENTS,
                        help="nerves with fewer patients get no NPMLE curve "
                             f"(default {MIN_PATIENTS})")
     return p
 
 
-def run(args: argparse.Namespace, analyse: Callable[[regen.Cohort], Result]) -> list[Path]:
-    """Read ``args.data``, analyse it, write into ``args.out``; print the summary and files."""
+def run(args: argparse.Namespace, analyse: Callable[[regen.Cohort], Result], *,
+        tables=(), figures=()) -> list[Path]:
+    """Read ``args.data``, analyse it, write into ``args.out``; print the summary and files.
+
+    ``tables`` and ``figures`` are the stems the script writes: they are checked before the
+    analysis, so that a file in the way stops the script before the work, not after it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -271,11 +319,12 @@ def run(args: argparse.Namespace, analyse: Callable[[regen.Cohort], Result]) -> 
     try:
         outputs = regen.Outputs(inputs=[args.data], force=args.force)
         outputs.folder(args.out)  # refused now, before the analysis
+        planned = outputs.files(paths(args.out, tables, figures))
         with warnings.catch_warnings():
             warnings.simplefilter("once", regen.RegenWarning)  # show suspicious data, once
             cohort = read(args.data)
             result = analyse(cohort)
-            written = write(result, args.out, outputs)
+            written = write(result, args.out, outputs, planned)
     except regen.OutputError as error:
         print(f"error: {printable(str(error))}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -18,9 +18,12 @@ import pandas as pd
 import regen
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scripts' shared helpers
-from _shared import Result, parser, run
+from _shared import Result, parser, run, share
 
 NAME = "episode_overview"
+#: What the script writes (checked before the analysis): CSV tables, PNG and SVG figures.
+TABLES = ("episode_overview", "exclusions")
+FIGURES = ()
 
 
 def overview(cohort: regen.Cohort, threshold: float) -> pd.DataFrame:
@@ -60,12 +63,13 @@ def main(argv: list[str] | None = None) -> list[Path]:
     p = parser(NAME, __doc__.splitlines()[0], seed_help=None)
     p.add_argument("cohort", nargs="?", type=Path, default=None,
                    help="the cohort folder or .xlsx workbook (same as --data)")
-    p.add_argument("--threshold", type=float, default=0.5,
+    p.add_argument("--threshold", type=share, default=0.5,
                    help="relief: share of baseline pain removed (default 0.5)")
     args = p.parse_args(argv)
     if args.cohort is not None:
         args.data = args.cohort
-    return run(args, lambda cohort: analyse(cohort, threshold=args.threshold))
+    return run(args, lambda cohort: analyse(cohort, threshold=args.threshold),
+               tables=TABLES, figures=FIGURES)
 
 
 if __name__ == "__main__":

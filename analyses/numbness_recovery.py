@@ -45,6 +45,10 @@ from _shared import (
 )
 
 NAME = "numbness_recovery"
+#: What the script writes (checked before the analysis): CSV tables, PNG and SVG figures.
+TABLES = ("npmle_quartiles", "npmle_still_numb", "aft_time_ratios", "aft_predicted_quartiles",
+          "aft_distributions", "aft_calibration_day56")
+FIGURES = ("numbness_by_nerve", "numbness_by_nerve_aft", "aft_forest", "aft_calibration_day56")
 #: Age centred at 50 and per 10 years: its time ratio reads at a glance, the intercept is a
 #: 50-year-old, and Newton starts well conditioned (the same model as ``+ age``).
 FORMULA = "~ nerve + I((age - 50) / 10) + diabetes"
@@ -155,7 +159,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
                    help="AFT distribution (default weibull)")
     args = p.parse_args(argv)
     return run(args, lambda cohort: analyse(cohort, seed=args.seed, n_bootstrap=args.bootstrap,
-                                            min_patients=args.min_patients, dist=args.dist))
+                                            min_patients=args.min_patients, dist=args.dist),
+               tables=TABLES, figures=FIGURES)
 
 
 if __name__ == "__main__":

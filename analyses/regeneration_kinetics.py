@@ -29,11 +29,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scripts' shared 
 from _shared import (
     Result,
     new_axes,
+    nonnegative,
     parser,
     run,
 )
 
 NAME = "regeneration_kinetics"
+#: What the script writes (checked before the analysis): CSV tables, PNG and SVG figures.
+TABLES = ("kinetics_estimates", "velocity_ratios", "model_comparison", "median_day_by_distance",
+          "lag_profile")
+FIGURES = ("lag_profile", "velocity_ratios", "median_day_by_distance")
 FORMULA = "~ I((age - 50) / 10) + diabetes + smoker"
 #: The covariates of the plain AFT models compared by AIC (the same, in the AFT's form).
 AFT_FORMULA = "~ I((age - 50) / 10) + diabetes + smoker"
@@ -256,14 +261,15 @@ def main(argv: list[str] | None = None) -> list[Path]:
     """Run the analysis from the command line; return the files written."""
     p = parser(NAME, __doc__.splitlines()[0],
                "accepted like the other scripts; this analysis draws no random numbers")
-    p.add_argument("--lag", type=float, default=None,
+    p.add_argument("--lag", type=nonnegative, default=None,
                    help="fix the lag (days) instead of estimating it")
     p.add_argument("--velocity-dist", default="lognormal",
                    choices=["lognormal", "loglogistic", "weibull"],
                    help="law of the velocity (default lognormal)")
     args = p.parse_args(argv)
     return run(args, lambda cohort: analyse(cohort, seed=args.seed, lag=args.lag,
-                                            velocity_dist=args.velocity_dist))
+                                            velocity_dist=args.velocity_dist),
+               tables=TABLES, figures=FIGURES)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from _shared import (
     parser,
     quartile_table,
     run,
+    share,
     share_table,
     time_ratio_table,
     typical_profiles,
@@ -48,6 +49,10 @@ from _shared import (
 )
 
 NAME = "relief_duration"
+#: What the script writes (checked before the analysis): CSV tables, PNG and SVG figures.
+TABLES = ("responders", "npmle_quartiles", "npmle_still_relieved", "aft_time_ratios",
+          "aft_predicted_quartiles", "aft_distributions")
+FIGURES = ("responders", "relief_by_nerve", "relief_by_nerve_aft", "aft_forest")
 FORMULA = "~ nerve + I((age - 50) / 10) + diabetes + smoker + baseline_pain"
 COVARIATES = ("age", "diabetes", "smoker", "baseline_pain")
 #: Days at which the share still relieved is tabulated (4, 8, 12 and 16 weeks).
@@ -194,14 +199,15 @@ def responder_plot(table: pd.DataFrame, threshold: float):
 def main(argv: list[str] | None = None) -> list[Path]:
     """Run the analysis from the command line; return the files written."""
     p = parser(NAME, __doc__.splitlines()[0], "seed of the bootstraps (default 1)", bootstrap=True)
-    p.add_argument("--threshold", type=float, default=0.5,
+    p.add_argument("--threshold", type=share, default=0.5,
                    help="relief: share of baseline pain removed (default 0.5)")
     p.add_argument("--dist", default="weibull", choices=["weibull", "lognormal", "loglogistic"],
                    help="AFT distribution (default weibull)")
     args = p.parse_args(argv)
     return run(args, lambda cohort: analyse(cohort, seed=args.seed, n_bootstrap=args.bootstrap,
                                             min_patients=args.min_patients,
-                                            threshold=args.threshold, dist=args.dist))
+                                            threshold=args.threshold, dist=args.dist),
+               tables=TABLES, figures=FIGURES)
 
 
 if __name__ == "__main__":

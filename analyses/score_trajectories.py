@@ -44,6 +44,10 @@ SCORES = {
                      re_formula="~ 1", threshold=1.0, direction="below", relative_to=None,
                      label="Numbness (0–10)", rule="mean numbness below 1"),
 }
+#: What the script writes (checked before the analysis): CSV tables, PNG and SVG figures.
+TABLES = ("fixed_effects", "variance_components", "time_to_threshold", "numb_probability",
+          "numb_observed_by_day", "gee_fit")
+FIGURES = (*(f"{score}_trajectory" for score in SCORES), "numb_probability")
 GEE_FORMULA = "numb ~ cr(day, df=4, constraints='center')"
 #: Days at which the GEE's share still numb is tabulated.
 DAYS = (7, 14, 30, 60, 90, 120, 180, 270, 365)
@@ -228,7 +232,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     """Run the analysis from the command line; return the files written."""
     args = parser(NAME, __doc__.splitlines()[0], "seed of the sample of patients drawn in the "
                   "trajectory figures (default 1)").parse_args(argv)
-    return run(args, lambda cohort: analyse(cohort, seed=args.seed))
+    return run(args, lambda cohort: analyse(cohort, seed=args.seed),
+               tables=TABLES, figures=FIGURES)
 
 
 if __name__ == "__main__":

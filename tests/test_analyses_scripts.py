@@ -30,10 +30,15 @@ def run(name: str, out: Path, *options: str) -> tuple[list[Path], list[warnings.
     """Run the script's main on the example cohort; the files written and regen's warnings."""
     import matplotlib.pyplot as plt
 
+    module = load(name)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        written = load(name).main(["--data", str(EXAMPLE), "--out", str(out), *options])
+        written = module.main(["--data", str(EXAMPLE), "--out", str(out), *options])
     assert plt.get_fignums() == [], "every figure is closed after saving"
+    # Every file was declared, so checked before the analysis ran (README: before any work).
+    declared = {out / f"{stem}.csv" for stem in module.TABLES}
+    declared |= {out / f"{stem}.{suffix}" for stem in module.FIGURES for suffix in ("png", "svg")}
+    assert set(written) <= declared, set(written) - declared
     return written, [w for w in caught if issubclass(w.category, regen.RegenWarning)]
 
 
