@@ -116,7 +116,8 @@ def at_risk_table(np_fit, times) -> pd.DataFrame:
 def recovery(np_fit, parametric=None, *, profiles: pd.DataFrame | None = None, ax=None,
              complement: bool = False, ci: bool = True, at_risk: bool = True, times=None,
              max_day: float | None = None, ylabel: str = "Proportion still numb",
-             xlabel: str = "Days after the freeze", legend: bool = True):
+             xlabel: str = "Days after the freeze", legend: bool = True,
+             at_risk_below: int | None = None):
     """NPMLE recovery curves by group, with CI bands, an optional model overlay and at-risk counts.
 
     Parameters
@@ -136,6 +137,10 @@ def recovery(np_fit, parametric=None, *, profiles: pd.DataFrame | None = None, a
         each tick (:meth:`regen.TurnbullFit.at_risk`).
     times : sequence of float, optional
         The ticks of the table; by default every 28 days.
+    at_risk_below : int, optional
+        Show an at-risk count from 1 to below this number as ``<n`` (a count of one or two
+        treatments, published, could point to a patient); the practice report uses its
+        ``min_patients``.
     """
     with style():
         columns = _group_columns(np_fit)
@@ -168,7 +173,7 @@ def recovery(np_fit, parametric=None, *, profiles: pd.DataFrame | None = None, a
         if legend and (len(groups) > 1 or parametric is not None):
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), handlelength=1.4)
         if at_risk:
-            _draw_at_risk(ax, np_fit, ticks, columns, groups, palette)
+            _draw_at_risk(ax, np_fit, ticks, columns, groups, palette, at_risk_below)
         return ax
 
 
@@ -191,23 +196,25 @@ def _overlay(ax, parametric, profiles, columns, groups, grid, palette, flip):
             label=f"{parametric.dist} model" if hasattr(parametric, "dist") else "model")
 
 
-def _draw_at_risk(ax, np_fit, ticks, columns, groups, palette):
+def _draw_at_risk(ax, np_fit, ticks, columns, groups, palette, smallest: int | None = None):
     table = np_fit.at_risk(ticks)
     table["_group"] = _group_key(table, columns)
     n = len(groups)
     height = 0.075 * (n + 1)
-    below = ax.inset_axes([0, -0.22 - height, 1, height], sharex=ax)
-    below.set_ylim(n + 0.5, -0.5)
-    below.axis("off")
-    below.text(-0.05, -0.5, "At risk", transform=below.get_yaxis_transform(), ha="right",
-               va="center", fontsize=7, fontweight="bold")
+    table_axes = ax.inset_axes([0, -0.22 - height, 1, height], sharex=ax)
+    table_axes.set_ylim(n + 0.5, -0.5)
+    table_axes.axis("off")
+    label_at = table_axes.get_yaxis_transform()
+    table_axes.text(-0.05, -0.5, "At risk", transform=label_at, ha="right", va="center",
+                    fontsize=7, fontweight="bold")
     for row, group in enumerate(groups):
         counts = table.loc[table["_group"] == group]
-        below.text(-0.05, row + 0.5, _label(group), transform=below.get_yaxis_transform(),
-                   ha="right", va="center", fontsize=6.5, color=palette[group])
+        table_axes.text(-0.05, row + 0.5, _label(group), transform=label_at, ha="right",
+                        va="center", fontsize=6.5, color=palette[group])
         for t, count in zip(counts["time"], counts["at_risk"], strict=True):
-            below.text(t, row + 0.5, f"{count:g}", ha="center", va="center", fontsize=6.5)
-    return below
+            shown = f"<{smallest}" if smallest and 0 < count < smallest else f"{count:g}"
+            table_axes.text(t, row + 0.5, shown, ha="center", va="center", fontsize=6.5)
+    return table_axes
 
 
 def trajectories(fit, data: pd.DataFrame, *, profile: dict | None = None, time: str = "day",

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import json
 import math
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +44,7 @@ from regen._version import __version__
 from regen._write import Outputs, figure_bytes, html_environment
 from regen.exceptions import OutputError
 from regen.tables import KNOWN_NERVES
+from regen.validation import Problems
 
 __all__ = ["MIN_GROUP", "MIN_PATIENTS", "WEEKS", "relief_report", "report_files"]
 
@@ -128,10 +129,8 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
                                               with_exclusions=True)
     numbness = cohort.episodes("numbness")
     treatments = cohort.treatments
-    counts = treatments.groupby("nerve").agg(treatments=("treatment_id", "size"),
-                                             patients=("patient_id", "nunique"))
-    big_enough = (counts["treatments"] >= min_group) & (counts["patients"] >= min_patients)
-    shown = sorted(counts.index[big_enough])
+    counts = _sizes(treatments, "nerve")
+    shown = _publishable(counts, min_group, min_patients)
     hidden = sorted(set(counts.index) - set(shown))
     # A rare name that is not a known nerve may be free text (a typo, a note): never print it.
     unnamed = [nerve for nerve in hidden if nerve not in KNOWN_NERVES]
@@ -140,8 +139,14 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
 
     options = dict(n_bootstrap=n_bootstrap, seed=seed, cluster="patient_id", progress=progress,
                    n_jobs=n_jobs)
-    relief_shown = relief.loc[relief["nerve"].isin(shown)]
-    numb_shown = numbness.loc[numbness["nerve"].isin(shown)]
+    # The durations describe a nerve's responders (or its numbness episodes): that group
+    # must pass the rule too, or one patient's relief could be read off a nerve's median.
+    relief_shown = relief.loc[relief["nerve"].isin(
+        _publishable(_sizes(relief.loc[relief["nerve"].isin(shown)], "nerve"), min_group,
+                     min_patients))]
+    numb_shown = numbness.loc[numbness["nerve"].isin(
+        _publishable(_sizes(numbness.loc[numbness["nerve"].isin(shown)], "nerve"), min_group,
+                     min_patients))]
     relief_fit = turnbull(relief_shown, by="nerve", **options) if len(relief_shown) else None
     numb_fit = turnbull(numb_shown, by="nerve", **options) if len(numb_shown) else None
 
@@ -154,25 +159,31 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
             rows.append({**row, "suppressed": True, "treatments": None, "patients": None,
                          "note": _too_small(counts.loc[nerve], min_group, min_patients)})
             continue
+        too_few = f"fewer than {min_group} episodes or {min_patients} patients"
         rows.append({**row, "suppressed": False, "note": "",
                      **_responders(assessed.loc[assessed["nerve"] == nerve]),
                      **_durations(relief_fit, nerve, "relief"),
-                     **_durations(numb_fit, nerve, "numbness")})
+                     "relief_note": "" if nerve in set(relief_shown["nerve"]) else too_few,
+                     **_durations(numb_fit, nerve, "numbness"),
+                     "numbness_note": "" if nerve in set(numb_shown["nerve"]) else too_few})
     if unnamed:
         rows.append({"nerve": "other nerves", "procedure": "all", "treatments": None,
                      "patients": None, "suppressed": True,
                      "note": f"{len(unnamed)} other nerve name(s), each with fewer than "
                              f"{min_group} treatments or {min_patients} patients"})
     table = pd.DataFrame(rows)
+    for name in ("treatments", "patients", "assessed", "responders"):  # counts, not 85.0
+        if name in table.columns:
+            table[name] = table[name].astype("Int64")
     by_procedure = _by_procedure(relief, assessed, treatments, shown, min_group, min_patients,
                                  options)
     weeks = _still_relieved(relief_fit, shown)
 
     figures = {}
     if relief_fit is not None:
-        figures["relief"] = _figure(relief_fit, "Still relieved (responders)")
+        figures["relief"] = _figure(relief_fit, "Still relieved (responders)", min_patients)
     if numb_fit is not None:
-        figures["numbness"] = _figure(numb_fit, "Still numb")
+        figures["numbness"] = _figure(numb_fit, "Still numb", min_patients)
 
     # Totals over the groups shown only: the whole cohort's counts, less those shown, would
     # give the size of the groups that are not.
@@ -203,7 +214,7 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
         "sentences": [_sentence(r) for r in _records(table) if not r["suppressed"]],
     }
     html = _render(content, figures)
-    _check_no_identifiers([_render(content, {}), json.dumps(content, default=str)], treatments)
+    _check_no_identifiers(content, cohort)
     html_file, json_file, nerve_file, procedure_file, weeks_file = files
     outputs.write_text(html_file, html)
     outputs.write_json(json_file, content)
@@ -212,6 +223,19 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     outputs.write_table(weeks, weeks_file)
     content["files"] = files
     return content
+
+
+def _sizes(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
+    """Rows (treatments or episodes) and distinct patients of each group."""
+    return frame.groupby(by).agg(treatments=("patient_id", "size"),
+                                 patients=("patient_id", "nunique"))
+
+
+def _publishable(sizes: pd.DataFrame, min_group: int, min_patients: int) -> list:
+    """The groups the report may show: at least ``min_group`` rows and ``min_patients``
+    patients."""
+    ok = (sizes["treatments"] >= min_group) & (sizes["patients"] >= min_patients)
+    return sorted(sizes.index[ok])
 
 
 def _too_small(counts: pd.Series, min_group: int, min_patients: int) -> str:
@@ -300,16 +324,18 @@ def _by_procedure(relief, assessed, treatments, shown, min_group, min_patients,
                "relief_median_ci_lower", "relief_median_ci_upper"]
     if "procedure" not in treatments.columns or treatments["procedure"].isna().all():
         return pd.DataFrame(columns=columns)
-    grouped = treatments.groupby(["nerve", "procedure"])
-    counts, patients = grouped.size(), grouped["patient_id"].nunique()
+    sizes = _sizes(treatments, ["nerve", "procedure"])
+    ok = set(_publishable(sizes, min_group, min_patients))
+    responders = set(_publishable(_sizes(relief, ["nerve", "procedure"]), min_group, min_patients))
     rows = []
     for nerve in shown:
-        if nerve not in counts.index.get_level_values(0):
+        if nerve not in sizes.index.get_level_values(0):
             continue
-        per = counts.loc[nerve]
-        if len(per) < 2 or (per < min_group).any() or (patients.loc[nerve] < min_patients).any():
+        per = sizes.loc[nerve, "treatments"]
+        if len(per) < 2 or not all((nerve, procedure) in ok for procedure in per.index):
             continue
-        part = relief.loc[relief["nerve"] == nerve]
+        part = relief.loc[relief["nerve"].eq(nerve) & relief["procedure"].isin(
+            [procedure for name, procedure in responders if name == nerve])]
         fit = turnbull(part, by="procedure", **options) if len(part) else None
         for procedure, n in per.items():
             rates = _responders(assessed.loc[(assessed["nerve"] == nerve)
@@ -356,7 +382,10 @@ def _sentence(row: dict) -> str:
                      f"month, {rate:.0%} gave relief (95% CI {row['responder_rate_ci_lower']:.0%}"
                      f"–{row['responder_rate_ci_upper']:.0%}).")
     median = _number(row.get("relief_median_days"))
-    if math.isinf(median):
+    if row.get("relief_note"):
+        parts.append(f"Too few treatments of the {nerve} nerve gave relief, or too few patients "
+                     "had them, to say here how long relief lasts.")
+    elif math.isinf(median):
         parts.append(f"More than half of the patients treated on the {nerve} nerve who had relief "
                      "still had it at their last visit, so its median duration is not known yet.")
     elif math.isfinite(median):
@@ -368,7 +397,9 @@ def _sentence(row: dict) -> str:
                      f"({_week_range(row['relief_median_ci_lower'], row['relief_median_ci_upper'])})"
                      f"; for a quarter it ended by week {_weeks(q1)} and {last}.")
     numb = _number(row.get("numbness_median_days"))
-    if math.isfinite(numb):
+    if row.get("numbness_note"):
+        parts.append("Too few treatments had their numbness followed to say here when it fades.")
+    elif math.isfinite(numb):
         parts.append(f"Numbness faded within {_weeks(numb)} weeks in half of the treatments "
                      f"({_week_range(row['numbness_median_ci_lower'], row['numbness_median_ci_upper'])}).")
     return " ".join(parts)
@@ -376,12 +407,12 @@ def _sentence(row: dict) -> str:
 
 # ----------------------------------------------------------------- output --
 
-def _figure(fit, ylabel: str) -> str:
+def _figure(fit, ylabel: str, min_patients: int) -> str:
     import matplotlib.pyplot as plt
 
     from regen import plot
 
-    ax = plot.recovery(fit, ylabel=ylabel)
+    ax = plot.recovery(fit, ylabel=ylabel, at_risk_below=min_patients)
     with plot.style():
         data = figure_bytes(ax.figure, "png", dpi=160)
     plt.close(ax.figure)
@@ -414,20 +445,55 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return json_safe(frame.to_dict(orient="records"))
 
 
-def _check_no_identifiers(texts: list[str], treatments: pd.DataFrame) -> None:
-    """Refuse to write a report in which a patient or treatment id appears as a word.
+#: Fields of the report's records that hold regen's own words, not text from the data.
+_OWN_FIELDS = frozenset({"note", "relief_note", "numbness_note"})
 
-    The tables are built without identifiers; this is the guard that keeps it so.
-    Short all-digit ids (under 6 digits) are left out of the check, as they cannot
-    be told from counts and days.
+
+def _published_text(content: dict) -> list[tuple[str, str]]:
+    """What the data bring into the report, as (column or origin, text): every text field of
+    the published tables (nerve and procedure names), the input files' names and the title."""
+    found = [("title", content["title"])]
+    for record in content["by_nerve"] + content["by_procedure"] + content["still_relieved"]:
+        if record.get("nerve") == "other nerves" and record.get("suppressed"):
+            continue  # regen's label for names it only counts
+        found += [(key, value) for key, value in record.items()
+                  if isinstance(value, str) and key not in _OWN_FIELDS]
+    found += [("nerve", name) for name in content["suppressed"]
+              if not re.fullmatch(r"\d+ other nerve name\(s\)", name)]
+    for source in content["data"]["files"]:
+        found += [("file name", source["name"]), ("file name", Path(source["name"]).stem)]
+    return found
+
+
+def _check_no_identifiers(content: dict, cohort) -> None:
+    """Refuse to write a report that would publish a patient or treatment id.
+
+    The tables are built from counts and model outputs; text reaches the report only from
+    the data's names (nerves, procedures), the input files' names and the title. An id
+    among their words (a nerve column holding patient ids, a workbook named after a
+    patient) stops the report before anything is written, with a
+    :class:`~regen.exceptions.CohortValidationError` naming the column, the row and the
+    value; ids are compared in any case (nerve names are lower-cased on reading). Short
+    all-digit ids (under 6 digits) are left out, as they cannot be told from counts and days.
     """
-    import re
-
+    treatments = cohort.treatments
     ids = set(treatments["patient_id"].astype(str)) | set(treatments["treatment_id"].astype(str))
-    ids = {i for i in ids if re.search(r"[^0-9]", i) or len(i) >= 6}
-    for text in texts:
-        words = set(re.findall(r"[A-Za-z0-9_.\-]+", text))
-        leaked = ids & words
-        if leaked:
-            raise RuntimeError(f"the report would contain {len(leaked)} identifier(s); "
-                               "nothing was written. This is a bug in regen; please report it.")
+    ids = {i.casefold() for i in ids if re.search(r"[^0-9]", i) or len(i) >= 6}
+    leaks = {(where, text) for where, text in _published_text(content)  # nerve names are
+             if ids & set(re.findall(r"[a-z0-9_.\-]+", text.casefold()))}  # lower-cased
+    if not leaks:
+        return
+    label = next((s.name for s in cohort.sources if s.name.lower().startswith("treatments")),
+                 cohort.sources[0].name if cohort.sources else "treatments")
+    problems = Problems()
+    for where, text in sorted(leaks):
+        if where in treatments.columns:
+            rows = treatments.loc[treatments[where].astype(str) == text, "source_row"]
+            problems.add(label, "treatments", int(rows.iloc[0]) if len(rows) else None, where,
+                         text, "a patient or treatment id would be published in the report",
+                         f"the {where} column must not hold ids; correct the value")
+        else:
+            problems.add(text if where == "file name" else "the report's title", None, None,
+                         None, text, f"the {where} holds a patient or treatment id, and the "
+                         f"report shows its {where}", "rename it so that it names no patient")
+    problems.raise_if_any("Report (nothing was written)")

@@ -27,6 +27,8 @@ import regen
 import regen.tables
 from regen.report import relief_report
 
+from .conftest import ROOT
+
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
 SVG = "<svg/onload=alert(1)>"
@@ -224,3 +226,86 @@ def test_the_command_line_takes_min_patients(cli, tmp_path):
     document = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert document["settings"]["min_patients"] == 1000
     assert all(row["suppressed"] for row in document["by_nerve"])
+
+
+# -------------------------------------- the groups behind each number, too ---
+
+@pytest.fixture(scope="module")
+def example():
+    return regen.read_cohort(ROOT / "data" / "example")
+
+
+def test_durations_are_shown_only_for_enough_responders(example, tmp_path):
+    """At threshold 0.8 (pain down by 80%) few treatments respond: a nerve shown for its
+    treatments (38 of anterior femoral cutaneous) has 8 responders, too few to publish how
+    long their relief lasted; greater occipital (36 responders, 31 patients) has enough."""
+    content = relief_report(example, tmp_path / "report.html", n_bootstrap=20, threshold=0.8)
+    rows = {row["nerve"]: row for row in content["by_nerve"]}
+    relief = example.episodes("relief", threshold=0.8)
+    sizes = relief.groupby("nerve")["patient_id"].agg(["size", "nunique"])
+    for nerve, row in rows.items():
+        enough = sizes.loc[nerve, "size"] >= 10 and sizes.loc[nerve, "nunique"] >= 5
+        assert (row["relief_note"] == "") == enough, nerve
+        assert (row["relief_median_days"] is not None) == enough, nerve
+        assert any(cell["nerve"] == nerve for cell in content["still_relieved"]) == enough
+    assert not rows["anterior_femoral_cutaneous"]["relief_median_days"]
+    assert rows["greater_occipital"]["relief_median_days"] is not None
+    sentence = next(s for s in content["sentences"] if "anterior femoral" in s)
+    assert "Too few treatments of the anterior femoral cutaneous nerve gave relief" in sentence
+
+
+def test_counts_are_whole_numbers_when_a_nerve_is_hidden(example, tmp_path):
+    content = relief_report(example, tmp_path / "report.html", n_bootstrap=20, min_group=20)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "third_occipital" in content["suppressed"]
+    assert "Of 37 treatments" in html and ".0 treatments" not in html
+    assert "<td>38</td><td>24</td>" in html
+    table = (tmp_path / "report_by_nerve.csv").read_text(encoding="utf-8")
+    assert ",38,24," in table and ",38.0," not in table
+    document = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert isinstance(document["by_nerve"][0]["treatments"], int)
+
+
+def test_small_at_risk_counts_are_not_printed(example):
+    import matplotlib.pyplot as plt
+
+    curves = regen.turnbull(example.episodes("relief"), by="nerve")
+    for smallest in (None, 5):
+        ax = regen.plot.recovery(curves, at_risk_below=smallest)
+        table = ax.child_axes[0]
+        cells = [t.get_text() for t in table.texts]
+        plt.close(ax.figure)
+        small = [c for c in cells if c in ("1", "2", "3", "4")]
+        if smallest is None:
+            assert small, "the example has small counts late in follow-up"
+        else:
+            assert small == [] and "<5" in cells
+
+
+def test_an_id_in_a_published_name_stops_the_report(tmp_path):
+    sim = regen.simulate.cohort(60, seed=5)
+    treatments = sim.treatments.copy()
+    leaked = treatments["patient_id"].iloc[0]
+    treatments["nerve"] = treatments["nerve"].replace({"greater_occipital": leaked})
+    folder = tmp_path / "cohort"
+    dataclasses.replace(sim, treatments=treatments).write(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", regen.DataWarning)
+        cohort = regen.read_cohort(folder)
+    with pytest.raises(regen.CohortValidationError, match="would be published") as refused:
+        relief_report(cohort, tmp_path / "out" / "report.html", n_bootstrap=20, min_group=5,
+                      min_patients=2)
+    problem = refused.value.problems.iloc[0]
+    assert problem["column"] == "nerve" and problem["value"] == leaked.lower()
+    assert not (tmp_path / "out" / "report.html").exists()
+
+
+def test_an_id_that_is_an_ordinary_word_does_not_stop_the_report(tmp_path, cli):
+    sim = regen.simulate.cohort(60, seed=5)
+    renamed = {sim.patients["patient_id"].iloc[0]: "nerve", sim.patients["patient_id"].iloc[1]: "CI"}
+    tables = {name: getattr(sim, name).replace({"patient_id": renamed})
+              for name in ("patients", "treatments")}
+    folder = tmp_path / "cohort"
+    dataclasses.replace(sim, **tables).write(folder)
+    result = cli("report", folder, "-o", tmp_path / "out" / "report.html", "--n-bootstrap", 20)
+    assert result.exit_code == 0, result.output
