@@ -20,6 +20,7 @@ import pandas as pd
 import regen
 import regen.plot
 from regen._write import literal, printable  # data's control characters shown, not obeyed
+from regen.io import LIMIT_OPTIONS, LIMIT_UNITS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "example"
@@ -237,10 +238,10 @@ def write(result: Result, out: Path, outputs: regen.Outputs | None = None,
     return written
 
 
-def read(path: Path) -> regen.Cohort:
+def read(path: Path, limits: regen.ReadLimits | None = None) -> regen.Cohort:
     """The cohort, or every validation problem printed and exit code 1."""
     try:
-        return regen.read_cohort(path)
+        return regen.read_cohort(path, limits=limits)
     except regen.CohortValidationError as error:
         print(printable(str(error)), file=sys.stderr)
         raise SystemExit(1) from None
@@ -302,7 +303,21 @@ def parser(name: str, description: str, seed_help: str | None,
         p.add_argument("--min-patients", type=at_least(1), default=MIN_PATIENTS,
                        help="nerves with fewer patients get no NPMLE curve "
                             f"(default {MIN_PATIENTS})")
+    limits = p.add_argument_group("read limits", "raise them only for files you trust "
+                                  "(a refusal names the option to raise)")
+    defaults = regen.ReadLimits()
+    for field, (unit, what) in LIMIT_UNITS.items():
+        limits.add_argument(LIMIT_OPTIONS[field], dest=field, type=at_least(1), default=None,
+                            metavar={1: "N", 1_000: "KB", 1_000_000: "MB"}[unit],
+                            help=f"{what[:-1]} (default {getattr(defaults, field) // unit:,})")
     return p
+
+
+def read_limits(args: argparse.Namespace) -> regen.ReadLimits:
+    """The read limits the --max-* options set (the defaults for those not given)."""
+    return regen.ReadLimits(**{field: getattr(args, field) * unit
+                               for field, (unit, _) in LIMIT_UNITS.items()
+                               if getattr(args, field, None) is not None})
 
 
 def run(args: argparse.Namespace, analyse: Callable[[regen.Cohort], Result], *,
@@ -322,7 +337,7 @@ def run(args: argparse.Namespace, analyse: Callable[[regen.Cohort], Result], *,
         planned = outputs.files(paths(args.out, tables, figures))
         with warnings.catch_warnings():
             warnings.simplefilter("once", regen.RegenWarning)  # show suspicious data, once
-            cohort = read(args.data)
+            cohort = read(args.data, read_limits(args))
             result = analyse(cohort)
             written = write(result, args.out, outputs, planned)
     except regen.OutputError as error:

@@ -40,41 +40,80 @@ from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format, is_timedelt
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH, from_excel, from_ISO8601
 
-__all__ = ["EXCEL_COLUMNS", "EXCEL_ROWS", "Beyond", "LineScan", "SheetReader", "cell_name",
-           "date_styles", "read_sheet", "scan_lines", "shared_strings", "too_wide",
-           "workbook_parts", "zip_directory_size"]
+__all__ = ["EXCEL_COLUMNS", "EXCEL_ROWS", "SHOWN_CHARACTERS", "Beyond", "LineScan", "SheetReader",
+           "cell_name", "date_styles", "read_sheet", "scan_lines", "shared_strings", "shorten",
+           "parquet_footer_size", "too_wide", "workbook_parts", "zip_directory_size"]
 
 #: Excel's grid: A1 to XFD1048576.
 EXCEL_ROWS, EXCEL_COLUMNS = 1_048_576, 16_384
 _SHOWN_CELLS = 20   # formula cells without a value listed one by one
 _BLOCK_BYTES = 1 << 21   # block size of the line scan
+_MAX_TAG_BYTES = 1_000_000   # an XML tag or comment in a workbook part (a few hundred bytes)
+#: A message shows at most this many characters of a value from the data.
+SHOWN_CHARACTERS = 80
+
+
+def shorten(text: object, limit: int = SHOWN_CHARACTERS) -> str:
+    """``text`` as a message shows it: at most ``limit`` characters, then how long it is.
+
+    Every message that quotes the data (a value, a header, an id) goes through this, so
+    that a cell of 400 MB makes a message of one line; the data themselves (and the
+    problems table) keep the value as written.
+
+    Examples
+    --------
+    >>> shorten("T0001")
+    'T0001'
+    >>> shorten("x" * 1000, limit=5)
+    'xxxxx… (1,000 characters)'
+    """
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def _size(text: str) -> int:
+    """Bytes of ``text`` in UTF-8 (its length when it is ASCII, which Python knows at once)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 # ------------------------------------------------------------- text files ---
 
 @dataclass
 class LineScan:
-    """What one pass over a text file's bytes found (see :func:`scan_lines`)."""
+    """What one pass over a text file's bytes found (see :func:`scan_lines`).
+
+    ``long`` is the first field longer than the cell limit, as ``(line number, byte
+    offset, field number on its line from 0 or None when quotes before it make that
+    uncertain, byte length or None when the scan stopped inside it)``.
+    """
 
     lines: int = 0
     quotes: int = 0
     wide: list[tuple[int, int, int, int, int]] = field(default_factory=list)
     not_utf8: int | None = None
+    long: tuple[int, int, int | None, int | None] | None = None
 
 
-def scan_lines(file: Path, start: int, unit: str, sep: str, limit: int, utf8: bool) -> LineScan:
+def scan_lines(file: Path, start: int, unit: str, sep: str, limit: int, utf8: bool,
+               cell: int | None = None) -> LineScan:
     """Count the file's lines and find those with ``limit`` separators or more, in blocks.
 
     Lines end at \\n, \\r\\n or \\r, as for pandas. ``wide`` holds, for the first five
     such lines and the first one without quotes, ``(line number, byte offset, byte length,
     separators, quotes)``; the scan stops at that one (too wide whatever the quoting). With ``utf8``,
-    also finds the first byte that is not UTF-8. Memory: a few times the block size.
+    also finds the first byte that is not UTF-8. With ``cell`` (bytes), also finds the first
+    field longer than that (:attr:`LineScan.long`) and stops there: a stretch between two
+    delimiters or line ends always lies within one field, whatever the quoting, so such a
+    stretch longer than ``cell`` is a field that long (a quoted field holding delimiters or
+    line breaks is checked after parsing). Memory: a few times the block size.
     """
     scan = LineScan()
     size = np.dtype(unit).itemsize
     sep_code = ord(sep)
+    cell_units = None if cell is None else cell // size
     seps_open = quotes_open = 0        # in the line not ended yet
     line_start = position = start      # file offsets: that line's start, pending[0]
+    piece_open, piece_start = 0, start  # the field (stretch between boundaries) not ended yet
     pending, tail, checked = b"", b"", start
     with file.open("rb") as handle:
         handle.seek(start)
@@ -100,9 +139,26 @@ def scan_lines(file: Path, start: int, unit: str, sep: str, limit: int, utf8: bo
             if n:
                 ends[-1] |= cr[-1]
             ends = np.flatnonzero(ends)
-            seps = np.cumsum(units == sep_code, dtype=np.int32)   # a block holds < 2**31 units
+            is_sep = units == sep_code
+            seps = np.cumsum(is_sep, dtype=np.int32)   # a block holds < 2**31 units
             quotes = np.cumsum(units == 34, dtype=np.int32)
             scan.quotes += int(quotes[-1]) if n else 0
+            if cell_units is not None and n:
+                bounds = np.flatnonzero(is_sep | lf | cr)
+                lengths = np.diff(bounds, prepend=-1) - 1   # of the stretch ending at each bound
+                if len(bounds):
+                    lengths[0] += piece_open
+                over = np.flatnonzero(lengths > cell_units)
+                if len(over):
+                    scan.long = _long_field(int(over[0]), bounds, ends, seps, quotes, scan.lines,
+                                            seps_open, quotes_open, piece_start, position, size)
+                    scan.long = (*scan.long, int(lengths[over[0]]) * size)
+                    break
+                if len(bounds):
+                    piece_open = n - int(bounds[-1]) - 1
+                    piece_start = position + (int(bounds[-1]) + 1) * size
+                else:
+                    piece_open += n
             if len(ends):
                 line_seps = np.diff(seps[ends].astype(np.int64), prepend=0)
                 line_quotes = np.diff(quotes[ends].astype(np.int64), prepend=0)
@@ -125,13 +181,34 @@ def scan_lines(file: Path, start: int, unit: str, sep: str, limit: int, utf8: bo
                 seps_open += int(seps[-1])
                 quotes_open += int(quotes[-1])
             position += n * size
+            if cell_units is not None and piece_open > cell_units:   # stop inside it
+                scan.long = (scan.lines + 1, piece_start, None if quotes_open else seps_open, None)
+                break
             if last or any(line[4] == 0 for line in scan.wide):
                 break
-    if position > line_start and (last or not scan.wide):   # a last line without a line break
-        scan.lines += 1
+    if scan.long is None and position > line_start and (last or not scan.wide):
+        scan.lines += 1   # a last line without a line break
         if seps_open >= limit:
             scan.wide.append((scan.lines, line_start, position - line_start, seps_open, quotes_open))
     return scan
+
+
+def _long_field(k: int, bounds: np.ndarray, ends: np.ndarray, seps: np.ndarray,
+                quotes: np.ndarray, lines: int, seps_open: int, quotes_open: int,
+                piece_start: int, position: int, size: int) -> tuple[int, int, int | None]:
+    """Where the ``k``-th stretch of a block starts: (line number, byte offset, field number
+    on its line or None when quotes before it make the number uncertain). The block's
+    counts are cumulative; ``lines``, ``seps_open`` and ``quotes_open`` are from before it."""
+    if k == 0:   # began in an earlier block, or at the block's start
+        return lines + 1, piece_start, None if quotes_open else seps_open
+    at = int(bounds[k - 1]) + 1
+    before = int(np.searchsorted(ends, at))   # line ends before the field
+    if before:
+        line_end = int(ends[before - 1])
+        fields, quoted = seps[at - 1] - seps[line_end], quotes[at - 1] - quotes[line_end]
+    else:
+        fields, quoted = seps_open + seps[at - 1], quotes_open + quotes[at - 1]
+    return lines + before + 1, position + at * size, None if quoted else int(fields)
 
 
 def too_wide(file: Path, scan: LineScan, encoding: str, sep: str, limit: int
@@ -156,15 +233,22 @@ def too_wide(file: Path, scan: LineScan, encoding: str, sep: str, limit: int
 class Beyond(Exception):
     """A cell holding a value beyond the limits: reading the sheet stopped there.
 
-    ``reason`` is ``"grid"`` (outside A1:XFD1048576), ``"columns"``, ``"rows"`` or
-    ``"cells"`` (the values so far span more rows × columns than allowed).
+    ``reason`` is ``"grid"`` (outside A1:XFD1048576), ``"columns"``, ``"rows"``,
+    ``"cells"`` (the values so far span more rows × columns than allowed), ``"text"``
+    (the cell's text is longer than the cell limit; ``start`` holds its first
+    characters, ``size`` the bytes read before stopping), ``"string"`` (the same
+    for shared string number ``row`` of the shared-strings part, named by ``cell``)
+    or ``"unpacked"`` (the text of the cells, a shared string counted at every cell
+    that uses it, adds up to more than allowed: ``size``).
     """
 
-    def __init__(self, reason: str, cell: str, row: int, value: str | None, rows: int,
-                 columns: int, dimension: str | None) -> None:
-        super().__init__(f"{reason}: {cell}")
+    def __init__(self, reason: str, cell: str, row: int | None, value: str | None, rows: int,
+                 columns: int, dimension: str | None, *, start: str | None = None,
+                 size: int = 0) -> None:
+        super().__init__(f"{reason}: {shorten(cell)}")
         self.reason, self.cell, self.row, self.value = reason, cell, row, value
         self.rows, self.columns, self.dimension = rows, columns, dimension
+        self.start, self.size = start, size
 
 
 def cell_name(row: int, column: int) -> str:
@@ -195,12 +279,29 @@ def zip_directory_size(path: Path) -> int | None:
     return directory
 
 
+def parquet_footer_size(path: Path) -> int | None:
+    """The size of a Parquet file's footer (its metadata), from the four bytes before the
+    closing ``PAR1``, read before the footer itself; None if the file does not end so."""
+    size = path.stat().st_size
+    if size < 12:
+        return None
+    with path.open("rb") as handle:
+        handle.seek(size - 8)
+        tail = handle.read(8)
+    return struct.unpack("<I", tail[:4])[0] if tail[4:] == b"PAR1" else None
+
+
 def _no_doctype(*_) -> None:
     raise ValueError("a DOCTYPE declaration, which no workbook part has")
 
 
 def _parse(archive: zipfile.ZipFile, part: str, start=None, end=None, text=None) -> None:
-    """Stream-parse one part with the given expat handlers, 64 KB at a time."""
+    """Stream-parse one part with the given expat handlers, 64 KB at a time.
+
+    Text reaches the handlers as it is read, but expat keeps a tag (with its
+    attributes) or a comment whole until it ends: one longer than
+    :data:`_MAX_TAG_BYTES` stops the parse (a workbook's take a few hundred bytes).
+    """
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.buffer_text = True
     parser.StartDoctypeDeclHandler = _no_doctype
@@ -210,9 +311,15 @@ def _parse(archive: zipfile.ZipFile, part: str, start=None, end=None, text=None)
         parser.EndElementHandler = end
     if text:
         parser.CharacterDataHandler = text
+    fed = 0
     with archive.open(part) as stream:
         while block := stream.read(1 << 16):
             parser.Parse(block, False)
+            fed += len(block)
+            # Outside a handler, CurrentByteIndex is where the last parse event began.
+            if fed - parser.CurrentByteIndex > _MAX_TAG_BYTES:
+                raise ValueError(f"{shorten(part)} holds a tag or comment longer than "
+                                 f"{_MAX_TAG_BYTES // 1_000_000} MB, which no workbook part has")
     parser.Parse(b"", True)
 
 
@@ -269,17 +376,24 @@ def _unescape(text: str) -> str:
     return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), text) if "_x" in text else text
 
 
-def shared_strings(archive: zipfile.ZipFile, part: str | None) -> list[str]:
-    """The workbook's shared strings, in order (rich-text runs joined, phonetic hints left out)."""
+def shared_strings(archive: zipfile.ZipFile, part: str | None, max_cell_bytes: int
+                   ) -> tuple[list[str], array]:
+    """The workbook's shared strings, in order (rich-text runs joined, phonetic hints left
+    out), and each one's size in bytes (UTF-8).
+
+    Raises :class:`Beyond` (reason ``"string"``) at the first string longer than
+    ``max_cell_bytes``, as soon as that much of it is read.
+    """
     strings: list[str] = []
+    sizes = array("q")
     if part is None:
-        return strings
-    state: dict = {"runs": None, "text": None, "phonetic": 0}
+        return strings, sizes
+    state: dict = {"runs": None, "text": None, "phonetic": 0, "size": 0}
 
     def start(name, attrs):
         tag = _local(name)
         if tag == "si":
-            state["runs"] = []
+            state["runs"], state["size"] = [], 0
         elif tag == "rPh":
             state["phonetic"] += 1
         elif tag == "t" and state["runs"] is not None and not state["phonetic"]:
@@ -294,14 +408,20 @@ def shared_strings(archive: zipfile.ZipFile, part: str | None) -> list[str]:
             state["phonetic"] -= 1
         elif tag == "si":
             strings.append(_unescape("".join(state["runs"])))
+            sizes.append(state["size"])
             state["runs"] = None
 
     def text(data):
         if state["text"] is not None:
+            state["size"] += _size(data)
             state["text"].append(data)
+            if state["size"] > max_cell_bytes:
+                begun = "".join(state["runs"]) + "".join(state["text"][:2])
+                raise Beyond("string", part, len(strings) + 1, None, 0, 0, None,
+                             start=begun[:SHOWN_CHARACTERS], size=state["size"])
 
     _parse(archive, part, start, end, text)
-    return strings
+    return strings, sizes
 
 
 def date_styles(archive: zipfile.ZipFile, part: str | None) -> tuple[set[str], set[str]]:
@@ -333,7 +453,7 @@ def date_styles(archive: zipfile.ZipFile, part: str | None) -> tuple[set[str], s
 @lru_cache(maxsize=1 << 14)
 def _column_number(letters: str) -> int:
     if not re.fullmatch(r"[A-Za-z]{1,3}", letters):
-        raise ValueError(f"a cell reference with column {letters!r}")
+        raise ValueError(f"a cell reference with column {shorten(letters)!r}")
     number = 0
     for letter in letters.upper():
         number = number * 26 + ord(letter) - 64
@@ -356,12 +476,18 @@ class SheetReader:
         be wrong; only the cells are trusted.
     unknown : list of (cell, row, column, formula)
         The first formula cells without a stored value; ``n_unknown`` counts them all.
+    text_bytes : int
+        The bytes of text of the cells kept, a shared string counted at every cell using it.
     """
 
     def __init__(self, strings: list[str], styles: tuple[set[str], set[str]], epoch, *,
-                 max_rows: int, max_columns: int, max_cells: int) -> None:
+                 max_rows: int, max_columns: int, max_cells: int, max_cell_bytes: int,
+                 max_text_bytes: int, sizes: array | None = None) -> None:
         self.strings, (self.dates, self.spans), self.epoch = strings, styles, epoch
         self.max_rows, self.max_columns, self.max_cells = max_rows, max_columns, max_cells
+        self.max_cell_bytes, self.max_text_bytes = max_cell_bytes, max_text_bytes
+        self.sizes = array("q", (_size(text) for text in strings)) if sizes is None else sizes
+        self.size = self.text_bytes = 0   # the cell's text so far; the text of all cells
         self.rows, self.columns, self.values = array("q"), array("q"), []
         self.row = self.column = self.width = self.n_rows = self._last = 0
         self.dimension: str | None = None
@@ -382,10 +508,11 @@ class SheetReader:
             else:
                 column, row = self.column + 1, self.row
             if row < 1:
-                raise ValueError(f"a cell reference {ref!r}")
+                raise ValueError(f"a cell reference {shorten(ref)!r}")
             self.column = column
             self.cell = (row, column, attrs.get("t", "n"), attrs.get("s"))
             self.value = self.formula = self.inline = None
+            self.size = 0
         elif tag in ("v", "f"):
             self.text = []
         elif tag == "is":
@@ -403,6 +530,16 @@ class SheetReader:
     def characters(self, data: str) -> None:
         if self.text is not None:
             self.text.append(data)
+            self.size += _size(data)
+            if self.size > self.max_cell_bytes:
+                self._too_long()
+
+    def _too_long(self) -> None:
+        """Stop at a cell whose text (value, inline runs and formula) passes the cell limit."""
+        row, column = self.cell[:2] if self.cell else (self.row, self.column)
+        begun = "".join(self.inline or ()) + "".join(self.text[:2])
+        raise Beyond("text", cell_name(row, column), row, None, self.n_rows, self.width,
+                     self.dimension, start=begun[:SHOWN_CHARACTERS], size=self.size)
 
     def end(self, name: str) -> None:
         tag = name[name.rfind(" ") + 1:]
@@ -431,7 +568,9 @@ class SheetReader:
         elif not raw:
             return
         elif kind == "s":
-            value = raw = self.strings[int(raw)]
+            index = int(raw)
+            value = raw = self.strings[index]
+            self.size = self.sizes[index]
         elif kind == "b":
             value = raw.strip() in ("1", "true")
         elif kind in ("str", "e"):
@@ -450,6 +589,10 @@ class SheetReader:
                     pass   # kept as the number; validation says it is not a date
         if value is None or value == "":
             return
+        self.text_bytes += self.size
+        if self.text_bytes > self.max_text_bytes:
+            raise Beyond("unpacked", cell_name(row, column), row, None, self.n_rows, self.width,
+                         self.dimension, size=self.text_bytes)
         self._place(row, column, raw)
         self.rows.append(row)
         self.columns.append(column)
@@ -488,9 +631,16 @@ class SheetReader:
 
 def read_sheet(archive: zipfile.ZipFile, part: str, strings: list[str],
                styles: tuple[set[str], set[str]], epoch, *, max_rows: int, max_columns: int,
-               max_cells: int) -> SheetReader:
-    """Read one worksheet part; raises :class:`Beyond` at the first value beyond the limits."""
+               max_cells: int, max_cell_bytes: int, max_text_bytes: int,
+               sizes: array | None = None) -> SheetReader:
+    """Read one worksheet part; raises :class:`Beyond` at the first value beyond the limits.
+
+    ``sizes`` are the shared strings' sizes in bytes (from :func:`shared_strings`);
+    ``max_text_bytes`` bounds the text of the cells kept (a shared string counted at every
+    cell that uses it).
+    """
     sheet = SheetReader(strings, styles, epoch, max_rows=max_rows, max_columns=max_columns,
-                        max_cells=max_cells)
+                        max_cells=max_cells, max_cell_bytes=max_cell_bytes,
+                        max_text_bytes=max_text_bytes, sizes=sizes)
     _parse(archive, part, sheet.start, sheet.end, sheet.characters)
     return sheet

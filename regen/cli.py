@@ -28,7 +28,7 @@ from regen._terminal import days, format_fit, format_flow, format_medians, stric
 from regen._write import Outputs, printable
 from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
 from regen.exceptions import CohortValidationError, OutputError, RegenError
-from regen.io import LIMIT_OPTIONS
+from regen.io import LIMIT_OPTIONS, LIMIT_UNITS
 from regen.survival.aft import DISTRIBUTIONS, _typical_profiles
 from regen.validation import BOOLEAN_WORDS, PROBLEM_COLUMNS
 
@@ -111,28 +111,18 @@ def _read(path: Path, baseline_window_days: int = DEFAULT_BASELINE_WINDOW_DAYS,
 
 
 _path_argument = click.argument("path", type=click.Path(path_type=Path))
-#: The options that raise the read limits (regen.ReadLimits): the field, the unit its option
-#: counts in (MB or one), and what it bounds.
-_LIMITS = (("max_file_bytes", 1_000_000, "Largest input file read, in MB."),
-           ("max_rows", 1, "Most rows in one table."),
-           ("max_columns", 1, "Most columns in one table (fields on one line of text)."),
-           ("max_cells", 1, "Most cells (rows × columns) in one table."),
-           ("max_uncompressed_bytes", 1_000_000,
-            "Most MB an .xlsx workbook (or a Parquet file's data) unpacks to."))
-
-
 def _limit_options(command):
     """--max-file-mb, --max-rows, ...: raise the limits at which a crafted or huge file is
     refused (a refusal's message names the option); _read passes them on."""
     defaults = regen.ReadLimits()
-    for field, unit, what in reversed(_LIMITS):
+    for field, (unit, what) in reversed(LIMIT_UNITS.items()):
         def keep(ctx: click.Context, param, value: int | None, field=field, unit=unit) -> None:
             if value is not None:
                 ctx.meta.setdefault("regen_limits", {})[field] = value * unit
 
         command = click.option(
             LIMIT_OPTIONS[field], type=click.IntRange(min=1), default=None, expose_value=False,
-            callback=keep, metavar="MB" if unit > 1 else "N",
+            callback=keep, metavar={1: "N", 1_000: "KB", 1_000_000: "MB"}[unit],
             help=f"{what} [default: {getattr(defaults, field) // unit:,}]")(command)
     return command
 

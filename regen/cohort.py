@@ -109,6 +109,7 @@ def read_cohort(
                                f"the {name} table needs at least one row below its header")
             continue
         parsed[name], present[name] = parse_table(raw, TABLES[name], problems, notes, today)
+        raw.frame = raw.frame.iloc[:0]   # its values are parsed: only its columns are needed
     exclusions = empty_exclusions()
     if len(parsed) == len(TABLES):
         linker = Linker(raws, parsed, present, problems, notes, baseline_window_days,
@@ -116,6 +117,8 @@ def read_cohort(
         patients, treatments, visits, exclusions = linker.link()
     notes.emit()  # also when raising: a warning may explain a problem
     problems.raise_if_any(f"Cohort {Path(path).name or path}")
+    patients, treatments, visits, exclusions = (_python_text(frame) for frame in (
+        patients, treatments, visits, exclusions))
     return Cohort(
         patients=patients, treatments=treatments, visits=visits, exclusions=exclusions,
         warnings=tuple(notes.messages), sources=tuple(sources),
@@ -361,6 +364,15 @@ class Cohort:
     def __repr__(self) -> str:
         return (f"<Cohort: {len(self._patients)} patients, {len(self._treatments)} treatments, "
                 f"{len(self._visits)} visits, {len(self._warnings)} warning(s)>")
+
+
+def _python_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as pandas' default ``string`` dtype, as the cohort's tables have always
+    had them (reading and checking keep text in Arrow, a fraction of the memory)."""
+    for column in frame.columns[[isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+                                 for dtype in frame.dtypes]]:
+        frame[column] = frame[column].astype("string")
+    return frame
 
 
 def _detached(frame: pd.DataFrame) -> pd.DataFrame:

@@ -14,31 +14,56 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from regen._scan import shorten
 from regen._util import isin
 from regen.tables import KNOWN_NERVES, PATIENTS, TABLES, TREATMENTS, VISIT_SCORES
 from regen.validation import Notes, Problems, missing_column_fix
 
 __all__ = ["Linker", "empty_exclusions"]
 
+_SHOWN_COLUMNS = 3   # columns a contradicting visit lists (then how many more)
+
 
 def empty_exclusions() -> pd.DataFrame:
     return pd.DataFrame({
-        "table": pd.Series(dtype="string"), "row": pd.Series(dtype="Int64"),
-        "id": pd.Series(dtype="string"), "reason": pd.Series(dtype="string"),
-        "outcome": pd.Series(dtype="string"),
+        "table": pd.Series(dtype="string[pyarrow]"), "row": pd.Series(dtype="Int64"),
+        "id": pd.Series(dtype="string[pyarrow]"), "reason": pd.Series(dtype="string[pyarrow]"),
+        "outcome": pd.Series(dtype="string[pyarrow]"),
     })
 
 
 def _shown(value: object) -> str:
-    """A parsed value as the user wrote it: 5 not 5.0, yes/no not True/False."""
+    """A parsed value as the user wrote it: 5 not 5.0, yes/no not True/False; long text
+    shortened (:func:`regen._scan.shorten`)."""
     if pd.isna(value):
         return "(empty)"
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     if isinstance(value, float | np.floating):
         return f"{value:g}"
-    return str(value)
+    return shorten(value)
+
+
+def _joined(*parts: str | np.ndarray | pd.Series) -> pd.arrays.ArrowStringArray:
+    """Texts and columns of whole numbers joined row by row, in Arrow: a reason for each of
+    millions of rows without a Python string each."""
+    columns = [part if isinstance(part, str)
+               else pa.array(np.asarray(part, dtype=np.int64)).cast(pa.string()) for part in parts]
+    return pd.arrays.ArrowStringArray(pc.binary_join_element_wise(*columns, ""))
+
+
+def _exclusions(dropped: pd.DataFrame, reasons: pd.arrays.ArrowStringArray) -> pd.DataFrame:
+    """The exclusion ledger's rows for visits set aside, with their reasons (text in Arrow)."""
+    n = len(dropped)
+    return pd.DataFrame({
+        "table": pd.arrays.ArrowStringArray(pa.repeat("visits", n) if n else pa.array([], pa.string())),
+        "row": pd.array(dropped["source_row"], dtype="Int64"),
+        "id": pd.array(dropped["treatment_id"], dtype="string[pyarrow]"),
+        "reason": reasons, "outcome": pd.array([None] * n, dtype="string[pyarrow]"),
+    })
 
 
 def _row_of(ids: pd.Series, references: pd.Series) -> np.ndarray:
@@ -99,13 +124,13 @@ class Linker:
                            f"{', '.join(VISIT_SCORES)} (first on row {rows.min()}); they count "
                            "for no outcome.")
         unused = ~isin(self.patients["patient_id"], treatments["patient_id"])
-        if unused.any() and not self.problems.flagged("treatments", "patient_id"):
+        if unused.any() and not len(self.problems.flagged("treatments", "patient_id")):
             self.notes.add(f"{int(unused.sum())} patient(s) in {self.raws['patients'].file} "
                            "have no treatment; they are not analysed.")
         # Visits in the order of the treatments file, then by day.
         row = self.treatment_row[visits.index.to_numpy()]
-        visits["patient_id"] = pd.array(
-            treatments["patient_id"].to_numpy(dtype=object)[np.maximum(row, 0)], dtype="string")
+        visits["patient_id"] = pd.arrays.ArrowStringArray(pa.chunked_array(pa.array(
+            treatments["patient_id"].array)).take(np.maximum(row, 0)).combine_chunks())
         day = visits["day"].to_numpy(dtype="float64", na_value=np.inf)
         order = np.lexsort((visits["source_row"].to_numpy(), day, row))
         return (self.patients, treatments, visits.iloc[order].reset_index(drop=True), exclusions)
@@ -117,8 +142,9 @@ class Linker:
         repeated = ids.duplicated(keep="first").to_numpy(dtype=bool) & ids.notna().to_numpy()
         if repeated.any():
             first_row = pd.Series(raw.rows).groupby(ids.to_numpy()).transform("min").to_numpy()
-            rules = [f"duplicate {key} (first on row {row})" for row in first_row]
-            self.problems.add_rows(raw, repeated, key, ids, rules,
+            self.problems.add_rows(raw, repeated, key, ids,
+                                   lambda at: [f"duplicate {key} (first on row {row})"
+                                               for row in first_row[at]],
                                    f"give every row of {raw.name} its own {key}, or remove the copy")
 
     def _case_variants(self, name: str, key: str) -> None:
@@ -135,7 +161,8 @@ class Linker:
         groups = folded[alike].nunique()
         noun = name[:-1]
         self.notes.add(f"{raw.file}: {groups} {key}(s) are written in two ways that differ only in "
-                       f"case (first: {pair.iloc[0]!r} on row {rows[0]} and {pair.iloc[1]!r} on "
+                       f"case (first: {shorten(pair.iloc[0])!r} on row {rows[0]} and "
+                       f"{shorten(pair.iloc[1])!r} on "
                        f"row {rows[1]}); regen takes them for different {name}. If they are one "
                        f"{noun}, write its id the same way everywhere.")
 
@@ -167,10 +194,11 @@ class Linker:
         expected = self.treatments["patient_id"].to_numpy(dtype=object)[np.maximum(self.treatment_row, 0)]
         t_rows = self.raws["treatments"].rows[np.maximum(self.treatment_row, 0)]
         wrong = known & given.notna().to_numpy() & (given.to_numpy(dtype=object) != expected)
+        file = self.raws["treatments"].file
         self.problems.add_rows(
             self.raws["visits"], wrong, "patient_id", given,
-            [f"not the treatment's patient ({p} on {self.raws['treatments'].file} row {r})"
-             for p, r in zip(expected, t_rows, strict=True)] if wrong.any() else "",
+            lambda at: [f"not the treatment's patient ({shorten(p)} on {file} row {r})"
+                        for p, r in zip(expected[at], t_rows[at], strict=True)],
             "correct the visit's patient_id or its treatment_id")
 
     def _clashing_columns(self) -> None:
@@ -189,7 +217,7 @@ class Linker:
                                       f"column {column} belongs in {files[owner].file}",
                                       f"rename it (e.g. {column}_{name}) or move it to "
                                       f"{files[owner].file}")
-                elif not owner and column in seen:
+                elif not owner and column in seen:   # the column's name is shown with the problem
                     self.problems.add(raw.file, name, None, column, None,
                                       f"column also in {files[seen[column]].file}",
                                       "rename one of the two columns so each name has one meaning")
@@ -206,9 +234,9 @@ class Linker:
         age = t["age"].astype("float64").fillna(derived) if given else derived
         impossible = ((age < 0) | (age > 120)).fillna(False).to_numpy(dtype=bool)
         if impossible.any():
-            shown = [f"{on:%Y-%m-%d}, birth_year {b:g}: age {a:g}" if ok else ""
-                     for on, b, a, ok in zip(t["treated_on"], birth.astype("float64"), age,
-                                             impossible, strict=True)]
+            on, born = t["treated_on"], birth.astype("float64")
+            shown = lambda at: [f"{on.iloc[i]:%Y-%m-%d}, birth_year {born.iloc[i]:g}: age "  # noqa: E731
+                                f"{age.iloc[i]:g}" for i in at]
             self.problems.add_rows(self.raws["treatments"], impossible, "treated_on", shown,
                                    "age at treatment (treated_on year − birth_year) outside 0–120",
                                    "check this treatment's treated_on and the patient's birth_year")
@@ -235,7 +263,8 @@ class Linker:
             ).transform("min").to_numpy()
             self.problems.add_rows(
                 raw, same_day & sided, "treated_on", t["treated_on"],
-                [f"same patient, nerve, side and treated_on as row {row}" for row in first],
+                lambda at: [f"same patient, nerve, side and treated_on as row {row}"
+                            for row in first[at]],
                 "if it is the same treatment entered twice, delete one row; otherwise correct "
                 "the side or the date")
         if (same_day & ~sided).any():
@@ -243,8 +272,8 @@ class Linker:
                            "patient, nerve and treated_on without a side; they are analysed as "
                            "separate nerves (left and right?). Fill in side to tell them apart.")
         several = work.groupby(keys)["nerve"].transform("size").to_numpy() > 1
-        unreadable = t["source_row"].isin(self.problems.flagged("treatments", "treated_on"))
-        undated = several & ~dated & ~unreadable.to_numpy()
+        unreadable = isin(t["source_row"], self.problems.flagged("treatments", "treated_on"))
+        undated = several & ~dated & ~unreadable
         if undated.any() and "treated_on" in self.present["treatments"]:
             self.notes.add(f"{raw.file}: {int(undated.sum())} treatment(s) repeat a patient, nerve "
                            "and side without treated_on; they cannot be ordered, so none is taken "
@@ -269,7 +298,9 @@ class Linker:
         unknown = treatments.loc[~treatments["nerve"].isin(KNOWN_NERVES), "nerve"].dropna()
         if len(unknown):
             counts = unknown.value_counts()
-            listed = ", ".join(f"{nerve} ({n})" for nerve, n in counts.items())
+            listed = ", ".join(f"{shorten(nerve)} ({n})" for nerve, n in counts.iloc[:10].items())
+            if len(counts) > 10:
+                listed += f" and {len(counts) - 10:,} more"
             self.notes.add(f"{self.raws['treatments'].file}: nerve(s) regen does not know: {listed}. "
                            f"Known: {', '.join(KNOWN_NERVES)}. Check the spelling; other nerves "
                            "are analysed as written.")
@@ -289,15 +320,15 @@ class Linker:
             index=v.index).where(known_treatment)
         date_day = (v["visit_date"] - treated_on).dt.days.astype("Int64")
         day = v["day"]
-        unreadable = v["source_row"].isin(self.problems.flagged("visits", "visit_date")
-                                          | self.problems.flagged("visits", "day"))
-        neither = (day.isna() & v["visit_date"].isna() & ~unreadable).to_numpy(dtype=bool)
+        unreadable = isin(v["source_row"], np.union1d(self.problems.flagged("visits", "visit_date"),
+                                                      self.problems.flagged("visits", "day")))
+        neither = (day.isna() & v["visit_date"].isna()).to_numpy(dtype=bool) & ~unreadable
         self.problems.add_rows(raw, neither, "visit_date" if "visit_date" in present else "day",
                                day, "visit has neither day nor visit_date",
                                "fill in the visit's date or its day since the treatment")
         # A treated_on that could not be read is reported once, where it is written.
-        unreadable_on = self.treatments["source_row"].isin(
-            self.problems.flagged("treatments", "treated_on")).to_numpy()
+        unreadable_on = isin(self.treatments["source_row"],
+                             self.problems.flagged("treatments", "treated_on"))
         needs_date = ((day.isna() & v["visit_date"].notna() & treated_on.isna()).to_numpy(dtype=bool)
                       & known_treatment & ~unreadable_on[np.maximum(self.treatment_row, 0)])
         t_raw = self.raws["treatments"]
@@ -324,8 +355,9 @@ class Linker:
         disagree = (day.notna() & date_day.notna() & (day != date_day)).fillna(False)
         disagree = disagree.to_numpy(dtype=bool)
         if disagree.any():
-            shown = [f"day {d}, but visit_date {vd:%Y-%m-%d} is day {dd}" if ok else ""
-                     for d, vd, dd, ok in zip(day, v["visit_date"], date_day, disagree, strict=True)]
+            dates = v["visit_date"]
+            shown = lambda at: [f"day {day.iloc[i]}, but visit_date {dates.iloc[i]:%Y-%m-%d} is "  # noqa: E731
+                                f"day {date_day.iloc[i]}" for i in at]
             self.problems.add_rows(raw, disagree, "day", shown,
                                    "day and visit_date disagree",
                                    "correct the day or the date (or the treatment's treated_on)")
@@ -336,10 +368,12 @@ class Linker:
         column = np.where(from_date, "visit_date", "day")
         early = (v["day"] < -self.window).fillna(False).to_numpy(dtype=bool)
         late = (v["day"] > self.horizon).fillna(False).to_numpy(dtype=bool)
-        shown = np.array(v["day"].astype(object), dtype=object)  # writable copy
-        for i in np.flatnonzero((early | late) & from_date):  # only the rows reported
-            shown[i] = (f"{v['visit_date'].iloc[i]:%Y-%m-%d} (day {shown[i]} from treated_on "
-                        f"{treated_on.iloc[i]:%Y-%m-%d})")
+        days, dates = v["day"], v["visit_date"]
+
+        def shown(at: np.ndarray) -> list:   # only the rows reported
+            return [f"{dates.iloc[i]:%Y-%m-%d} (day {days.iloc[i]} from treated_on "
+                    f"{treated_on.iloc[i]:%Y-%m-%d})" if from_date[i] else days.iloc[i]
+                    for i in at]
         for name in ("day", "visit_date"):
             here = column == name
             self.problems.add_rows(
@@ -366,13 +400,9 @@ class Linker:
         if not after.any():
             return v, empty_exclusions()
         dropped = v.loc[after]
-        exclusions = pd.DataFrame({
-            "table": "visits", "row": pd.array(dropped["source_row"], dtype="Int64"),
-            "id": dropped["treatment_id"].astype("string").to_numpy(),
-            "reason": [f"visit_after_retreatment (day {d}; retreated on day {r:g})"
-                       for d, r in zip(dropped["day"], at[after], strict=True)],
-            "outcome": pd.NA,
-        }).astype({"table": "string", "id": "string", "reason": "string", "outcome": "string"})
+        exclusions = _exclusions(dropped, _joined(
+            "visit_after_retreatment (day ", dropped["day"], "; retreated on day ",
+            at[after].astype(np.int64), ")"))
         self.notes.add(f"{self.raws['visits'].file}: {len(dropped)} visit(s) fall on or after a "
                        f"retreatment of the same nerve and side (first on row "
                        f"{dropped['source_row'].min()}); the retreatment ends the earlier "
@@ -393,41 +423,54 @@ class Linker:
         codes = sub.groupby(keys, sort=False).ngroup().to_numpy()
         position = np.arange(len(sub))
         first = pd.Series(position).groupby(codes).transform("min").to_numpy()
+        later = position != first
         compared = [c for c in sub.columns if c not in ("source_row", "visit_date", "day",
                                                         "treatment_id")]
         differs = np.zeros(len(sub), dtype=bool)
-        which: list[list[str]] = [[] for _ in range(len(sub))]
+        differing: list[tuple[str, np.ndarray, pd.Series]] = []   # column, where, values
         for column in compared:
             mine = sub[column].reset_index(drop=True)
             theirs = mine.iloc[first].reset_index(drop=True)
             same = (mine.isna() & theirs.isna()) | (mine == theirs).fillna(False)
-            different = ~same.to_numpy(dtype=bool)
-            for i in np.flatnonzero(different & (position != first)):
-                which[i].append(f"{column} {_shown(mine.iloc[i])} here, "
-                                f"{_shown(theirs.iloc[i])} on row {{row}}")
-            differs |= different
-        later = position != first
+            different = ~same.to_numpy(dtype=bool) & later
+            if different.any():
+                differing.append((column, different, mine))
+                differs |= different
         first_rows = sub["source_row"].to_numpy()[first]
         raw = self.raws["visits"]
-        index_of = pd.Series(np.arange(len(v)), index=v.index)
+        in_v = v.index.get_indexer(sub.index)   # each row of sub as a position in v
+        of_v = np.full(len(v), -1)
+        of_v[in_v] = position
         contradict = np.zeros(len(v), dtype=bool)
-        shown = np.empty(len(v), dtype=object)
-        for i in np.flatnonzero(later & differs):
-            at = index_of[sub.index[i]]
-            contradict[at] = True
-            shown[at] = "; ".join(which[i]).replace("{row}", str(first_rows[i]))
+        contradict[in_v[differs]] = True
+
+        def shown(at: np.ndarray) -> list[str]:
+            """What differs, for the rows reported only: the first few columns."""
+            rows = of_v[at]
+            listed: list[list[str]] = [[] for _ in rows]
+            counts = np.zeros(len(rows), dtype=np.int64)   # columns that differ, so far
+            for column, different, mine in differing:
+                hit = different[rows]
+                here = np.flatnonzero(hit & (counts < _SHOWN_COLUMNS))
+                counts += hit
+                values = mine.take(rows[here]).to_numpy(dtype=object)
+                earlier = mine.take(first[rows[here]]).to_numpy(dtype=object)
+                name = shorten(column)
+                for k, value, other in zip(here, values, earlier, strict=True):
+                    listed[k].append(f"{name} {_shown(value)} here, {_shown(other)} on row "
+                                     f"{first_rows[rows[k]]}")
+            return ["; ".join(parts) + (f"; and {n} more column{'s' if n > 1 else ''}" if n > 0
+                                        else "")
+                    for parts, n in zip(listed, counts - _SHOWN_COLUMNS, strict=True)]
+
         self.problems.add_rows(raw, contradict, None, shown,
                                "contradicts an earlier visit of the same treatment on the same day",
                                "keep the correct one of the two visits and delete the other")
         copies = later & ~differs
         if copies.any():
             dropped = sub.loc[copies]
-            exclusions = pd.DataFrame({
-                "table": "visits", "row": pd.array(dropped["source_row"], dtype="Int64"),
-                "id": dropped["treatment_id"].astype("string").to_numpy(),
-                "reason": [f"duplicate_visit (same as row {r})" for r in first_rows[copies]],
-                "outcome": pd.NA,
-            }).astype({"table": "string", "id": "string", "reason": "string", "outcome": "string"})
+            exclusions = _exclusions(dropped, _joined("duplicate_visit (same as row ",
+                                                      first_rows[copies], ")"))
             self.notes.add(f"{raw.file}: {len(dropped)} visit(s) repeat an earlier row exactly "
                            "(same treatment, day and values); each is counted once "
                            "(see cohort.exclusions).")

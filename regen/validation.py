@@ -22,13 +22,14 @@ import difflib
 import math
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from regen._scan import shorten
 from regen._write import literal
 from regen.exceptions import CohortValidationError, DataWarning
 from regen.io import RawTable
@@ -52,8 +53,20 @@ LAST_SERIAL = (pd.Timestamp("2200-01-01") - EXCEL_EPOCH).days
 #: A whole date, optionally with a time: 2024-03-15, 2024-3-5, 2024-03-15T10:30, 2024-03-15 10:30:00.
 FULL_DATE = r"\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?"
 SHOWN_IN_FULL = 20
-#: Beyond this, a floating-point number no longer holds every whole number: an id stored
-#: as one may have lost digits (1234567890123456789 reads back as ...768).
+#: Text columns are kept in Arrow (``string[pyarrow]``): bytes and an offset a cell, not a
+#: Python object a cell.
+TEXT = "string[pyarrow]"
+#: A number as pandas reads one to a finite float: 12, -3.5, .5, 5., 1e5, +2.5E-3.
+NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+#: Problems kept one by one, and the characters of their values; the rest are counted
+#: (see :class:`Problems`).
+MAX_LISTED_PROBLEMS = 100_000
+MAX_LISTED_CHARACTERS = 50_000_000
+#: Lines of the message that count the problems not shown in full.
+SHOWN_KINDS = 30
+#: From this on, a floating-point number no longer holds every whole number: an id stored
+#: as one may have lost digits (1234567890123456789 reads back as ...768; 2**53 itself
+#: may be the rounding of 2**53 + 1).
 EXACT_FLOAT_LIMIT = 2**53
 #: Words that may stand next to a declared column's name in a header meaning that column
 #: (``Pain score``, ``age_years``); see :func:`_near_misses`.
@@ -63,14 +76,35 @@ _DECLARED = frozenset(name for table in TABLES.values() for name in table.names)
 
 
 class Problems:
-    """The ledger of problems found while reading a cohort."""
+    """The ledger of problems found while reading a cohort.
 
-    def __init__(self) -> None:
+    The first ``limit`` problems (default :data:`MAX_LISTED_PROBLEMS`, while their
+    values come to at most :data:`MAX_LISTED_CHARACTERS`) are kept one by one; beyond
+    them, each file, column and fix keeps only a count, which :meth:`frame` adds as
+    one row. So a file in which every cell is wrong costs the memory of a hundred
+    thousand problems, not of its cells. Which rows of each column have a problem is
+    kept for all of them (:meth:`flagged`).
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
         self._parts: list[pd.DataFrame] = []
+        self._limit = MAX_LISTED_PROBLEMS if limit is None else limit
+        self._kept = self._chars = 0   # problems listed, and the characters of their values
+        self._unlisted: dict[tuple, list] = {}   # (file, table, column, fix) → [count, rule]
+        # (table, column) → where it has a problem: a mask over the table's rows (the
+        # table's file rows), and file rows given one by one
+        self._flagged: dict[tuple[str, str], dict] = {}
 
     def add(self, file: str, table: str | None, row: int | None, column: str | None,
             value: object, rule: str, fix: str) -> None:
         """Record one problem."""
+        if row is not None and table is not None and column is not None:
+            self._flags(table, column)["listed"].append(int(row))
+        if self._kept >= self._limit or self._chars >= MAX_LISTED_CHARACTERS:
+            self._unlist(file, table, column, fix, 1, rule)
+            return
+        self._kept += 1
+        self._chars += 0 if value is None else len(str(value))
         self._parts.append(pd.DataFrame({
             "file": [file], "table": [table], "row": pd.array([row], dtype="Int64"),
             "column": [column], "value": [None if value is None else str(value)],
@@ -82,48 +116,117 @@ class Problems:
         self.add(file, table, None, None, None, rule, fix)
 
     def add_rows(self, raw: RawTable, mask: np.ndarray, column: str | None,
-                 values: Sequence | pd.Series | np.ndarray, rule: str | Sequence[str],
-                 fix: str) -> None:
+                 values: Sequence | pd.Series | np.ndarray | Callable, rule: str | Sequence[str]
+                 | Callable, fix: str) -> None:
         """Record one problem per row of ``raw`` where ``mask`` is true.
 
         ``values`` (and ``rule``, when it varies by row) are aligned with the
-        whole table; only the masked rows are kept.
+        whole table, or are a function that takes the positions of the rows
+        kept (an int array) and returns theirs: only the masked rows kept are
+        looked at, so a rule written for each row costs nothing for the rows
+        beyond :data:`MAX_LISTED_PROBLEMS`.
         """
-        mask = np.asarray(mask, dtype=bool)
-        if not mask.any():
+        where = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if not len(where):
             return
-        shown = pd.Series(np.asarray(values, dtype=object)[mask]).map(_show)
-        rules = rule if isinstance(rule, str) else np.asarray(rule, dtype=object)[mask]
+        if column is not None:
+            flags = self._flags(raw.name, column)
+            if flags["rows"] is None:
+                flags["rows"], flags["mask"] = raw.rows, np.zeros(len(raw.rows), dtype=bool)
+            if flags["rows"] is raw.rows:
+                flags["mask"][where] = True
+            else:   # another reading of the table
+                flags["listed"].extend(raw.rows[where].tolist())
+        kept = where[:max(self._limit - self._kept, 0)]
+        sizes = _lengths(values, kept)
+        if sizes is not None:   # long values as written: keep those that fit
+            kept = kept[:int(np.searchsorted(np.cumsum(sizes), MAX_LISTED_CHARACTERS - self._chars,
+                                             side="right"))]
+        if len(kept) < len(where):
+            first = int(where[len(kept)])
+            self._unlist(raw.file, raw.name, column, fix, len(where) - len(kept),
+                         rule if isinstance(rule, str) else _at(rule, np.array([first]))[0])
+        if not len(kept):
+            return
+        self._kept += len(kept)
+        shown = pd.Series(_at(values, kept), dtype=object).map(_show)
+        self._chars += int(shown.str.len().sum())
+        rules = rule if isinstance(rule, str) else _at(rule, kept)
         self._parts.append(pd.DataFrame({
             "file": raw.file, "table": raw.name,
-            "row": pd.array(raw.rows[mask], dtype="Int64"), "column": column,
+            "row": pd.array(raw.rows[kept], dtype="Int64"), "column": column,
             "value": shown.to_numpy(dtype=object), "rule": rules, "fix": fix,
         }))
 
-    def __bool__(self) -> bool:
-        return bool(self._parts)
+    def _unlist(self, file, table, column, fix, count: int, rule: str) -> None:
+        entry = self._unlisted.setdefault((file, table, column, fix), [0, rule])
+        entry[0] += count
 
-    def flagged(self, table: str, column: str) -> set[int]:
-        """File rows of ``table`` that already have a problem in ``column``."""
-        rows: set[int] = set()
-        for part in self._parts:
-            hit = (part["table"] == table) & (part["column"] == column)
-            rows.update(int(r) for r in part.loc[hit, "row"].dropna())
-        return rows
+    def __bool__(self) -> bool:
+        return bool(self._parts) or bool(self._unlisted)
+
+    def _flags(self, table: str, column: str) -> dict:
+        return self._flagged.setdefault((table, column), {"rows": None, "mask": None, "listed": []})
+
+    def flagged(self, table: str, column: str) -> np.ndarray:
+        """File rows of ``table`` that already have a problem in ``column`` (sorted, unique)."""
+        flags = self._flagged.get((table, column), {"rows": None, "listed": []})
+        marked = (flags["rows"][flags["mask"]] if flags["rows"] is not None
+                  else np.zeros(0, dtype=np.int64))
+        return np.union1d(marked, np.asarray(flags["listed"], dtype=np.int64))
 
     def frame(self) -> pd.DataFrame:
-        """All problems as a DataFrame (``file, table, row, column, value, rule, fix``)."""
-        if not self._parts:
+        """All problems as a DataFrame (``file, table, row, column, value, rule, fix``).
+
+        Problems beyond the first :data:`MAX_LISTED_PROBLEMS` are one row per file, column
+        and fix at the end: no row number, no value, and a rule that gives their number
+        and the first one's rule.
+        """
+        if not self:
             return pd.DataFrame({name: pd.Series(dtype=object) for name in PROBLEM_COLUMNS})
-        frame = pd.concat(self._parts, ignore_index=True)
-        order = frame[["file", "row"]].assign(row=frame["row"].fillna(0))
-        return frame.loc[order.sort_values(["file", "row"], kind="stable").index].reset_index(drop=True)
+        frame = pd.concat(self._parts, ignore_index=True) if self._parts else None
+        if frame is not None:
+            order = frame[["file", "row"]].assign(row=frame["row"].fillna(0))
+            frame = frame.loc[order.sort_values(["file", "row"], kind="stable").index]
+        if self._unlisted:
+            rest = pd.DataFrame(
+                [(file, table, None, column, None,
+                  f"{count:,} more problem{'s' if count > 1 else ''} not listed (the list "
+                  f"stops at {self._kept:,}); the first: {rule}", fix)
+                 for (file, table, column, fix), (count, rule) in self._unlisted.items()],
+                columns=PROBLEM_COLUMNS).astype({"row": "Int64"})
+            frame = rest if frame is None else pd.concat([frame, rest])
+        return frame.reset_index(drop=True)
 
     def raise_if_any(self, where: str) -> None:
         """Raise :class:`CohortValidationError` listing every problem, if there is any."""
         if self:
             frame = self.frame()
             raise CohortValidationError(format_problems(frame, where), frame)
+
+
+def _lengths(values, positions: np.ndarray) -> np.ndarray | None:
+    """The characters of a column's values at ``positions``, without copying them; None
+    for what is not a column of text (numbers, texts regen wrote: short)."""
+    if not isinstance(values, pd.Series) or not len(positions):
+        return None
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.str.len().to_numpy(dtype="float64", na_value=0)[positions]
+    if values.dtype == object:
+        return values.iloc[positions].map(lambda v: len(v) if isinstance(v, str) else 0
+                                          ).to_numpy(dtype="float64")
+    return None
+
+
+def _at(values, positions: np.ndarray) -> np.ndarray:
+    """``values`` (aligned with a table, or a function of row positions) at ``positions``."""
+    if callable(values):
+        return np.asarray(values(positions), dtype=object)
+    if isinstance(values, pd.Series | pd.Index):
+        return values.take(positions).to_numpy(dtype=object)
+    if isinstance(values, np.ndarray):
+        return values[positions].astype(object)
+    return np.asarray([values[i] for i in positions], dtype=object)
 
 
 class Notes:
@@ -160,12 +263,14 @@ def format_problems(problems: pd.DataFrame, where: str, limit: int = SHOWN_IN_FU
     """The validation error message: problems grouped by file and rule.
 
     The first ``limit`` problems are listed in full (file, row, column, value,
-    rule, fix); the rest are counted by file, column and rule. Text from the data
+    rule, fix); the rest are counted by file, column and rule (the first
+    :data:`SHOWN_KINDS` of those, then how many more). Text from the data
     (file and column names, values, and rules or fixes that quote them) is shown
     literally: control characters and escape sequences are written as escapes
     (:func:`regen._write.literal`), so ``"\x1b[2J"`` shows as ``\x1b[2J`` and a
-    value cannot clear the screen or forge a line. ``problems`` keeps the values
-    as written.
+    value cannot clear the screen or forge a line; a value or column name is
+    shown up to :data:`~regen._scan.SHOWN_CHARACTERS` characters, then its length
+    (:func:`~regen._scan.shorten`). ``problems`` keeps the values as written.
     """
     count = len(problems)
     lines = [f"{literal(where)}: {count} problem{'s' if count != 1 else ''}; nothing was "
@@ -179,9 +284,10 @@ def format_problems(problems: pd.DataFrame, where: str, limit: int = SHOWN_IN_FU
             if row is not pd.NA and row is not None:
                 place.append(f"row {row}")
             if column is not None and not (isinstance(column, float) and math.isnan(column)):
-                place.append(f"column {literal(column)}")
+                place.append(f"column {literal(shorten(column))}")
             if value is not None and not (isinstance(value, float) and math.isnan(value)):
-                place.append(f"value '{literal(value)}'" if value != "(empty)" else "value (empty)")
+                place.append(f"value '{literal(shorten(value))}'" if value != "(empty)"
+                             else "value (empty)")
             if place:
                 lines.append("  " + ", ".join(place))
         lines.append(f"  fix: {literal(fix)}")
@@ -190,9 +296,12 @@ def format_problems(problems: pd.DataFrame, where: str, limit: int = SHOWN_IN_FU
         lines.append("")
         lines.append(f"... and {len(rest)} more:")
         summary = rest.fillna({"column": "-"}).groupby(["file", "column", "rule"], sort=False).size()
-        for (file, column, rule), n in summary.items():
-            where_col = f", column {literal(column)}" if column != "-" else ""
+        for (file, column, rule), n in summary.iloc[:SHOWN_KINDS].items():
+            where_col = f", column {literal(shorten(column))}" if column != "-" else ""
             lines.append(f"  {n} × {literal(file)}{where_col}: {literal(rule)}")
+        if len(summary) > SHOWN_KINDS:
+            lines.append(f"  and {int(summary.iloc[SHOWN_KINDS:].sum()):,} more, of "
+                         f"{len(summary) - SHOWN_KINDS:,} other kinds")
         lines.append("  (CohortValidationError.problems, or `regen validate PATH --problems FILE`, "
                      "lists every one)")
     return "\n".join(lines)
@@ -201,24 +310,36 @@ def format_problems(problems: pd.DataFrame, where: str, limit: int = SHOWN_IN_FU
 # ---------------------------------------------------------------- parsing ---
 
 def _as_text(values: pd.Series) -> pd.Series:
-    """Every cell as text (``None`` where empty): integers exactly, in decimal (never through
-    a float), and whole-number floats without ``.0``."""
+    """Every cell as text in Arrow (``None`` where empty): integers exactly, in decimal
+    (never through a float), and whole-number floats without ``.0``."""
     if isinstance(values.dtype, pd.StringDtype):
-        return values
+        return values if values.dtype.storage == "pyarrow" else values.astype(TEXT)
     if pd.api.types.is_bool_dtype(values):
-        return values.astype("string")
+        return values.astype(TEXT)
     if pd.api.types.is_integer_dtype(values):   # int64, uint64, Int64: exact
-        return values.astype("string")
+        return values.astype(TEXT)
     if pd.api.types.is_numeric_dtype(values):
         numbers = values.astype("float64")
         whole = (numbers.notna() & np.isfinite(numbers) & (numbers == np.round(numbers))
                  & (numbers.abs() < 2**63))
-        text = numbers.astype("string")
-        text[whole] = numbers[whole].astype("int64").astype("string")
+        text = numbers.astype(TEXT)
+        text[whole] = numbers[whole].astype("int64").astype(TEXT)
         return text
     if pd.api.types.is_datetime64_any_dtype(values):
-        return values.dt.strftime("%Y-%m-%d").astype("string")
-    return pd.Series([_cell_text(value) for value in values], index=values.index, dtype="string")
+        return values.dt.strftime("%Y-%m-%d").astype(TEXT)
+    return pd.Series([_cell_text(value) for value in values], index=values.index, dtype=TEXT)
+
+
+def _arrow(text: pd.Series) -> pa.ChunkedArray:
+    """The Arrow array behind a column of text (no copy)."""
+    return pa.chunked_array(pa.array(text.array)) if len(text) else pa.chunked_array(
+        [], pa.string())
+
+
+def _matches(text: pd.Series, pattern: str) -> np.ndarray:
+    """Where ``text`` matches the regular expression ``pattern`` (RE2, in Arrow); missing: no."""
+    found = pc.match_substring_regex(_arrow(text), pattern)
+    return pc.fill_null(found, False).to_numpy(zero_copy_only=False).astype(bool)
 
 
 def _cell_text(value: object) -> str | None:
@@ -236,7 +357,8 @@ def _cell_text(value: object) -> str | None:
 
 
 def _inexact(values: pd.Series) -> np.ndarray:
-    """Where a value is a floating-point number beyond 2**53, whose digits cannot be trusted."""
+    """Where a value is a floating-point number of 2**53 or more, whose digits cannot be
+    trusted (the float 2**53 is also what 2**53 + 1 rounds to)."""
     if pd.api.types.is_float_dtype(values):
         numbers = values.to_numpy(dtype="float64", na_value=np.nan)
     elif values.dtype == object:
@@ -246,7 +368,7 @@ def _inexact(values: pd.Series) -> np.ndarray:
     else:
         return np.zeros(len(values), dtype=bool)
     with np.errstate(invalid="ignore"):
-        return np.abs(numbers) > EXACT_FLOAT_LIMIT
+        return np.abs(numbers) >= EXACT_FLOAT_LIMIT
 
 
 def _missing(text: pd.Series) -> np.ndarray:
@@ -263,31 +385,54 @@ def _parse_number(values: pd.Series, decimal_comma: bool) -> tuple[pd.Series, np
     missing = _missing(text)
     if decimal_comma:
         text = text.str.replace(",", ".", regex=False)
-    numbers = _to_float(text.where(~missing))
-    finite = np.isfinite(numbers.fillna(np.nan).to_numpy(dtype=float, na_value=np.nan))
+    numbers = _to_float(text).to_numpy(copy=True)
+    numbers[missing] = np.nan
+    finite = np.isfinite(numbers)
     bad = ~missing & ~finite
-    return numbers.where(finite), bad, missing
+    numbers[~finite] = np.nan
+    return pd.Series(numbers, index=text.index), bad, missing
 
 
 def _to_float(text: pd.Series) -> pd.Series:
     """Text to float64, NaN where a value is not a number.
 
-    Arrow's cast parses a million numbers in milliseconds but fails as a whole
-    on one bad value; then pandas' slower, per-value parser finds which.
+    Arrow's cast parses a million numbers in milliseconds but fails as a whole on
+    one bad value; then only the values written as a number (:data:`NUMBER`, which
+    are the values pandas would read as a finite number) are cast, so that a
+    column of words never becomes one Python object a cell.
     """
+    values = _arrow(text)
     try:
-        cast = pc.cast(pa.array(text, from_pandas=True), pa.float64())
+        cast = pc.cast(values, pa.float64())
         return pd.Series(cast.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pd.to_numeric(text.astype(object), errors="coerce").astype("float64")
+        pass
+    numeric = _matches(text, NUMBER)
+    numbers = np.full(len(text), np.nan)
+    if numeric.any():
+        written = values.filter(pa.array(numeric))
+        try:
+            numbers[numeric] = pc.cast(written, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):   # not expected: pandas decides
+            numbers[numeric] = pd.to_numeric(written.to_pandas().astype(object), errors="coerce")
+    return pd.Series(numbers, index=text.index, dtype="float64")
 
 
 def _parse_boolean(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     text = _as_text(values).str.strip().str.lower()
     missing = _missing(text)
-    parsed = text.map(BOOLEAN_WORDS).astype("boolean")
-    bad = ~missing & parsed.isna().to_numpy()
+    words = _lookup(text, list(BOOLEAN_WORDS))
+    truth = np.array(list(BOOLEAN_WORDS.values()), dtype=bool)
+    parsed = pd.Series(pd.arrays.BooleanArray(truth[np.maximum(words, 0)], words < 0),
+                       index=text.index)
+    bad = ~missing & (words < 0)
     return parsed, bad, missing
+
+
+def _lookup(text: pd.Series, words: list[str]) -> np.ndarray:
+    """For each value, its position in ``words`` (exact match), or -1; in Arrow."""
+    found = pc.index_in(_arrow(text), value_set=pa.array(words, type=pa.string()))
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _parse_date(values: pd.Series, notes: Notes, label: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
@@ -298,36 +443,68 @@ def _parse_date(values: pd.Series, notes: Notes, label: str) -> tuple[pd.Series,
         return parsed, np.zeros(len(values), dtype=bool), missing
     text = _as_text(values).str.strip()
     missing = _missing(text)
-    candidates = text.where(~missing)
-    parsed = pd.to_datetime(candidates, format="%Y-%m-%d", errors="coerce")
-    left = parsed.isna().to_numpy() & ~missing
+    dates, done = _iso_dates(text)   # 2024-03-15, in Arrow and numpy
+    parsed = pd.Series(dates, index=text.index)
+    left = ~done & ~missing          # anything else: pandas, value by value, only those
     if left.any():
-        serial = pd.to_numeric(candidates[left].astype(object), errors="coerce")
+        candidates = text[left]
+        loose = _matches(candidates, r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$")   # 2024-3-5
+        found = pd.Series(pd.NaT, index=candidates.index, dtype="datetime64[ns]")
+        if loose.any():
+            found[loose] = pd.to_datetime(candidates[loose].astype(object), format="%Y-%m-%d",
+                                          errors="coerce").to_numpy()
+        serial = _to_float(candidates).where(found.isna())
         # Excel serials from 1970 on; a bare year such as 2022 is not a date.
         is_serial = serial.notna() & (serial >= FIRST_SERIAL) & (serial < LAST_SERIAL)
         as_serial = EXCEL_EPOCH + pd.to_timedelta(serial.where(is_serial).fillna(0).astype("float64"),
                                                   unit="D")
-        complete = candidates[left].str.fullmatch(FULL_DATE).fillna(False).astype(bool)
-        iso = pd.to_datetime(candidates[left].where(serial.isna() & complete), format="ISO8601",
-                             errors="coerce")
-        parsed.loc[left] = as_serial.where(is_serial, iso).to_numpy()
+        complete = pd.Series(_matches(candidates, f"^(?:{FULL_DATE})$"), index=candidates.index)
+        iso = found.copy()
+        written = serial.isna() & complete & found.isna()
+        if written.any():
+            iso[written] = pd.to_datetime(candidates[written].astype(object), format="ISO8601",
+                                          errors="coerce").to_numpy()
+        found = as_serial.where(is_serial, iso)
         # A well-formed date beyond pandas' years (1024-01-10, 3024-01-10) is a typo in the
         # year: pin it inside the range so the date-range rule reports it with its value.
-        year = pd.to_numeric(candidates[left].str.slice(0, 4).astype(object),
-                             errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-        unparsed = parsed.loc[left].isna().to_numpy(dtype=bool) & complete.to_numpy(dtype=bool)
-        pinned = parsed.loc[left].copy()
-        pinned[unparsed & (year < 1678)] = pd.Timestamp("1678-01-01")
-        pinned[unparsed & (year > 2261)] = pd.Timestamp("2261-12-31")
-        parsed.loc[left] = pinned.to_numpy()
+        year = _to_float(candidates.str.slice(0, 4)).to_numpy()
+        unparsed = found.isna().to_numpy(dtype=bool) & complete.to_numpy(dtype=bool)
+        found[unparsed & (year < 1678)] = pd.Timestamp("1678-01-01")
+        found[unparsed & (year > 2261)] = pd.Timestamp("2261-12-31")
+        parsed[left] = found.to_numpy()
         n_serial = int(is_serial.sum())
         if n_serial and n_serial < int((~missing).sum()):
             notes.add(f"{label}: {n_serial} value(s) are Excel date serials among ISO dates "
-                      f"(e.g. {candidates[left][is_serial].iloc[0]!r} read as "
+                      f"(e.g. {shorten(candidates[is_serial].iloc[0])!r} read as "
                       f"{as_serial[is_serial].iloc[0]:%Y-%m-%d}); check that they are dates.")
     parsed = _within_timestamps(parsed).astype("datetime64[ns]").dt.normalize()
     bad = ~missing & parsed.isna().to_numpy()
     return parsed, bad, missing
+
+
+def _iso_dates(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Dates written YYYY-MM-DD (1678 to 2261, the years pandas holds), read in Arrow and
+    numpy, as datetime64[ns] (NaT elsewhere), and where a value was one."""
+    padded = _matches(text, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    dates = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[ns]")
+    if not padded.any():
+        return dates, padded
+    written = _arrow(text).filter(pa.array(padded))
+
+    def part(start: int, stop: int) -> np.ndarray:
+        digits = pc.utf8_slice_codeunits(written, start, stop)
+        return pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False)
+
+    year, month, day = part(0, 4), part(5, 7), part(8, 10)
+    valid = (year >= 1678) & (year <= 2261) & (month >= 1) & (month <= 12) & (day >= 1)
+    first = ((year - 1970) * 12 + np.clip(month, 1, 12) - 1).astype("datetime64[M]")
+    days = ((first + 1).astype("datetime64[D]") - first.astype("datetime64[D]")).astype(np.int64)
+    valid &= day <= days
+    at = np.flatnonzero(padded)[valid]
+    dates[at] = (first[valid].astype("datetime64[D]") + (day[valid] - 1)).astype("datetime64[ns]")
+    done = np.zeros(len(text), dtype=bool)
+    done[at] = True
+    return dates, done
 
 
 def _within_timestamps(parsed: pd.Series) -> pd.Series:
@@ -421,7 +598,7 @@ def _near_misses(raw: RawTable, table: Table, present: set[str], notes: Notes) -
             match = next((h for h in close if h[0] == column.name[0]), None)
         if match is not None:
             extras.remove(match)
-            notes.add(f"{raw.file}: column {raw.headers.get(match, match)!r} is not one regen "
+            notes.add(f"{raw.file}: column {shorten(raw.headers.get(match, match))!r} is not one regen "
                       f"knows; is it {column.name}? rename it to use it")
 
 
@@ -439,13 +616,16 @@ def missing_column_fix(name: str, found, declared=()) -> str:
     found = [str(c) for c in found]
     candidates = [c for c in found if c not in declared]
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.5)
-    hint = f"; is '{close[0]}' meant to be {name}? rename it" if close else ""
-    return f"add a column named {name} (found: {', '.join(found) or 'no columns'}){hint}"
+    hint = f"; is '{shorten(close[0])}' meant to be {name}? rename it" if close else ""
+    listed = ", ".join(shorten(c) for c in found[:SHOWN_IN_FULL]) or "no columns"
+    if len(found) > SHOWN_IN_FULL:
+        listed += f" and {len(found) - SHOWN_IN_FULL:,} more"
+    return f"add a column named {name} (found: {listed}){hint}"
 
 
 def _empty(column: Column, n: int) -> pd.Series:
     dtype = {"boolean": "boolean", "integer": "Int64", "number": "float64",
-             "date": "datetime64[ns]"}.get(column.kind, "string")
+             "date": "datetime64[ns]"}.get(column.kind, TEXT)
     return pd.Series(pd.array([None] * n, dtype=dtype))
 
 
@@ -467,7 +647,8 @@ def _parse_column(raw: RawTable, column: Column, problems: Problems, notes: Note
             fraction = ~missing & ~bad & (parsed.fillna(0) % 1 != 0).to_numpy()
             problems.add_rows(raw, fraction, column.name, values, "not a whole number",
                               "write a whole number")
-            huge = ~missing & ~bad & ~fraction & (parsed.abs() > 2**53).fillna(False).to_numpy()
+            huge = (~missing & ~bad & ~fraction
+                    & (parsed.abs() >= EXACT_FLOAT_LIMIT).fillna(False).to_numpy())
             problems.add_rows(raw, huge, column.name, values, "number too large",
                               f"correct the value; {column.name} must be {column.rule}")
             parsed = parsed.where(~fraction & ~huge).round().astype("Int64")
@@ -492,26 +673,29 @@ def _parse_column(raw: RawTable, column: Column, problems: Problems, notes: Note
         missing = _missing(stripped)
         if kind == "id":
             problems.add_rows(raw, _inexact(values) & ~missing, column.name, values,
-                              "id stored as a floating-point number beyond 2**53, which cannot "
-                              "hold every digit (two ids may have become one)",
+                              "id stored as a floating-point number of 2**53 or more, which "
+                              "cannot hold every digit (two ids may have become one)",
                               "store ids as text: format the id column as Text in the spreadsheet "
                               "(or write it as a text column) and export again")
             padded = (text != stripped).fillna(False).to_numpy(dtype=bool) & ~missing
             if padded.any():
                 first = int(np.flatnonzero(padded)[0])
                 notes.add(f"{label}: removed spaces around {int(padded.sum())} id(s) "
-                          f"(first on row {raw.rows[first]}: {text.iloc[first]!r}).")
+                          f"(first on row {raw.rows[first]}: {shorten(text.iloc[first])!r}).")
             parsed = stripped
         elif kind == "category":
             canonical = {value.lower(): value for value in column.allowed}
             canonical.update((alias.lower(), value) for alias, value in column.aliases)
-            parsed = stripped.str.lower().map(canonical).astype("string")
-            bad = ~missing & parsed.isna().to_numpy()
+            found = _lookup(stripped.str.lower(), list(canonical))
+            parsed = pd.Series(pd.arrays.ArrowStringArray(pa.array(
+                np.asarray(list(canonical.values()), dtype=object)[np.maximum(found, 0)],
+                mask=found < 0, type=pa.string())), index=stripped.index)
+            bad = ~missing & (found < 0)
             problems.add_rows(raw, bad, column.name, values, f"not {column.rule}",
                               f"write {column.rule} (any case), or leave the cell empty")
         else:
             parsed = _normalise_text(stripped)
-        parsed = parsed.where(~missing).astype("string")  # one storage, whatever the source
+        parsed = parsed.where(~missing).astype(TEXT)  # one storage, whatever the source
     if column.required:
         problems.add_rows(raw, missing, column.name, values, "required value missing",
                           f"fill in {column.name} on every row, or remove the row")
@@ -542,4 +726,4 @@ def _extra_column(raw: RawTable, name: str) -> pd.Series:
     if not bad.any() and not missing.all():
         return numbers
     text = _as_text(values).str.strip()
-    return text.where(~_missing(text)).astype("string")
+    return text.where(~_missing(text)).astype(TEXT)

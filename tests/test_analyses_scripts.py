@@ -171,3 +171,17 @@ def test_suspicious_data_warn_once_and_the_script_goes_on(tmp_path):
                 and "repeat an earlier row" in str(w.message)]
     assert len(repeated) == 1
     assert tmp_path / "out" / "kinetics_estimates.csv" in written
+
+
+@pytest.mark.parametrize("name", ["episode_overview", "numbness_recovery", "relief_duration",
+                                  "regeneration_kinetics", "score_trajectories"])
+def test_every_script_takes_the_read_limits(name, tmp_path, capsys):
+    """A script reads within the limits its --max-* options set, as the regen commands do,
+    and a refusal names the option; nothing is written."""
+    with pytest.raises(SystemExit) as stopped:
+        load(name).main(["--data", str(EXAMPLE), "--out", str(tmp_path / "out"),
+                         "--max-rows", "50"])
+    assert stopped.value.code == 1
+    message = capsys.readouterr().err
+    assert "more than the limit of 50" in message and "--max-rows" in message
+    assert not any((tmp_path / "out").glob("*.csv"))

@@ -81,12 +81,15 @@ def test_the_read_limits_are_options_and_named_in_refusals(cli, tmp_path):
     regen.simulate.cohort(40, seed=3).write(folder)
     visits = pd.read_csv(folder / "visits.csv", dtype=str)
     visits["note"] = ""
-    visits.loc[0, "note"] = "x" * 1_500_000  # a 1.5 MB file
+    visits.loc[:29, "note"] = "x" * 50_000   # 30 cells of 50 kB, within the cell limit: 1.5 MB
     visits.to_csv(folder / "visits.csv", index=False)
     result = cli("validate", folder, "--max-file-mb", 1)
     assert result.exit_code == 1
     assert "visits.csv" in result.stderr and "--max-file-mb" in result.stderr
     assert cli("validate", folder, "--max-file-mb", 2).exit_code == 0
+    result = cli("validate", folder, "--max-cell-kb", 40)
+    assert result.exit_code == 1 and "--max-cell-kb" in result.stderr
+    assert "value of 50,000 bytes, more than the limit of 40,000 bytes" in result.stderr
     result = cli("validate", folder, "--max-rows", 50)
     assert result.exit_code == 1 and "--max-rows" in result.stderr
     assert "ReadLimits(max_rows=...)" in result.stderr

@@ -108,7 +108,8 @@ def declare_size(path: Path, part: str, size: int) -> None:
 def test_read_limits_defaults_and_checks():
     limits = ReadLimits()
     assert (limits.max_file_bytes, limits.max_rows, limits.max_columns, limits.max_cells,
-            limits.max_uncompressed_bytes) == (10**9, 10**7, 1000, 10**8, 10**9)
+            limits.max_uncompressed_bytes, limits.max_cell_bytes) == (
+        10**9, 10**7, 1000, 5 * 10**7, 10**9, 10**5)
     with pytest.raises(AttributeError):
         limits.max_rows = 5  # frozen
     with pytest.raises(TypeError, match="max_rows must be a whole number"):
@@ -120,7 +121,7 @@ def test_read_limits_defaults_and_checks():
     with pytest.raises(TypeError, match="limits must be a regen.io.ReadLimits, not dict"):
         regen.read_cohort(ROOT / "data" / "example", limits={"max_rows": 5})
     assert set(LIMIT_OPTIONS) == {"max_file_bytes", "max_rows", "max_columns", "max_cells",
-                                  "max_uncompressed_bytes"}
+                                  "max_uncompressed_bytes", "max_cell_bytes"}
 
 
 def _crafted_inputs(base: Path) -> dict[str, tuple[Path, dict]]:
@@ -375,8 +376,10 @@ def test_csv_over_the_row_limit(tmp_path):
     # With quotes a row may span lines: pandas reads at most the limit + 1 rows.
     quoted = write_cohort(tmp_path / "quoted", visits=VISITS.replace("T1,7,", '"T1",7,'))
     assert problem_of(quoted, max_rows=5)["rule"] == "more rows than the limit of 5"
-    assert problem_of(quoted, max_cells=20)["rule"] == (
-        "more than 5 rows × 4 columns, more cells than the limit of 20")
+    # The cells are a budget for the three tables: patients and treatments take 20 here.
+    assert problem_of(quoted, max_cells=40)["rule"] == (
+        "more than 5 rows × 4 columns, more cells than the limit of 40 for the three tables "
+        "together (patients.csv and treatments.csv take 20)")
     assert len(regen.read_cohort(quoted, limits=ReadLimits(max_rows=7)).visits) == 7
 
 
@@ -399,8 +402,8 @@ def test_parquet_limits_come_from_the_footer_without_reading_data(tmp_path, monk
         regen.read_cohort(folder, limits=ReadLimits(max_uncompressed_bytes=100))
     problems = caught.value.problems
     assert problems["file"].tolist() == ["patients.parquet", "treatments.parquet", "visits.parquet"]
-    assert problems["rule"].str.fullmatch(r"data that unpack to 0\.0 MB, more than the limit of "
-                                          r"0\.0 MB").all()
+    assert problems["rule"].str.fullmatch(r"data that unpack to \d+ bytes, more than the limit of "
+                                          r"100 bytes for the tables together").all()
 
 
 def test_workbook_row_and_cell_limits(tmp_path):
@@ -410,9 +413,11 @@ def test_workbook_row_and_cell_limits(tmp_path):
         "cohort.xlsx, sheet visits", 7, "T2")
     assert problem["rule"] == ("cell A7 holds a value beyond the table: row 7 is past the "
                                "limit of 5 rows (the sheet declares its range as A1:D8)")
-    problem = problem_of(book, max_cells=20)
+    problem = problem_of(book, max_cells=50)   # patients and treatments take 30 of them
     assert problem["rule"] == ("values spread over 6 rows × 4 columns (to cell A6), more cells "
-                               "than the limit of 20 (the sheet declares its range as A1:D8)")
+                               "than the limit of 50 for the three tables together (sheet "
+                               "patients and sheet treatments take 30) (the sheet declares its "
+                               "range as A1:D8)")
 
 
 @pytest.mark.slow
@@ -509,7 +514,7 @@ def test_a_float_id_beyond_two_to_the_53_is_a_problem(tmp_path, kind, shown):
     assert problems[["file", "row", "column", "value"]].values.tolist() == [
         [files[0], 5 if kind == "xlsx" else 4, "patient_id", shown],
         [files[1], 5 if kind == "xlsx" else 4, "patient_id", shown]]
-    assert set(problems["rule"]) == {"id stored as a floating-point number beyond 2**53, which "
+    assert set(problems["rule"]) == {"id stored as a floating-point number of 2**53 or more, which "
                                      "cannot hold every digit (two ids may have become one)"}
     assert problems["fix"].str.startswith("store ids as text").all()
 
