@@ -85,7 +85,9 @@ class _Curve:
 
     def survival(self, times: np.ndarray, within: str = "linear") -> np.ndarray:
         """S(t) = P(T > t); ``within`` places each mass inside its interval."""
-        return np.clip(1.0 - self._distribution(times, within), 0.0, 1.0)
+        survival = np.clip(1.0 - self._distribution(times, within), 0.0, 1.0)
+        # The masses sum to 1 only to rounding: after the last one, 1e-16 is 0.
+        return np.where(survival < 1e-12, 0.0, survival)
 
     def _distribution(self, times: np.ndarray, within: str) -> np.ndarray:
         """P(T <= t): masses of intervals passed, and the placed share of the current one."""
@@ -230,10 +232,23 @@ def turnbull(data: pd.DataFrame | None = None, *, lower="lower", upper="upper", 
                           stacklevel=2)
         replicates = _bootstrap({k: p for k, p in parts.items() if k not in single}, n_bootstrap,
                                 seed, n_jobs, progress, tol, max_iter)
+        failed = {key: sum(curve.kkt_gap >= tol for curve in curves_) for key, curves_ in
+                  replicates.items()}
+        if any(failed.values()):
+            replicates = {key: [curve for curve in curves_ if curve.kkt_gap < tol]
+                          for key, curves_ in replicates.items()}
+            listed = "" if by is None else " (by group: " + ", ".join(
+                f"{key} {n}" for key, n in failed.items() if n) + ")"
+            warnings.warn(f"{sum(failed.values())} of {n_bootstrap} bootstrap refit(s) did not "
+                          f"reach the KKT tolerance {tol:.0e} in {max_iter} iterations and are "
+                          f"left out of the intervals{listed}; see TurnbullFit.n_failed. Raise "
+                          "max_iter if they are many.", ConvergenceWarning, stacklevel=2)
     observed = {key: (part["_lower"].to_numpy(), part["_upper"].to_numpy(),
                       part["_weight"].to_numpy()) for key, part in parts.items()}
     fit = TurnbullFit(curves, None if by is None else groups, replicates, alpha, observed)
     fit.n_dropped = n_dropped
+    if replicates is not None:
+        fit.n_failed = failed if by is not None else sum(failed.values())
     return fit
 
 
@@ -381,8 +396,18 @@ def _support(low: np.ndarray, up: np.ndarray):
 
 
 def _maximise(lo, hi, w, m, tol, max_iter):
+    """Wang's (2007) constrained Newton method on an active set of support intervals.
+
+    It starts from the fewest intervals that every row covers (uniform mass on them),
+    and each iteration adds, in every gap between the intervals holding mass, the one
+    where the gradient is highest if it passes ``W``; the Newton step is solved over
+    the active intervals only, so its cost follows the intervals that hold mass (tens)
+    rather than all candidates (thousands for continuous times).
+    """
     total = w.sum()
-    mass = np.full(m, 1.0 / m)
+    mass = np.zeros(m)
+    start = _stabbing(lo, hi)
+    mass[start] = 1.0 / len(start)
 
     def covered(mass):
         cumulative = np.concatenate([[0.0], np.cumsum(mass)])
@@ -399,7 +424,9 @@ def _maximise(lo, hi, w, m, tol, max_iter):
         gap = d.max() / total - 1.0
         if gap < tol:
             return mass, loglik, gap, iteration - 1
-        step = _newton_step(lo, hi, w, a, d, m)
+        held = np.flatnonzero(mass > 0)
+        active = np.union1d(held, _gap_maxima(d, held, total))
+        step = _newton_step(lo, hi, w, a, d, active, m)
         direction = step - mass
         slope = float(direction @ d)
         alpha = 1.0
@@ -407,13 +434,22 @@ def _maximise(lo, hi, w, m, tol, max_iter):
             trial = mass + alpha * direction
             a_trial = covered(trial)
             if (a_trial > 0).all():
-                value = float(w @ np.log(a_trial))
-                if value >= loglik + alpha * slope / 3:
+                # The gain itself, not a difference of two large log-likelihoods: with tens
+                # of thousands of rows that difference loses the digits the gap needs.
+                gain = float(w @ np.log1p((a_trial - a) / a))
+                if gain >= alpha * slope / 3:
                     break
             alpha /= 2
         else:
-            break  # no ascent along the Newton direction: numerically at the optimum
-        mass, a, loglik = trial, a_trial, value
+            # No ascent along the Newton direction: the step is as precise as the
+            # non-negative least squares allow (about 1e-7 of the gap when the Hessian is
+            # badly conditioned). Move mass from the held interval with the lowest
+            # gradient to the one with the highest instead, which always ascends.
+            exchanged = _exchange(mass, d, lo, hi, w, a)
+            if exchanged is None:
+                break   # numerically at the optimum
+            trial, a_trial, gain = exchanged
+        mass, a, loglik = trial, a_trial, loglik + gain
     d = gradient(a)
     gap = d.max() / total - 1.0
     if gap >= tol:
@@ -423,8 +459,71 @@ def _maximise(lo, hi, w, m, tol, max_iter):
     return mass, loglik, gap, iteration
 
 
-def _newton_step(lo, hi, w, a, d, m):
-    """Constrained Newton step (Wang 2007) for the Lagrangian l(x) - W sum(x).
+def _exchange(mass, d, lo, hi, w, a):
+    """One vertex-exchange step (Böhning 1986): move mass from the held interval of lowest
+    gradient to the interval of highest, as much as maximises the likelihood along that
+    line (found by bisection on its derivative, which is decreasing). Returns the masses,
+    the rows' covered masses and the gain, or None if no move helps. The covered masses
+    are updated by the move itself, not recomputed from cumulative sums, whose rounding
+    (1e-16 of the total) would swamp a move of 1e-9."""
+    to = int(np.argmax(d))
+    held = np.flatnonzero(mass > 0)
+    source = int(held[np.argmin(d[held])])
+    if to == source or d[to] <= d[source]:
+        return None
+    # Rows whose run holds ``to`` gain, those holding ``source`` lose (both: no change).
+    change = ((lo <= to) & (hi >= to)).astype(float) - ((lo <= source) & (hi >= source))
+
+    def slope(step: float) -> float:
+        moved = a + step * change
+        if (moved <= 1e-12 * a).any():   # a row left without mass: the likelihood is 0 there
+            return -np.inf
+        return float(w @ (change / moved))
+
+    low, high = 0.0, float(mass[source])
+    if slope(high) >= 0:
+        step = high
+    else:
+        for _ in range(60):
+            middle = (low + high) / 2
+            low, high = (middle, high) if slope(middle) > 0 else (low, middle)
+        step = low
+    if step <= 0:
+        return None
+    moved = mass.copy()
+    moved[to] += step
+    moved[source] -= step
+    return moved, a + step * change, float(w @ np.log1p(step * change / a))
+
+
+def _stabbing(lo, hi) -> np.ndarray:
+    """The fewest support intervals such that every row's run [lo, hi] holds one (the
+    greedy stabbing of intervals by right end, which is optimal)."""
+    chosen, last = [], -1
+    for row in np.argsort(hi, kind="stable"):
+        if lo[row] > last:
+            last = int(hi[row])
+            chosen.append(last)
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def _gap_maxima(d, held, total) -> np.ndarray:
+    """In each gap between intervals holding mass (and before the first, after the last),
+    the interval where the gradient is highest, if it is above ``total``."""
+    m = len(d)
+    candidates = np.setdiff1d(np.arange(m), held, assume_unique=True)
+    candidates = candidates[d[candidates] > total]
+    if not len(candidates):
+        return candidates
+    gap = np.searchsorted(held, candidates)
+    order = np.lexsort((-d[candidates], gap))
+    first = np.concatenate([[True], gap[order][1:] != gap[order][:-1]])
+    return candidates[order][first]
+
+
+def _newton_step(lo, hi, w, a, d, active, m):
+    """Constrained Newton step (Wang 2007) for the Lagrangian l(x) - W sum(x), over the
+    ``active`` intervals (the others stay at 0).
 
     With r_i = A_i x / a_i, log r ~ (r - 1) - (r - 1)^2 / 2, so the step is
     argmin_{x >= 0} 1/2 sum_i w_i (r_i - 2)^2 + W sum_j x_j: the normal equations
@@ -432,18 +531,27 @@ def _newton_step(lo, hi, w, a, d, m):
     least-squares problem on the Cholesky factor of H. At the optimum the
     Lagrangian's maximiser sums to one by itself; the step is renormalised.
     """
-    c = w / a**2
-    cells = np.bincount(lo * m + hi, c, m * m).reshape(m, m)      # [lo, hi]
-    # H[j, k] (j <= k) = sum of c_i over rows with lo_i <= j and hi_i >= k.
+    k = len(active)
+    first = np.searchsorted(active, lo, side="left")        # the active intervals of a row
+    last = np.searchsorted(active, hi, side="right") - 1
+    rows = first <= last
+    c = (w / a**2)[rows]
+    cells = np.bincount(first[rows] * k + last[rows], c, k * k).reshape(k, k)   # [first, last]
+    # H[j, k] (j <= k) = sum of c_i over rows with first_i <= j and last_i >= k.
     upper = np.cumsum(np.cumsum(cells, axis=0)[:, ::-1], axis=1)[:, ::-1]
     hessian = np.triu(upper) + np.triu(upper, 1).T
-    hessian[np.diag_indices(m)] += 1e-12 * max(hessian.diagonal().max(), 1.0)
+    hessian[np.diag_indices(k)] += 1e-12 * max(hessian.diagonal().max(), 1.0)
     factor, _ = cho_factor(hessian, lower=True)
     chol = np.tril(factor)
-    target = solve_triangular(chol, 2.0 * d - w.sum(), lower=True)
-    x, _ = nnls(chol.T, target, maxiter=50 * m)
+    target = solve_triangular(chol, 2.0 * d[active] - w.sum(), lower=True)
+    x, _ = nnls(chol.T, target, maxiter=50 * k)
+    step = np.zeros(m)
     total = x.sum()
-    return x / total if total > 0 else np.full(m, 1.0 / m)
+    if total > 0:
+        step[active] = x / total
+    else:
+        step[active] = 1.0 / k
+    return step
 
 
 class TurnbullFit:
@@ -462,9 +570,14 @@ class TurnbullFit:
         Total weight fitted (rows when unweighted).
     n_dropped : int
         Episodes left out because a ``by=`` column was missing.
+    n_failed : int or dict
+        Bootstrap refits that did not converge and were left out of the
+        intervals (a dict by group when fitted ``by=``; 0 without a bootstrap).
+        The fit warns when there are any.
     """
 
     n_dropped = 0
+    n_failed: int | dict = 0
 
     def __init__(self, curves: dict, by: list[str] | None, replicates: dict | None = None,
                  alpha: float = 0.05, observed: dict | None = None) -> None:
@@ -474,17 +587,24 @@ class TurnbullFit:
         self._replicates = replicates
         self.alpha = alpha
 
-    def _interval(self, key, values) -> dict:
-        """Percentile interval over the bootstrap replicates of ``values(curve)``."""
+    def _interval(self, key, low, high=None) -> dict:
+        """Percentile interval over the bootstrap replicates: the ``alpha / 2`` quantile of
+        ``low(curve)`` and the ``1 - alpha / 2`` quantile of ``high(curve)`` (``low`` for
+        both when ``high`` is None). With ``low`` and ``high`` the lower and upper bounds
+        the data allow, the interval covers the whole set of values the data leave open,
+        not just one point of it."""
         if self._replicates is None:
             return {}
-        if key not in self._replicates:  # a group with a single cluster: no interval
-            shape = np.shape(values(self._curves[key]))
+        high = low if high is None else high
+        if key not in self._replicates or not self._replicates[key]:
+            shape = np.shape(low(self._curves[key]))   # a single cluster: no interval
             return {"ci_lower": np.full(shape, np.nan), "ci_upper": np.full(shape, np.nan)}
-        draws = np.array([values(curve) for curve in self._replicates[key]])
-        low, high = self.alpha / 2, 1 - self.alpha / 2
-        return {"ci_lower": np.quantile(draws, low, axis=0, method="inverted_cdf"),
-                "ci_upper": np.quantile(draws, high, axis=0, method="inverted_cdf")}
+        replicates = self._replicates[key]
+        lows = np.array([low(curve) for curve in replicates])
+        highs = lows if high is low else np.array([high(curve) for curve in replicates])
+        return {"ci_lower": np.quantile(lows, self.alpha / 2, axis=0, method="inverted_cdf"),
+                "ci_upper": np.quantile(highs, 1 - self.alpha / 2, axis=0,
+                                        method="inverted_cdf")}
 
     # -- helpers --------------------------------------------------------------
     def _frame(self, rows: dict) -> pd.DataFrame:
@@ -526,41 +646,82 @@ class TurnbullFit:
     def survival_at(self, times, *, within: str = "linear") -> pd.DataFrame:
         """S(t) = P(T > t) at ``times`` (days), by group.
 
+        Between two visits the data do not say when the events happened, only
+        how many happened in between: S(t) there is known to lie between the
+        bounds ``survival_lower`` (each support interval's mass at its left end)
+        and ``survival_upper`` (at its right end). The bounds meet at every
+        observed endpoint (a visit day), where S(t) is identified.
+
         Parameters
         ----------
         times : float or array-like
             Days after the treatment.
         within : {"linear", "upper", "lower"}, default "linear"
-            Where a support interval's mass lies, which the data cannot tell:
-            spread evenly over it (``linear``), at its right end (``upper``:
-            the highest S(t) the data allow) or at its left end (``lower``:
-            the lowest). All three agree at every observed endpoint.
+            Where ``survival`` places a support interval's mass, which the data
+            cannot tell: spread evenly over it (``linear``), at its right end
+            (``upper``: the highest S(t) the data allow) or at its left end
+            (``lower``: the lowest). All three agree at every observed endpoint.
 
         Returns
         -------
         DataFrame
-            ``time, survival`` (and the group columns). Exact at every observed
-            endpoint; inside a support interval it is the upper bound (mass at
-            the interval's right end). With ``n_bootstrap`` also ``ci_lower,
-            ci_upper``: pointwise percentile intervals.
+            ``time, survival, survival_lower, survival_upper`` (and the group
+            columns). With ``n_bootstrap`` also ``ci_lower, ci_upper``: a
+            pointwise interval for the whole range the data leave open, the
+            ``alpha / 2`` percentile of the replicates' ``survival_lower`` and
+            the ``1 - alpha / 2`` percentile of their ``survival_upper``. Where
+            no episode had its event by t (the bounds are 1) every replicate
+            says 1 too, and that would be an interval of no width; the lower
+            limit is then the exact binomial one for no event in the episodes
+            known event-free at t, ``(alpha / 2) ** (1 / n)`` (0.89 for 30
+            episodes at alpha 0.05), and likewise at 0.
         """
         _check_within(within)
         times = np.atleast_1d(np.asarray(times, dtype="float64"))
-        return self._frame({key: {"time": times, "survival": c.survival(times, within),
-                                  **self._interval(key, lambda r: r.survival(times, within))}
-                            for key, c in self._curves.items()})
+        rows = {}
+        for key, c in self._curves.items():
+            low, high = c.survival(times, "lower"), c.survival(times, "upper")
+            columns = {"time": times, "survival": c.survival(times, within),
+                       "survival_lower": low, "survival_upper": high,
+                       **self._interval(key, lambda r: r.survival(times, "lower"),
+                                        lambda r: r.survival(times, "upper"))}
+            if "ci_lower" in columns and self._observed is not None:
+                self._no_event_limits(key, times, low, high, columns)
+            rows[key] = columns
+        return self._frame(rows)
+
+    def _no_event_limits(self, key, times, low, high, columns) -> None:
+        """Widen the interval where the bounds sit on 1 (no event yet) or 0 (every episode
+        had it): the bootstrap cannot leave such a boundary; an exact binomial limit can."""
+        episodes_low, episodes_up, weight = self._observed[key]
+        t = times[:, None]
+        free = ((episodes_low[None, :] >= t) * weight).sum(axis=1)   # known event-free at t
+        ended = ((episodes_up[None, :] <= t) * weight).sum(axis=1)   # known to have had it
+        half = self.alpha / 2
+        with np.errstate(divide="ignore"):
+            floor = np.where(free > 0, half ** (1 / np.maximum(free, 1e-300)), 0.0)
+            ceiling = np.where(ended > 0, 1 - half ** (1 / np.maximum(ended, 1e-300)), 1.0)
+        at_one, at_zero = low >= 1 - 1e-12, high <= 1e-12
+        columns["ci_lower"] = np.where(at_one, np.minimum(columns["ci_lower"], floor),
+                                       columns["ci_lower"])
+        columns["ci_upper"] = np.where(at_zero, np.maximum(columns["ci_upper"], ceiling),
+                                       columns["ci_upper"])
 
     def quantile(self, q=0.5, *, within: str = "linear") -> pd.DataFrame:
         """Smallest time t with P(T <= t) >= q, by group (``inf`` when never reached).
 
         ``within`` places the mass inside its support interval as in
-        :meth:`survival_at`.
+        :meth:`survival_at`; ``time_lower`` and ``time_upper`` are the earliest
+        and latest times the data allow (the mass at the left or right end of
+        its interval).
 
         Returns
         -------
         DataFrame
-            ``q, time`` (and the group columns); with ``n_bootstrap`` also
-            ``ci_lower, ci_upper`` (percentile intervals; ``inf`` where the
+            ``q, time, time_lower, time_upper`` (and the group columns); with
+            ``n_bootstrap`` also ``ci_lower, ci_upper``: the ``alpha / 2``
+            percentile of the replicates' ``time_lower`` and the ``1 - alpha /
+            2`` percentile of their ``time_upper`` (``inf`` where the
             replicates do not reach ``q``).
         """
         q = np.atleast_1d(np.asarray(q, dtype="float64"))
@@ -568,7 +729,10 @@ class TurnbullFit:
             raise ValueError(f"quantiles must lie strictly between 0 and 1, got {q.tolist()}")
         _check_within(within)
         return self._frame({key: {"q": q, "time": c.quantile(q, within),
-                                  **self._interval(key, lambda r: r.quantile(q, within))}
+                                  "time_lower": c.quantile(q, "lower"),
+                                  "time_upper": c.quantile(q, "upper"),
+                                  **self._interval(key, lambda r: r.quantile(q, "lower"),
+                                                   lambda r: r.quantile(q, "upper"))}
                             for key, c in self._curves.items()})
 
     @property

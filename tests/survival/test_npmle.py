@@ -104,7 +104,7 @@ def test_by_group_and_frame_outputs():
     # lies 0.25/0.375 of the way through (7, 30].
     assert fit.median.to_dict() == pytest.approx({"a": 7 + 23 * 0.25 / 0.375, "b": 7.0})
     at = fit.survival_at([7, 30])
-    assert list(at.columns) == ["nerve", "time", "survival"]
+    assert list(at.columns) == ["nerve", "time", "survival", "survival_lower", "survival_upper"]
     assert at["survival"].tolist() == pytest.approx([0.75, 0.375, 0.5, 0.0])
     quantiles = fit.quantile([0.25, 0.75])
     assert quantiles.query("nerve == 'a'")["time"].tolist() == pytest.approx([7.0, 40.0])
