@@ -10,10 +10,12 @@ its predicted quartiles for a typical patient of each nerve. Nerves with fewer t
 patients (``--min-patients``) stay in the AFT model but get no NPMLE curve or quartiles.
 
 Times are days after the freeze (relief begins within the response window), among
-responders only.
+responders only. Relief ends at the first of ``--confirm`` consecutive unrelieved visits
+(default 3; the last visit of the follow-up counts alone; see docs/episodes.md).
 
 Usage: python analyses/relief_duration.py [--data PATH] [--out DIR] [--seed N]
-           [--bootstrap N] [--min-patients N] [--threshold 0.5] [--dist weibull]
+           [--bootstrap N] [--min-patients N] [--threshold 0.5] [--confirm 3]
+           [--dist weibull]
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ import pandas as pd
 
 import regen
 import regen.plot
+from regen.episodes import RELIEF_CONFIRM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scripts' shared helpers
 from _shared import (
     MIN_PATIENTS,
     QUARTILES,
     Result,
+    at_least,
     ci,
     for_curves,
     forest,
@@ -62,14 +66,16 @@ DAYS = (28, 56, 84, 112)
 Z95 = 1.959963984540054
 
 
-def responders(cohort: regen.Cohort, threshold: float = 0.5) -> pd.DataFrame:
+def responders(cohort: regen.Cohort, threshold: float = 0.5,
+               confirm: int = RELIEF_CONFIRM) -> pd.DataFrame:
     """Per nerve and overall: treatments, assessed, responders, responder rate (Wilson 95% CI).
 
     A treatment is assessed for response when it has a relief episode (a responder) or
     is excluded with reason ``no_response``; the other relief exclusions (no baseline
     pain, no pain recorded in the response window, ...) are counted as not assessed.
     """
-    episodes, excluded = cohort.episodes("relief", threshold=threshold, with_exclusions=True)
+    episodes, excluded = cohort.episodes("relief", threshold=threshold, confirm=confirm,
+                                         with_exclusions=True)
     nerve_of = cohort.treatments.set_index("treatment_id")["nerve"]
     excluded = excluded.assign(nerve=excluded["id"].map(nerve_of))
     no_response = excluded.loc[excluded["reason"] == "no_response"]
@@ -99,7 +105,8 @@ def wilson(successes, trials) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def analyse(cohort: regen.Cohort, seed: int = 1, n_bootstrap: int = 200,
             min_patients: int = MIN_PATIENTS,
-            threshold: float = 0.5, dist: str = "weibull") -> Result:
+            threshold: float = 0.5, dist: str = "weibull",
+            confirm: int = RELIEF_CONFIRM) -> Result:
     """Responders, and every model of how long relief lasts; return tables, figures, summary.
 
     Parameters
@@ -115,10 +122,13 @@ def analyse(cohort: regen.Cohort, seed: int = 1, n_bootstrap: int = 200,
         Relieved means pain at most (1 - threshold) x baseline (0.5: at least halved).
     dist : str
         Distribution of the AFT model ("weibull", "lognormal" or "loglogistic").
+    confirm : int
+        Relief ends at the first of this many consecutive unrelieved visits (the last
+        visit of the follow-up counts alone); 1: at the first unrelieved visit.
     """
     result = Result()
-    result.tables["responders"] = responders(cohort, threshold)
-    episodes = cohort.episodes("relief", threshold=threshold)
+    result.tables["responders"] = responders(cohort, threshold, confirm)
+    episodes = cohort.episodes("relief", threshold=threshold, confirm=confirm)
     curves, small = for_curves(episodes, min_patients)
     npmle = regen.turnbull(curves, by="nerve", n_bootstrap=n_bootstrap, seed=seed,
                            cluster="patient_id", progress=False)
@@ -201,12 +211,16 @@ def main(argv: list[str] | None = None) -> list[Path]:
     p = parser(NAME, __doc__.splitlines()[0], "seed of the bootstraps (default 1)", bootstrap=True)
     p.add_argument("--threshold", type=share, default=0.5,
                    help="relief: share of baseline pain removed (default 0.5)")
+    p.add_argument("--confirm", type=at_least(1), default=RELIEF_CONFIRM,
+                   help="relief ends at the first of this many consecutive unrelieved visits "
+                        f"(the last visit counts alone; default {RELIEF_CONFIRM})")
     p.add_argument("--dist", default="weibull", choices=["weibull", "lognormal", "loglogistic"],
                    help="AFT distribution (default weibull)")
     args = p.parse_args(argv)
     return run(args, lambda cohort: analyse(cohort, seed=args.seed, n_bootstrap=args.bootstrap,
                                             min_patients=args.min_patients,
-                                            threshold=args.threshold, dist=args.dist),
+                                            threshold=args.threshold, dist=args.dist,
+                                            confirm=args.confirm),
                tables=TABLES, figures=FIGURES)
 
 

@@ -27,6 +27,7 @@ import regen
 from regen._terminal import days, format_fit, format_flow, format_medians, strict_json
 from regen._write import Outputs, printable
 from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
+from regen.episodes import RELIEF_CONFIRM
 from regen.exceptions import CohortValidationError, OutputError, RegenError
 from regen.io import LIMIT_OPTIONS, LIMIT_UNITS
 from regen.survival.aft import DISTRIBUTIONS, _typical_profiles
@@ -111,6 +112,12 @@ def _read(path: Path, baseline_window_days: int = DEFAULT_BASELINE_WINDOW_DAYS,
 
 
 _path_argument = click.argument("path", type=click.Path(path_type=Path))
+_confirm_option = click.option(
+    "--confirm", type=click.IntRange(min=1), default=RELIEF_CONFIRM, show_default=True,
+    help="Relief: relief ends at the first of this many consecutive unrelieved visits (the "
+         "last visit of the follow-up counts alone); 1: at the first unrelieved visit.")
+
+
 def _limit_options(command):
     """--max-file-mb, --max-rows, ...: raise the limits at which a crafted or huge file is
     refused (a refusal's message names the option); _read passes them on."""
@@ -190,13 +197,14 @@ def validate(path: Path, baseline_window_days: int, max_follow_up_days: int,
 @click.option("--response-window", nargs=2, type=int, default=(1, 30), show_default=True,
               callback=_check_window,
               help="Relief: first and last day in which relief must begin.")
+@_confirm_option
 @click.option("--exclusions", "exclusions_file", type=click.Path(path_type=Path),
               help="Also write the treatments without an episode, with reasons.")
 @_window_options
 @_force_option
 @_user_errors
 def episodes(path: Path, outcome: str, output: Path, threshold: float,
-             response_window: tuple[int, int], exclusions_file: Path | None,
+             response_window: tuple[int, int], confirm: int, exclusions_file: Path | None,
              baseline_window_days: int, max_follow_up_days: int, force: bool) -> None:
     """Write one interval-censored episode per treatment in PATH."""
     outputs = Outputs(inputs=[path], force=force)
@@ -204,8 +212,8 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
         if file:
             _check_suffix(outputs.file(file), option="-o" if file is output else "--exclusions")
     cohort = _read(path, baseline_window_days, max_follow_up_days)
-    table, excluded = cohort.episodes(outcome, threshold=threshold,
-                                      response_window=response_window, with_exclusions=True)
+    table, excluded = cohort.episodes(outcome, threshold=threshold, response_window=response_window,
+                                      confirm=confirm, with_exclusions=True)
     outputs.write_table(table, output)
     _echo(f"{len(table)} {outcome} episodes written to {output}; "
           f"{len(excluded)} treatment(s) without an episode.")
@@ -264,6 +272,7 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option("--save", "save_to", type=click.Path(path_type=Path),
               help="Write the fitted model to this JSON file.")
+@_confirm_option
 @_window_options
 @_force_option
 @_user_errors
@@ -271,7 +280,7 @@ def fit(path: Path, outcome: str, model_kind: str, score: str, re_formula: str,
         threshold: float | None, relative: bool | None, direction: str | None, ci_method: str,
         n_bootstrap: int, seed: int | None, formula: str | None, lag: float | None,
         dist: str | None, cluster: str, settings: tuple[str, ...], as_json: bool,
-        save_to: Path | None, baseline_window_days: int, max_follow_up_days: int,
+        save_to: Path | None, confirm: int, baseline_window_days: int, max_follow_up_days: int,
         force: bool) -> None:
     """Fit a recovery model to the episodes in PATH.
 
@@ -293,7 +302,7 @@ def fit(path: Path, outcome: str, model_kind: str, score: str, re_formula: str,
                         _Crossing(threshold, relative, direction, ci_method, n_bootstrap, seed),
                         cluster, as_json, save_to, force)
         return
-    episodes = cohort.episodes(outcome)
+    episodes = cohort.episodes(outcome, **({"confirm": confirm} if outcome == "relief" else {}))
     if model_kind == "regeneration":
         _fit_regeneration(episodes, outcome, formula or "~ 1", lag, dist or "lognormal", cluster,
                           as_json, save_to, force)
@@ -373,7 +382,7 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
 _ONLY = {"trajectory": ("score", "re_formula", "threshold", "relative", "direction", "ci_method",
                         "n_bootstrap", "seed"),
          "regeneration": ("lag",), "recovery": ()}
-_NOT = {"trajectory": ("outcome", "lag", "dist"), "regeneration": ("settings",),
+_NOT = {"trajectory": ("outcome", "lag", "dist", "confirm"), "regeneration": ("settings", "confirm"),
         "recovery": ()}
 
 
@@ -392,6 +401,8 @@ def _check_options(ctx: click.Context, model_kind: str, outcome: str) -> None:
     if model_kind == "regeneration" and outcome != "numbness":
         raise click.UsageError("--model regeneration models when numbness fades (the axons "
                                "reaching the skin); use --outcome numbness")
+    if "confirm" in given and model_kind == "recovery" and outcome != "relief":
+        raise click.UsageError("--confirm applies to relief episodes: add --outcome relief")
 
 
 class _Crossing:
@@ -546,11 +557,13 @@ def _setting_value(column: pd.Series, value: str, setting: str):
 @click.option("--n-bootstrap", type=click.IntRange(min=20), default=200, show_default=True,
               help="Bootstrap samples of patients for the 95% intervals.")
 @click.option("--seed", type=int, default=2026, show_default=True)
+@_confirm_option
 @_window_options
 @_force_option
 @_user_errors
 def report(path: Path, output: Path, min_group: int, min_patients: int, n_bootstrap: int,
-           seed: int, baseline_window_days: int, max_follow_up_days: int, force: bool) -> None:
+           seed: int, confirm: int, baseline_window_days: int, max_follow_up_days: int,
+           force: bool) -> None:
     """Write the practice's expected-relief report for the cohort in PATH.
 
     One self-contained HTML file (figures embedded, nothing fetched), with the
@@ -563,7 +576,7 @@ def report(path: Path, output: Path, min_group: int, min_patients: int, n_bootst
     Outputs(inputs=[path], force=force).files(report_files(output))  # refuse before the work
     cohort = _read(path, baseline_window_days, max_follow_up_days)
     content = relief_report(cohort, output, min_group=min_group, min_patients=min_patients,
-                            n_bootstrap=n_bootstrap, seed=seed, force=force)
+                            n_bootstrap=n_bootstrap, seed=seed, confirm=confirm, force=force)
     shown = sum(not row["suppressed"] for row in content["by_nerve"])
     hidden: dict[str, list[str]] = {}
     for row in content["by_nerve"]:

@@ -214,21 +214,31 @@ class Cohort:
 
     def episodes(self, outcome: Outcome = "numbness", *, threshold: float = 0.5,
                  response_window: tuple[int, int] = (1, 30),
-                 with_exclusions: bool = False):
+                 confirm: int = _episodes.RELIEF_CONFIRM, with_exclusions: bool = False):
         """One interval-censored episode per treatment.
 
         Parameters
         ----------
         outcome : {"numbness", "relief"}
             ``numbness``: recovery is the first visit without numbness after
-            numbness was seen. ``relief``: relief ends at the first visit, after
-            relief began in the response window, whose pain is no longer
-            relieved.
+            numbness was seen. ``relief``: relief begins at a relieved visit in
+            the response window and ends at the first of ``confirm`` consecutive
+            visits whose pain is no longer relieved.
         threshold : float, default 0.5
             Relief only: relieved means pain ≤ (1 − threshold) × baseline pain
             (baseline: the last visit with day ≤ 0).
         response_window : (int, int), default (1, 30)
             Relief only: days in which a responder is relieved at some visit.
+        confirm : int, default 3
+            Relief only: how many consecutive unrelieved visits end relief (a
+            whole number ≥ 1). The event lies between the last relieved visit
+            and the *first* visit of that run; a relieved visit inside a shorter
+            run breaks it, and relief goes on. The last visit of the follow-up
+            counts alone: unrelieved visits that close the follow-up end relief
+            at the first of them, with the reason ``relief_ended_unconfirmed``.
+            ``confirm=1`` ends relief at the first unrelieved visit, so one noisy
+            pain score can end an episode too early; docs/episodes.md gives the
+            simulation behind the default.
         with_exclusions : bool, default False
             Also return the treatments without an episode, with reasons.
 
@@ -239,7 +249,10 @@ class Cohort:
             reason`` (the event happened in ``(lower, upper]`` days after the
             treatment; ``upper`` is ``inf`` when right-censored, ``lower`` is 0
             when left-censored), ``n_assessments``, ``last_visit_day``, relief:
-            ``baseline_pain``; then covariates (age, sex, diabetes, ...).
+            ``baseline_pain``, ``relief_onset_day``; then covariates (age, sex,
+            diabetes, ...). Relief's reasons: ``relief_ended``,
+            ``relief_ended_unconfirmed``, ``relieved_at_last_visit``,
+            ``censored_at_retreatment``.
         exclusions : DataFrame
             Only with ``with_exclusions=True``: ``table, row, id, reason, outcome``.
 
@@ -247,12 +260,13 @@ class Cohort:
         --------
         >>> ep = cohort.episodes("relief", threshold=0.5)  # doctest: +SKIP
         >>> ep.groupby("nerve")["status"].value_counts()  # doctest: +SKIP
+        >>> plain = cohort.episodes("relief", confirm=1)  # doctest: +SKIP
         """
         if outcome == "numbness":
             tables = self._episode_tables("numbness")
         elif outcome == "relief":
-            tables = self._episode_tables("relief", **_episodes.relief_options(threshold,
-                                                                                response_window))
+            tables = self._episode_tables("relief", **_episodes.relief_options(
+                threshold, response_window, confirm))
         else:
             raise ValueError(f"outcome must be 'numbness' or 'relief', not {outcome!r}")
         return tables if with_exclusions else tables[0]

@@ -14,8 +14,16 @@ numbness
 relief
     Baseline pain is the last visit with day ≤ 0. Relieved means
     ``pain ≤ (1 − threshold) × baseline``. A responder is relieved at some
-    visit in the response window; relief ends at the first later visit that
-    is not relieved. Non-responders leave with the reason ``no_response``.
+    visit in the response window. Relief ends at the first visit of the first
+    run of ``confirm`` consecutive unrelieved visits after relief began (visits
+    without a pain score are skipped): ``(last relieved visit, first visit of
+    the run]``, reason ``relief_ended``. A relieved visit inside a shorter run
+    breaks it and relief goes on. The last visit of the follow-up counts alone:
+    unrelieved visits that close the follow-up (fewer than ``confirm`` of them)
+    end relief at the first of them, reason ``relief_ended_unconfirmed``.
+    Relieved at the last visit: right-censored. ``confirm=1`` is the plain
+    rule, relief ends at the first unrelieved visit. Non-responders leave with
+    the reason ``no_response``.
 
 A later treatment of the same patient, nerve and side censors the earlier
 episode at its last visit before the retreatment (visits on or after the
@@ -28,6 +36,7 @@ Python loop runs over patients, treatments or visits.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -37,13 +46,17 @@ from regen._util import isin
 from regen.exceptions import DataWarning
 from regen.tables import PATIENTS, TREATMENTS, VISITS
 
-__all__ = ["build", "measurements", "relief_options"]
+__all__ = ["RELIEF_CONFIRM", "build", "measurements", "relief_options"]
 
 ID_COLUMNS = ["patient_id", "treatment_id", "nerve", "side"]
 INTERVAL, LEFT, RIGHT = "interval_censored", "left_censored", "right_censored"
+#: Consecutive unrelieved visits that end relief by default (the last visit counts alone);
+#: chosen by simulation, see docs/episodes.md.
+RELIEF_CONFIRM = 3
 
 
-def relief_options(threshold: float, response_window: tuple[int, int]) -> dict:
+def relief_options(threshold: float, response_window: tuple[int, int],
+                   confirm: int = RELIEF_CONFIRM) -> dict:
     """Check the relief definition's settings; return them as keyword arguments."""
     if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.floating):
         raise TypeError(f"threshold must be a number between 0 and 1, not {threshold!r}")
@@ -56,7 +69,14 @@ def relief_options(threshold: float, response_window: tuple[int, int]) -> dict:
                         f"not {response_window!r}") from None
     if not 1 <= start <= stop:
         raise ValueError(f"response_window must satisfy 1 ≤ first day ≤ last day, not {response_window}")
-    return {"threshold": float(threshold), "response_window": (start, stop)}
+    if isinstance(confirm, bool) or not isinstance(confirm, numbers.Integral):
+        raise TypeError("confirm must be a whole number of consecutive unrelieved visits "
+                        f"(1 or more, e.g. 3), not {confirm!r}")
+    if confirm < 1:
+        raise ValueError("confirm must be at least 1 (the number of consecutive unrelieved "
+                         f"visits that end relief), not {confirm!r}")
+    return {"threshold": float(threshold), "response_window": (start, stop),
+            "confirm": int(confirm)}
 
 
 def build(treatments: pd.DataFrame, visits: pd.DataFrame, patients: pd.DataFrame, outcome: str,
@@ -197,7 +217,7 @@ def _numbness(table: _VisitTable, visits: pd.DataFrame):
 
 
 def _relief(table: _VisitTable, visits: pd.DataFrame, *, threshold: float,
-            response_window: tuple[int, int]):
+            response_window: tuple[int, int], confirm: int):
     pain_all = visits["pain"].to_numpy(dtype="float64", na_value=np.nan)
     recorded = ~np.isnan(pain_all)
     # Baseline: the last visit with day <= 0 (visits are sorted by treatment and day).
@@ -224,10 +244,12 @@ def _relief(table: _VisitTable, visits: pd.DataFrame, *, threshold: float,
     reasons[groups.treatment[assessed & ~responder]] = "no_response"
 
     after_onset = np.arange(groups.n_rows) > onset[groups.of_row]
-    ended = groups.first(~relieved & after_onset & responder[groups.of_row])
+    ended, confirmed = _confirmed_end(groups, ~relieved & after_onset & responder[groups.of_row],
+                                      confirm)
     lower, upper, happened = _intervals(groups, day, ended)
-    reason = np.select([happened, table.retreated[groups.treatment]],
-                       ["relief_ended", "censored_at_retreatment"], "relieved_at_last_visit")
+    reason = np.select([happened & confirmed, happened, table.retreated[groups.treatment]],
+                       ["relief_ended", "relief_ended_unconfirmed", "censored_at_retreatment"],
+                       "relieved_at_last_visit")
     core = pd.DataFrame({
         "_treatment": groups.treatment, "lower": lower, "upper": upper,
         "status": np.where(happened, INTERVAL, RIGHT), "reason": reason,
@@ -235,6 +257,30 @@ def _relief(table: _VisitTable, visits: pd.DataFrame, *, threshold: float,
         "baseline_pain": base, "relief_onset_day": day[np.maximum(onset, 0)],
     })
     return core.loc[responder].reset_index(drop=True), reasons
+
+
+def _confirmed_end(groups: _Groups, unrelieved: np.ndarray, confirm: int):
+    """Per group, the first row of the first run of unrelieved rows that is at least
+    ``confirm`` rows long or reaches the group's last row (-1 if none), and whether that
+    run had ``confirm`` rows.
+
+    A run is a stretch of consecutive ``unrelieved`` rows of one group; a row that is not
+    unrelieved (a relieved visit) ends it. Relief ended before the run's first visit, so
+    the interval is the one before the run starts, whatever ``confirm`` is.
+    """
+    same_group = np.r_[False, groups.of_row[1:] == groups.of_row[:-1]]
+    starts = unrelieved & ~(np.r_[False, unrelieved[:-1]] & same_group)
+    run = np.cumsum(starts) - 1                      # run number, valid on unrelieved rows
+    length = np.bincount(run[unrelieved], minlength=int(starts.sum()))
+    qualifies = length >= confirm
+    closing = groups.ends[unrelieved[groups.ends]]   # last rows that are unrelieved
+    ends_relief = np.r_[qualifies, False]            # the extra slot: rows in no run
+    ends_relief[run[closing]] = True                 # the last visit counts alone
+    ended = groups.first(starts & ends_relief[np.where(unrelieved, run, len(qualifies))])
+    confirmed = np.zeros(len(groups), dtype=bool)
+    happened = ended >= 0
+    confirmed[happened] = qualifies[run[ended[happened]]]
+    return ended, confirmed
 
 
 # -------------------------------------------------------------- covariates --

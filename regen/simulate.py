@@ -55,9 +55,12 @@ visit ``schedule`` with integer jitter, missed visits (``p_missed``), dropout
 (``dropout_per_year`` is the probability of leaving follow-up within a year)
 and, for a retreatment of the same nerve and side 90-300 days later, the end of
 the earlier treatment's visits at the retreatment date. Relieved pain is about
-25-35 % of baseline; the noise is clipped so that it never crosses the 50 %
-line, hence relief and numbness episodes are exactly derivable from the truth
-(with the default ``p_misclassified=0``). The procedure (decompression or not)
+25-35 % of baseline, with visit-to-visit noise (SD ``pain_noise_sd``); by
+default the noise is clipped so that it never crosses the 50 % line, hence relief
+and numbness episodes are exactly derivable from the truth (with the default
+``p_misclassified=0``). With ``pain_noise_crosses=True`` it is not: a relieved
+visit can score above the line and an unrelieved one below it, as real pain
+scores do (see ``docs/episodes.md``). The procedure (decompression or not)
 has no effect in the truth: a null covariate for the models to find null.
 """
 
@@ -265,6 +268,10 @@ def cohort(
     p_misclassified: float = 0.0,
     p_response: float = 0.8,
     relief_extension_days: float = 14.0,
+    baseline_pain_mean: float = 6.5,
+    baseline_pain_sd: float = 1.5,
+    pain_noise_sd: float = 0.7,
+    pain_noise_crosses: bool = False,
     time_columns: Sequence[str] = ("visit_date",),
     start_date: str | _dt.date = "2021-01-01",
     end_date: str | _dt.date = "2024-06-30",
@@ -317,6 +324,16 @@ def cohort(
         Probability that a treatment relieves pain at all.
     relief_extension_days : float, default 14.0
         Mean of the Gamma-distributed relief beyond sensory recovery (>= 0).
+    baseline_pain_mean, baseline_pain_sd : float, default 6.5, 1.5
+        Baseline pain is ``normal(mean, sd)`` clipped to 3-10 and rounded; the mean
+        must lie in 3-10 and the SD be >= 0 (``5, 0``: every baseline is 5).
+    pain_noise_sd : float, default 0.7
+        SD of the noise of a pain score at a visit after the treatment (>= 0).
+    pain_noise_crosses : bool, default False
+        False: the noise never carries a score across the relief line, so relief is
+        exactly derivable from the truth. True: scores are ``rint(mean + noise)``
+        clipped to 0-10 only, so a relieved visit may score as unrelieved (and the
+        reverse), as in practice.
     time_columns : sequence of {"day", "visit_date"}, default ("visit_date",)
         Time columns written in the visits table.
     start_date, end_date : str or datetime.date, default 2021-01-01, 2024-06-30
@@ -345,6 +362,13 @@ def cohort(
     ratios = {k: _check_number(k, arguments[k], low=0, low_open=True) for k in _RATIOS}
     probs = {k: _check_number(k, arguments[k], low=0, high=1) for k in _PROBABILITIES}
     extension = _check_number("relief_extension_days", relief_extension_days, low=0)
+    pain_mean = _check_number("baseline_pain_mean", baseline_pain_mean,
+                              low=_BASELINE_PAIN["min"], high=_BASELINE_PAIN["max"])
+    pain_sd = _check_number("baseline_pain_sd", baseline_pain_sd, low=0)
+    noise_sd = _check_number("pain_noise_sd", pain_noise_sd, low=0)
+    if not isinstance(pain_noise_crosses, bool | np.bool_):
+        raise TypeError(f"pain_noise_crosses must be True or False, got {pain_noise_crosses!r}")
+    crosses = bool(pain_noise_crosses)
     jitter = _check_number("jitter_days", jitter_days, low=0, integer=True)
     mix = _check_nerves(DEFAULT_NERVE_MIX if nerves is None else nerves)
     slots = _check_schedule(schedule)
@@ -420,7 +444,7 @@ def cohort(
     extra = rng.gamma(_RELIEF_EXTENSION_SHAPE, extension / _RELIEF_EXTENSION_SHAPE, n_treat)
     relief_end = np.where(responder, recovery + extra, np.nan)
     bp = _BASELINE_PAIN
-    baseline = np.rint(np.clip(rng.normal(bp["mean"], bp["sd"], n_treat), bp["min"], bp["max"]))
+    baseline = np.rint(np.clip(rng.normal(pain_mean, pain_sd, n_treat), bp["min"], bp["max"]))
     relief_fraction = rng.uniform(*_RELIEVED_PAIN_FRACTION, n_treat)
     headache_base = rng.uniform(8, 24, n_treat)
 
@@ -456,14 +480,16 @@ def cohort(
     relieved = post & responder[v_treat] & (v_day < end_v)
     after = np.where(responder[v_treat], v_day - end_v, np.inf)  # days since relief ended
     back = b * (1 - 0.4 * np.exp(-after / 30))  # pain creeps back after relief
-    noise = rng.normal(0, 0.7, n_visits)
+    noise = rng.normal(0, noise_sd, n_visits)
+    pain_mean_v = np.where(relieved, relief_fraction[v_treat] * b,
+                           np.where(responder[v_treat], back, 0.9 * b))
     pain = np.where(
         ~post,
         b,
-        np.where(
+        np.clip(np.rint(pain_mean_v + noise), 0, 10) if crosses else np.where(
             relieved,
-            np.clip(np.rint(relief_fraction[v_treat] * b + noise), 0, cap),
-            np.clip(np.rint(np.where(responder[v_treat], back, 0.9 * b) + noise), cap + 1, 10),
+            np.clip(np.rint(pain_mean_v + noise), 0, cap),
+            np.clip(np.rint(pain_mean_v + noise), cap + 1, 10),
         ),
     )
     occipital = np.isin(nerve[t_patient], [i for i, x in enumerate(names) if x in _HEADACHE_NERVES])
@@ -518,7 +544,10 @@ def cohort(
         "relief_extension_days": extension, "relief_extension_shape": _RELIEF_EXTENSION_SHAPE,
         "relief_threshold": _RELIEF_THRESHOLD,
         "relieved_pain_fraction": list(_RELIEVED_PAIN_FRACTION),
-        "baseline_pain": dict(_BASELINE_PAIN), "population": dict(_POPULATION),
+        "baseline_pain": {**_BASELINE_PAIN, "mean": pain_mean, "sd": pain_sd},
+        "baseline_pain_mean": pain_mean, "baseline_pain_sd": pain_sd,
+        "pain_noise_sd": noise_sd, "pain_noise_crosses": crosses,
+        "population": dict(_POPULATION),
         "procedure_effect": "none", "time_columns": list(times),
         "start_date": str(start.astype("datetime64[D]")),
         "end_date": str(end.astype("datetime64[D]")),

@@ -42,6 +42,7 @@ from scipy import stats
 from regen._util import json_safe
 from regen._version import __version__
 from regen._write import Outputs, figure_bytes, html_environment
+from regen.episodes import RELIEF_CONFIRM
 from regen.exceptions import OutputError
 from regen.tables import KNOWN_NERVES
 from regen.validation import Problems
@@ -82,8 +83,8 @@ WEEKS = (4, 8, 12, 16)
 def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
                   min_patients: int = MIN_PATIENTS, n_bootstrap: int = 200, seed: int = 2026,
                   threshold: float = 0.5, response_window: tuple[int, int] = (1, 30),
-                  title: str | None = None, progress: bool | None = None, n_jobs: int = 1,
-                  force: bool = False) -> dict:
+                  confirm: int = RELIEF_CONFIRM, title: str | None = None,
+                  progress: bool | None = None, n_jobs: int = 1, force: bool = False) -> dict:
     """Write the expected-relief report: ``out`` (HTML), ``report.json`` and CSV tables beside it.
 
     Parameters
@@ -98,8 +99,8 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
         Groups with fewer distinct patients are suppressed too.
     n_bootstrap, seed
         Bootstrap replicates (resampling patients) for the CIs, and their seed.
-    threshold, response_window
-        What counts as relief, as in :meth:`regen.Cohort.episodes`.
+    threshold, response_window, confirm
+        What counts as relief and when it ends, as in :meth:`regen.Cohort.episodes`.
     n_jobs : int, default 1
         Processes for the bootstrap; the result does not depend on it.
     force : bool, default False
@@ -125,7 +126,7 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
                       force=force)
     files = outputs.files(report_files(out))  # refused now, before the long work
     relief, relief_excluded = cohort.episodes("relief", threshold=threshold,
-                                              response_window=response_window,
+                                              response_window=response_window, confirm=confirm,
                                               with_exclusions=True)
     numbness = cohort.episodes("numbness")
     treatments = cohort.treatments
@@ -177,7 +178,8 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
             table[name] = table[name].astype("Int64")
     by_procedure = _by_procedure(relief, assessed, treatments, shown, min_group, min_patients,
                                  options)
-    weeks = _still_relieved(relief_fit, shown)
+    report_days = _visit_days(cohort.visits, relief_shown)
+    weeks = _still_relieved(relief_fit, shown, report_days)
 
     figures = {}
     if relief_fit is not None:
@@ -206,7 +208,8 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
         "settings": {"min_group": min_group, "min_patients": min_patients,
                      "n_bootstrap": n_bootstrap, "seed": seed,
                      "relief_threshold": threshold, "response_window_days": list(response_window),
-                     "weeks": list(WEEKS)},
+                     "relief_confirm_visits": confirm,
+                     "weeks": list(WEEKS), "days": report_days},
         "suppressed": hidden + ([f"{len(unnamed)} other nerve name(s)"] if unnamed else []),
         "by_nerve": _records(table),
         "by_procedure": _records(by_procedure),
@@ -301,13 +304,29 @@ def _durations(fit, group, outcome: str) -> dict:
     return out
 
 
-def _still_relieved(fit, shown) -> pd.DataFrame:
-    columns = ["nerve", "week", "day", "still_relieved", "ci_lower", "ci_upper"]
+def _visit_days(visits: pd.DataFrame, episodes: pd.DataFrame) -> list[float]:
+    """The day on which each of :data:`WEEKS` is reported: the most usual visit day of the
+    episodes within a week of it (the earliest of equals), or the week's own day when no
+    visit falls so near. On a visit day the share is known; between visits only its bounds
+    are, which can be far apart."""
+    days = visits.loc[visits["treatment_id"].isin(episodes["treatment_id"]), "day"]
+    days = pd.to_numeric(days, errors="coerce").dropna()
+    chosen = []
+    for week in WEEKS:
+        near = days[(days >= 7 * week - 7) & (days <= 7 * week + 7)]
+        chosen.append(float(near.mode().min()) if len(near) else 7.0 * week)
+    return chosen
+
+
+def _still_relieved(fit, shown, days: list[float]) -> pd.DataFrame:
+    columns = ["nerve", "week", "day", "still_relieved", "still_relieved_lower",
+               "still_relieved_upper", "ci_lower", "ci_upper"]
     if fit is None:
         return pd.DataFrame(columns=columns)
-    days = [7.0 * w for w in WEEKS]
-    table = fit.survival_at(days).rename(columns={"time": "day", "survival": "still_relieved"})
-    table["week"] = (table["day"] / 7).astype(int)
+    table = fit.survival_at(days).rename(columns={
+        "time": "day", "survival": "still_relieved", "survival_lower": "still_relieved_lower",
+        "survival_upper": "still_relieved_upper"})
+    table["week"] = table["day"].map(dict(zip(days, WEEKS, strict=True)))
     for name in ("ci_lower", "ci_upper"):
         if name not in table.columns:
             table[name] = math.nan
@@ -423,6 +442,7 @@ def _render(content: dict, figures: dict) -> str:
     environment = html_environment("regen.report")
     environment.filters["days"] = _format_days
     environment.filters["share"] = _format_share
+    environment.filters["share_range"] = _format_share_range
     environment.filters["label"] = lambda text: str(text).replace("_", " ")
     return environment.get_template("report.html.j2").render(report=content, figures=figures)
 
@@ -439,6 +459,14 @@ def _format_days(value) -> str:
 def _format_share(value) -> str:
     value = _number(value)
     return "–" if math.isnan(value) else f"{value:.0%}"
+
+
+def _format_share_range(cell: dict) -> str:
+    """A share on a visit day ('62%'), or the range the data allow between visits
+    ('between 44% and 86%'), as whole percentages."""
+    low, high = _format_share(cell["still_relieved_lower"]), _format_share(
+        cell["still_relieved_upper"])
+    return _format_share(cell["still_relieved"]) if low == high else f"between {low} and {high}"
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
