@@ -89,10 +89,12 @@ def quartile_table(npmle: regen.TurnbullFit) -> pd.DataFrame:
     names = {0.25: "q25", 0.5: "median", 0.75: "q75"}
     wide = []
     for q, part in long.groupby("q"):
-        part = part.set_index("nerve")[[c for c in ("time", "ci_lower", "ci_upper")
-                                        if c in part.columns]]
+        part = part.set_index("nerve")[[c for c in ("time", "time_lower", "time_upper",
+                                                    "ci_lower", "ci_upper") if c in part.columns]]
         prefix = names[round(float(q), 2)]
         wide.append(part.rename(columns={"time": f"{prefix}_days",
+                                         "time_lower": f"{prefix}_days_lower",
+                                         "time_upper": f"{prefix}_days_upper",
                                          "ci_lower": f"{prefix}_ci_lower",
                                          "ci_upper": f"{prefix}_ci_upper"}))
     table = pd.concat(wide, axis=1)
@@ -101,11 +103,13 @@ def quartile_table(npmle: regen.TurnbullFit) -> pd.DataFrame:
 
 
 def share_table(npmle: regen.TurnbullFit, days, label: str) -> pd.DataFrame:
-    """Per nerve and day: the share still event-free with its 95% CI, days as columns."""
+    """Per nerve and day: the share still event-free, the bounds the visits allow (they part
+    between visits) and the 95% CI covering them, days as columns."""
     long = npmle.survival_at(list(days))
     table = long.assign(week=(long["time"] / 7).round().astype(int))
     wide = table.pivot(index="nerve", columns="week",
-                       values=[c for c in ("survival", "ci_lower", "ci_upper") if c in long.columns])
+                       values=[c for c in ("survival", "survival_lower", "survival_upper",
+                                           "ci_lower", "ci_upper") if c in long.columns])
     wide.columns = [f"{label}_week{week}" if stat == "survival" else f"{label}_week{week}_{stat}"
                     for stat, week in wide.columns]
     ordered = sorted(wide.columns, key=lambda c: (int(c.split("week")[1].split("_")[0]), c))
