@@ -188,6 +188,7 @@ class Problems:
         if frame is not None:
             order = frame[["file", "row"]].assign(row=frame["row"].fillna(0))
             frame = frame.loc[order.sort_values(["file", "row"], kind="stable").index]
+        counts = [count for count, _ in self._unlisted.values()]
         if self._unlisted:
             rest = pd.DataFrame(
                 [(file, table, None, column, None,
@@ -196,7 +197,10 @@ class Problems:
                  for (file, table, column, fix), (count, rule) in self._unlisted.items()],
                 columns=PROBLEM_COLUMNS).astype({"row": "Int64"})
             frame = rest if frame is None else pd.concat([frame, rest])
-        return frame.reset_index(drop=True)
+        frame = frame.reset_index(drop=True)
+        # What format_problems needs to count every problem: the last rows count many.
+        frame.attrs.update(counted=counts, listed=self._kept)
+        return frame
 
     def raise_if_any(self, where: str) -> None:
         """Raise :class:`CohortValidationError` listing every problem, if there is any."""
@@ -272,10 +276,12 @@ def format_problems(problems: pd.DataFrame, where: str, limit: int = SHOWN_IN_FU
     shown up to :data:`~regen._scan.SHOWN_CHARACTERS` characters, then its length
     (:func:`~regen._scan.shorten`). ``problems`` keeps the values as written.
     """
-    count = len(problems)
-    lines = [f"{literal(where)}: {count} problem{'s' if count != 1 else ''}; nothing was "
+    counted = list(problems.attrs.get("counted", []))   # the last rows stand for many
+    listed = problems.iloc[:len(problems) - len(counted)]
+    count = len(listed) + sum(counted)
+    lines = [f"{literal(where)}: {count:,} problem{'s' if count != 1 else ''}; nothing was "
              "analysed. Fix them and run again."]
-    shown = problems.iloc[:limit]
+    shown = listed.iloc[:limit]
     for (file, rule, fix), group in shown.groupby(["file", "rule", "fix"], sort=False):
         lines.append("")
         lines.append(f"{literal(file)}: {literal(rule)}")
@@ -291,19 +297,27 @@ def format_problems(problems: pd.DataFrame, where: str, limit: int = SHOWN_IN_FU
             if place:
                 lines.append("  " + ", ".join(place))
         lines.append(f"  fix: {literal(fix)}")
-    rest = problems.iloc[limit:]
-    if len(rest):
+    rest = listed.iloc[limit:]
+    if len(rest) or counted:
         lines.append("")
-        lines.append(f"... and {len(rest)} more:")
+        lines.append(f"... and {count - len(shown):,} more:")
         summary = rest.fillna({"column": "-"}).groupby(["file", "column", "rule"], sort=False).size()
+        if counted:   # the rows that count the problems not listed, each with its count
+            unlisted = problems.iloc[len(listed):].fillna({"column": "-"})
+            summary = pd.concat([summary, pd.Series(counted, index=pd.MultiIndex.from_frame(
+                unlisted[["file", "column", "rule"]]))])
         for (file, column, rule), n in summary.iloc[:SHOWN_KINDS].items():
             where_col = f", column {literal(shorten(column))}" if column != "-" else ""
-            lines.append(f"  {n} × {literal(file)}{where_col}: {literal(rule)}")
+            lines.append(f"  {int(n):,} × {literal(file)}{where_col}: {literal(rule)}")
         if len(summary) > SHOWN_KINDS:
             lines.append(f"  and {int(summary.iloc[SHOWN_KINDS:].sum()):,} more, of "
                          f"{len(summary) - SHOWN_KINDS:,} other kinds")
-        lines.append("  (CohortValidationError.problems, or `regen validate PATH --problems FILE`, "
-                     "lists every one)")
+        if counted:
+            lines.append("  (CohortValidationError.problems, or `regen validate PATH --problems "
+                         f"FILE`, lists the first {len(listed):,} one by one and counts the rest)")
+        else:
+            lines.append("  (CohortValidationError.problems, or `regen validate PATH --problems "
+                         "FILE`, lists every one)")
     return "\n".join(lines)
 
 
