@@ -610,7 +610,9 @@ class SheetReader:
         if row != self._last:
             self.n_rows, self._last = self.n_rows + 1, row
         self.width = max(self.width, column)
-        if reason is None and self.n_rows * self.width > self.max_cells:
+        # The first row holding values is the header: its cells are not counted, as in a
+        # text file, so the same tables need the same limit in every format.
+        if reason is None and max(self.n_rows - 1, 0) * self.width > self.max_cells:
             reason = "cells"
         if reason is not None:
             raise Beyond(reason, cell_name(row, column), row, raw, self.n_rows, self.width,

@@ -60,8 +60,9 @@ def read_cohort(
     today : date, optional
         Dates after this day are errors; default the current date.
     limits : ReadLimits, optional
-        How much is read before a file is refused: file size, rows, columns and
-        cells per table, and how much a workbook or Parquet file may unpack to.
+        How much is read before a file is refused: the files' size, rows and
+        columns per table, one cell's text, and the cells and unpacked bytes of
+        the three tables together.
         Default ``ReadLimits()``, which fits a large practice; each limit is
         checked before the data it bounds are loaded.
 
