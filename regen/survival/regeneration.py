@@ -29,15 +29,30 @@ for each exact row. The lag :math:`L \ge 0` must lie below every finite upper
 end; it is estimated by maximising the profile log-likelihood
 :math:`\ell_p(L) = \max_{\beta,\sigma} \ell(\beta, \sigma, L)`,
 and its interval is the profile-likelihood interval
-:math:`\{L : 2(\ell_p(\hat L) - \ell_p(L)) \le \chi^2_{1, 1-\alpha}\}`, which
-behaves where a Wald interval near 0 does not. The lag is identified only
+:math:`\{L : 2(\ell_p(\hat L) - \ell_p(L)) \le c\}`, :math:`c = \chi^2_{1, 1-\alpha}`,
+which behaves where a Wald interval near 0 does not. The lag is identified only
 through the spread of distances; when the profile is flat the fit warns with
-the range and suggests fixing it (``lag=``).
+the range and suggests fixing it (``lag=``), and a lag estimate below
+:data:`NEAR_ZERO_LAG` of the median recovery bound (at or near the bound 0, which
+no freeze produces)
+warns too, naming the episodes with the earliest recovery, which cap the lag.
 
 Standard errors of :math:`(\beta, \log\sigma)` come from the joint observed
-information in :math:`(\beta, \log\sigma, L)` (so the lag's uncertainty is
-carried), or, with a fixed lag or a lag on its bound 0, from the conditional
-one.
+information in :math:`(\beta, \log\sigma, L)` whenever the lag is estimated,
+on its bound 0 too (the derivatives in :math:`L` are those of the likelihood's
+smooth extension below 0), so the velocity's and the ratios' Wald intervals
+carry the lag's uncertainty and its strong negative correlation with the
+velocity; with a fixed lag they come from the conditional information.
+
+With ``cluster=`` every interval is cluster-robust, by one rule whatever the
+number of clusters :math:`G`: the covariance is the bias-reduced CR2 sandwich
+(:func:`regen.survival.aft.cluster_sandwich`, Bell & McCaffrey 2002), Wald
+intervals and p-values use Student's t on :math:`G - 1` degrees of freedom
+(``reference_df``), and the lag's profile interval uses the adjusted cut
+:math:`c = t^2_{G-1, 1-\alpha/2}\, V_R / V_M` (:math:`V_R, V_M` the robust and
+model-based variances of :math:`\hat L`), which puts the profile on the robust
+variance's scale. Why Wald rather than a profile or bootstrap interval for the
+velocity, and the coverage this gives, is in ``docs/kinetics.md``.
 
 ================================  ===============================================
 symbol                            attribute
@@ -80,11 +95,13 @@ from regen.survival.aft import (
     _Likelihood,
     _newton,
     _start,
+    check_clusters,
     check_design,
     check_probabilities,
     cluster_sandwich,
     covariates_for,
     information_inverse,
+    stored_cluster_count,
     yes_no_columns,
 )
 from regen.survival.npmle import check_intervals
@@ -95,6 +112,10 @@ __all__ = ["RegenerationFit", "fit_regeneration"]
 MIN_DISTANCE_SPREAD = 0.1
 #: Fewer episodes with an observed recovery cannot estimate velocity, spread and lag.
 MIN_RECOVERIES = 10
+#: A lag estimate below this share of the median finite upper end (about 1 day when the
+#: recoveries are seen around day 50) is at or near its bound 0, and warns. A share, not a
+#: number of days, so that the rule does not depend on the unit of time.
+NEAR_ZERO_LAG = 0.02
 
 
 class _Kinetics:
@@ -122,6 +143,30 @@ class _Kinetics:
         likelihood = self.aft(lag)
         theta, _ = _newton(likelihood, _start(-self.X, *self.intervals(lag)), 1e-9, 100)
         return likelihood.value(theta) - self.jacobian, theta
+
+    def joint_rows(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row scores and Hessians in (beta, log sigma, lag).
+
+        Analytic in (beta, log sigma); central differences in the lag. Below 0
+        the episodes' intervals extend smoothly (a left-censored row gets a
+        vanishing lower end), so at a lag of 0 these are the derivatives of that
+        extension: the information treats 0 as any other point, which keeps the
+        lag's uncertainty in the velocity's and the ratios' intervals there too.
+        """
+        theta, lag = params[:-1], float(params[-1])
+        h = min(1e-3 * max(1.0, lag), (self.lag_max - lag) / 2)
+        here, up, down = self.aft(lag), self.aft(lag + h), self.aft(lag - h)
+        value, value_up, value_down = (a.terms(theta)[0] * self.w for a in (here, up, down))
+        k = len(params)
+        scores = np.empty((len(self.w), k))
+        scores[:, :-1] = here.scores(theta)
+        scores[:, -1] = (value_up - value_down) / (2 * h)
+        hessians = np.empty((len(self.w), k, k))
+        hessians[:, :-1, :-1] = here.row_hessians(theta)
+        hessians[:, :-1, -1] = hessians[:, -1, :-1] = \
+            (up.scores(theta) - down.scores(theta)) / (2 * h)
+        hessians[:, -1, -1] = (value_up - 2 * value + value_down) / h**2
+        return scores, hessians
 
     def loglik(self, params: np.ndarray) -> float:
         """Joint log-likelihood at (beta, log sigma, lag)."""
@@ -155,9 +200,13 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     lag : float, optional
         Fix the lag (days) instead of estimating it.
     cluster : str, optional
-        Robust standard errors over this unit (e.g. ``"patient_id"``).
+        Cluster-robust inference over this unit (e.g. ``"patient_id"``), for every
+        interval, the lag's too. The rule, whatever the number of clusters G:
+        the bias-reduced CR2 sandwich and Student's t on G - 1 degrees of
+        freedom (see the module docstring).
     alpha : float, default 0.05
-        1 − confidence level of the lag's profile-likelihood interval.
+        1 − confidence level of every interval the fit reports (``velocity``,
+        ``velocity_ratios``, ``lag``, ``summary``, the predictions).
 
     Returns
     -------
@@ -168,6 +217,9 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     DataWarning
         When the data cannot tell the lag: its profile-likelihood interval
         covers most of the possible lags, or the distances hardly vary; fix it.
+        When the lag estimate is below :data:`NEAR_ZERO_LAG` (2%) of the median
+        finite upper end, naming the
+        episode(s) with the earliest recovery (the lag must lie below it).
 
     Examples
     --------
@@ -232,9 +284,34 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     if lag is not None and not 0 <= lag < kinetics.lag_max:
         raise ValueError(f"lag must lie in [0, {kinetics.lag_max:g}) days: the earliest "
                          f"recovery was seen by day {kinetics.lag_max:g}")
+    n_clusters = None
+    if cluster is not None:
+        check_clusters(rows[cluster])
+        n_clusters = int(rows[cluster].nunique())
     profile = _LagProfile(kinetics)
-    if lag is None:
-        lag_hat, lag_interval, flat = profile.estimate(alpha)
+    estimated = lag is None
+    lag_hat = profile.estimate() if estimated else float(lag)
+    loglik, theta = kinetics.profile(lag_hat)
+    params, covariance, model_based, index = _covariances(kinetics, theta, lag_hat, estimated,
+                                                          names, rows, cluster)
+    if estimated and "lag" not in index:
+        warnings.warn(
+            f"the joint information in velocity, spread and lag is singular at the lag estimate "
+            f"{lag_hat:.1f} days, so the velocity's and the ratios' intervals treat the lag as "
+            "known and are too narrow. Fix the lag from physiology, e.g. "
+            "fit_regeneration(..., lag=7).", DataWarning, stacklevel=2)
+    reference_df = None if n_clusters is None else n_clusters - 1
+    if estimated:
+        # The robust interval: the likelihood-ratio cut scaled by the model-based over the
+        # robust variance of the lag (an adjusted profile likelihood), on t(G - 1) with cluster=.
+        inflation = 1.0
+        if cluster is not None and "lag" in index:
+            inflation = float(covariance[-1, -1] / model_based[-1, -1])
+        critical = stats.chi2.ppf(1 - alpha, 1) if reference_df is None \
+            else stats.t.ppf(1 - alpha / 2, reference_df) ** 2
+        lag_interval = profile.interval(lag_hat, critical * inflation)
+        top = profile.top
+        flat = lag_interval[1] - lag_interval[0] > 0.5 * top or lag_interval[1] >= top * 0.999
         spread = float(np.std(d) / np.mean(d))
         if flat or spread < MIN_DISTANCE_SPREAD:
             reason = (f"its {1 - alpha:.0%} profile-likelihood interval covers most of the "
@@ -249,25 +326,62 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
                 "(Wallerian degeneration takes days), e.g. fit_regeneration(..., lag=7) or "
                 "'regen fit ... --lag 7'.",
                 DataWarning, stacklevel=2)
+        ends = kinetics.up[np.isfinite(kinetics.up)]
+        if len(ends) and lag_hat < NEAR_ZERO_LAG * float(np.median(ends)):
+            warnings.warn(_near_zero_message(lag_hat, kinetics, rows, upper), DataWarning,
+                          stacklevel=2)
     else:
-        lag_hat, lag_interval, flat = float(lag), (float(lag), float(lag)), False
-    loglik, theta = kinetics.profile(lag_hat)
-    estimate_lag = lag is None and lag_hat > 1e-6 and not flat
-    params = np.append(theta, lag_hat) if estimate_lag else theta
-    information = -_numeric_hessian(kinetics.loglik, params) if estimate_lag \
-        else -kinetics.aft(lag_hat).hessian(theta)
-    index = [*names, "log_scale"] + (["lag"] if estimate_lag else [])
-    covariance = information_inverse(information, params, index)
-    if cluster is not None:
-        covariance = cluster_sandwich(
-            covariance, _numeric_scores(kinetics, params, lag_hat, estimate_lag), rows[cluster])
+        lag_interval, flat = (float(lag), float(lag)), False
     return RegenerationFit(
         params=pd.Series(params, index=index), covariance=pd.DataFrame(covariance, index, index),
         lag_estimate=lag_hat, lag_interval=lag_interval, lag_fixed=lag is not None,
         lag_flat=flat, loglik=loglik, formula=formula, distance=distance,
         velocity_dist=velocity_dist,
         model_spec=design.model_spec, n=len(rows), n_dropped=dropped, alpha=alpha,
-        profile=profile.table(), yes_no=yes_no_columns(data, design.model_spec))
+        profile=profile.table(), yes_no=yes_no_columns(data, design.model_spec),
+        cluster=cluster, n_clusters=n_clusters)
+
+
+def _covariances(kinetics: _Kinetics, theta: np.ndarray, lag_hat: float, estimated: bool,
+                 names: list[str], rows: pd.DataFrame, cluster: str | None):
+    """Parameters, the reported covariance and the model-based one, and their names.
+
+    An estimated lag (anywhere in [0, lag_max), its bound 0 included) joins
+    (beta, log sigma) in the information, so velocity and ratios carry its
+    uncertainty; a fixed lag does not. With ``cluster`` the reported covariance
+    is the CR2 sandwich.
+    """
+    if estimated:
+        params = np.append(theta, lag_hat)
+        index = [*names, "log_scale", "lag"]
+        scores, hessians = kinetics.joint_rows(params)
+        try:
+            model_based = information_inverse(-hessians.sum(axis=0), params, index)
+        except ModelError:
+            estimated = False  # the caller warns that the lag is then treated as known
+    if not estimated:
+        params, index = theta, [*names, "log_scale"]
+        likelihood = kinetics.aft(lag_hat)
+        scores, hessians = likelihood.scores(theta), likelihood.row_hessians(theta)
+        model_based = information_inverse(-likelihood.hessian(theta), params, index)
+    covariance = model_based if cluster is None else \
+        cluster_sandwich(model_based, scores, hessians, rows[cluster])
+    return params, covariance, model_based, index
+
+
+def _near_zero_message(lag_hat: float, kinetics: _Kinetics, rows: pd.DataFrame,
+                       upper: str) -> str:
+    """The warning for a lag estimate at or near its bound 0, naming the earliest recoveries."""
+    earliest = rows.loc[rows[upper].to_numpy(dtype="float64") == kinetics.lag_max]
+    ids = (earliest["treatment_id"].astype(str).tolist() if "treatment_id" in rows.columns
+           else [f"row {label}" for label in earliest.index])
+    named = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+    return (f"the lag estimate {lag_hat:.2f} days is at or near its lower bound 0, which a freeze "
+            "cannot produce (Wallerian degeneration takes days). The intervals include the lag's "
+            "uncertainty, but the velocity is then estimated low. The lag must lie below the "
+            f"earliest recovery, day {kinetics.lag_max:g}, seen in {named}: check that "
+            "episode (a freeze that missed the nerve, or a data error), or fix the lag, e.g. "
+            "fit_regeneration(..., lag=7).")
 
 
 class _LagProfile:
@@ -285,56 +399,38 @@ class _LagProfile:
             self.points[lag] = value if np.isfinite(value) else -np.inf
         return self.points[lag]
 
-    def estimate(self, alpha: float):
-        top = min(self.kinetics.lag_max, 365.0) * (1 - 1e-6)
+    @property
+    def top(self) -> float:
+        """The largest lag searched: just below the earliest recovery (at most a year)."""
+        return min(self.kinetics.lag_max, 365.0) * (1 - 1e-6)
+
+    def estimate(self) -> float:
+        """The lag maximising the profile: a grid of 16, then a bounded search around the best."""
+        top = self.top
         grid = np.linspace(0.0, top, 16)
         values = np.array([self(g) for g in grid])
         best = int(np.argmax(values))
         low, high = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
         found = optimize.minimize_scalar(lambda g: -self(g), bounds=(low, high),
                                          method="bounded", options={"xatol": 1e-4})
-        lag_hat = float(found.x) if -found.fun >= values[best] else float(grid[best])
-        peak = self(lag_hat)
-        cut = peak - stats.chi2.ppf(1 - alpha, 1) / 2
+        return float(found.x) if -found.fun >= values[best] else float(grid[best])
+
+    def interval(self, lag_hat: float, critical: float) -> tuple[float, float]:
+        """{lag : 2 (l_p(lag_hat) - l_p(lag)) <= critical}, within [0, top]."""
+        top = self.top
+        cut = self(lag_hat) - critical / 2
 
         def side(a, b):
             if self(a) >= cut:
                 return a
             return optimize.brentq(lambda g: self(g) - cut, a, b, xtol=1e-4)
 
-        interval = (side(0.0, lag_hat) if lag_hat > 0 else 0.0,
-                    side(top, lag_hat) if lag_hat < top else top)
-        # Flat: the interval spans most of the possible lags, or runs into the upper bound.
-        flat = interval[1] - interval[0] > 0.5 * top or interval[1] >= top * 0.999
-        return lag_hat, interval, flat
+        return (side(0.0, lag_hat) if lag_hat > 0 else 0.0,
+                side(top, lag_hat) if lag_hat < top else top)
 
     def table(self) -> pd.DataFrame:
         lags = sorted(self.points)
         return pd.DataFrame({"lag": lags, "profile_loglik": [self.points[g] for g in lags]})
-
-
-def _numeric_hessian(function, x: np.ndarray) -> np.ndarray:
-    k = len(x)
-    h = 1e-4 * np.maximum(1.0, np.abs(x))
-    out = np.empty((k, k))
-    for i in range(k):
-        for j in range(i, k):
-            ei, ej = np.eye(k)[i] * h[i], np.eye(k)[j] * h[j]
-            out[i, j] = out[j, i] = (function(x + ei + ej) - function(x + ei - ej)
-                                     - function(x - ei + ej) + function(x - ei - ej)) / (4 * h[i] * h[j])
-    return out
-
-
-def _numeric_scores(kinetics: _Kinetics, params: np.ndarray, lag: float,
-                    with_lag: bool) -> np.ndarray:
-    """Per-row gradient: analytic in (beta, log sigma), a central difference in the lag."""
-    if not with_lag:
-        return kinetics.aft(lag).scores(params)
-    theta = params[:-1]
-    h = 1e-4 * max(1.0, abs(lag))
-    low, high = max(lag - h, 0.0), min(lag + h, kinetics.lag_max * (1 - 1e-9))
-    d_lag = (kinetics.aft(high).terms(theta)[0] - kinetics.aft(low).terms(theta)[0]) / (high - low)
-    return np.column_stack([kinetics.aft(lag).scores(theta), d_lag * kinetics.w])
 
 
 class RegenerationFit(ModelResult):
@@ -350,14 +446,22 @@ class RegenerationFit(ModelResult):
     velocity_ratios : DataFrame
         Per covariate: ``estimate, ci_lower, ci_upper`` of exp(beta).
     lag : Series
-        ``estimate, ci_lower, ci_upper`` (days; profile-likelihood interval).
+        ``estimate, ci_lower, ci_upper`` (days; profile-likelihood interval,
+        robust-adjusted with ``cluster=``).
     lag_profile : DataFrame
         The profile log-likelihood at the lags evaluated.
+    summary : DataFrame
+        ``estimate, std_err, ci_lower, ci_upper, p_value`` at level 1 - ``alpha``.
+    cluster, n_clusters, reference_df : str, int, int or None
+        The cluster column, its number of clusters G and G - 1, the degrees of
+        freedom of the t reference (None: no cluster=, normal reference).
+
+    Every interval is at the fit's level, 1 - ``alpha``.
     """
 
     def __init__(self, *, params, covariance, lag_estimate, lag_interval, lag_fixed, lag_flat,
                  loglik, formula, distance, model_spec, n, n_dropped, alpha, profile,
-                 velocity_dist="lognormal", yes_no=None):
+                 velocity_dist="lognormal", yes_no=None, cluster=None, n_clusters=None):
         self.params, self.covariance = params, covariance
         self.yes_no = yes_no
         self.velocity_dist = velocity_dist
@@ -366,6 +470,8 @@ class RegenerationFit(ModelResult):
         self.loglik, self.formula, self.distance = loglik, formula, distance
         self.model_spec, self.n, self.n_dropped, self.alpha = model_spec, n, n_dropped, alpha
         self.lag_profile = profile
+        self.cluster, self.n_clusters = cluster, n_clusters
+        self.reference_df = None if n_clusters is None else n_clusters - 1
 
     @property
     def aic(self) -> float:
@@ -374,12 +480,30 @@ class RegenerationFit(ModelResult):
 
     @property
     def summary(self) -> pd.DataFrame:
-        ci = self.conf_int()
-        table = pd.DataFrame({"estimate": self.params, "std_err": self.bse, **ci,
-                              "p_value": 2 * stats.norm.sf(np.abs(self.params / self.bse))})
+        """``estimate, std_err, ci_lower, ci_upper, p_value`` at the fit's level (``alpha``);
+        the lag's interval is its profile-likelihood one and it has no p-value."""
+        table = pd.DataFrame({"estimate": self.params, "std_err": self.bse,
+                              **self.conf_int(), "p_value": self.p_values()})
         if "lag" in table.index:
-            table.loc["lag", ["ci_lower", "ci_upper"]] = self._lag[1]
             table.loc["lag", "p_value"] = np.nan
+        return table
+
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        """Intervals at level 1 - alpha (default: the fit's ``alpha``), ``ci_lower, ci_upper``.
+
+        Wald intervals on the reference (Student's t on G - 1 degrees of freedom
+        with ``cluster=``, else normal), and the lag's profile-likelihood
+        interval, which exists only at the fit's level.
+        """
+        if alpha is None:
+            alpha = self.alpha
+        table = super().conf_int(alpha)
+        if "lag" in table.index:
+            if not np.isclose(alpha, self.alpha, rtol=0, atol=1e-12):
+                raise ValueError(f"the lag's profile-likelihood interval was computed at "
+                                 f"alpha={self.alpha:g}; refit with "
+                                 f"fit_regeneration(..., alpha={alpha:g}) for another level")
+            table.loc["lag", ["ci_lower", "ci_upper"]] = self._lag[1]
         return table
 
     @property
@@ -413,14 +537,14 @@ class RegenerationFit(ModelResult):
         row = np.zeros((1, len(names)))
         row[0, names.index("Intercept")] = 1.0
         eta, se = self._log_median_velocity(row)
-        z = stats.norm.ppf(1 - self.alpha / 2)
+        z = self.critical_value(self.alpha)
         return pd.Series({"estimate": np.exp(eta[0]), "ci_lower": np.exp(eta[0] - z * se[0]),
                           "ci_upper": np.exp(eta[0] + z * se[0])}, name="velocity_mm_per_day")
 
     @property
     def velocity_ratios(self) -> pd.DataFrame:
         names, beta, cov = self._beta()
-        z = stats.norm.ppf(1 - self.alpha / 2)
+        z = self.critical_value(self.alpha)
         se = np.sqrt(np.diag(cov))
         table = pd.DataFrame({"estimate": np.exp(beta), "ci_lower": np.exp(beta - z * se),
                               "ci_upper": np.exp(beta + z * se)}, index=names)
@@ -430,7 +554,7 @@ class RegenerationFit(ModelResult):
         """Median velocity (mm/day) for each profile: ``estimate, ci_lower, ci_upper``."""
         X = covariates_for(self.model_spec, profiles, self.formula)
         eta, se = self._log_median_velocity(X)
-        z = stats.norm.ppf(1 - self.alpha / 2)
+        z = self.critical_value(self.alpha)
         return profiles.reset_index(drop=True).assign(
             estimate=np.exp(eta), ci_lower=np.exp(eta - z * se), ci_upper=np.exp(eta + z * se))
 
@@ -449,7 +573,7 @@ class RegenerationFit(ModelResult):
         q = check_probabilities(q)
         names, beta, _ = self._beta()
         lag = self._lag[0]
-        crit = stats.norm.ppf(1 - self.alpha / 2)
+        crit = self.critical_value(self.alpha)
         parts = []
         for p in np.atleast_1d(np.asarray(q, dtype="float64")):
             zq = float(DISTRIBUTIONS[self.velocity_dist].quantile(p))
@@ -479,6 +603,7 @@ class RegenerationFit(ModelResult):
             "lag": {"estimate": estimate, "interval": list(interval), "fixed": self.lag_fixed,
                     "flat": self.lag_flat},
             "n": self.n, "n_dropped": self.n_dropped, "alpha": self.alpha,
+            "cluster": self.cluster, "n_clusters": self.n_clusters,
             "design": design_to_dict(self.model_spec, self.yes_no),
             "lag_profile": self.lag_profile.to_dict(orient="list"),
         }, force=force)
@@ -493,6 +618,9 @@ class RegenerationFit(ModelResult):
             raise ValueError(f"the lag {estimate:g} days or its interval {interval} is impossible")
         if not isinstance(document["distance"], str):
             raise ValueError("distance is not a column name")
+        cluster = document.get("cluster")  # absent from files of older regen versions
+        if cluster is not None and not isinstance(cluster, str):
+            raise ValueError("cluster is not a column name")
         spec = design_from_dict(document["formula"], document["design"])
         names = [n for n in params.index if n not in ("log_scale", "lag")]
         if list(spec.column_names) != names:
@@ -506,7 +634,8 @@ class RegenerationFit(ModelResult):
             n=int(document["n"]), n_dropped=int(document["n_dropped"]),
             alpha=_level(document["alpha"]), profile=_profile_table(document["lag_profile"]),
             velocity_dist=_known_dist(document.get("velocity_dist", "lognormal")),
-            yes_no=stored_yes_no(document["design"]))
+            yes_no=stored_yes_no(document["design"]), cluster=cluster,
+            n_clusters=stored_cluster_count(document, cluster))
 
     def __repr__(self) -> str:
         v = self.velocity if "Intercept" in self.params.index else None

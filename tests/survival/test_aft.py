@@ -59,19 +59,27 @@ def test_cluster_sandwich_changes_only_the_standard_errors(data):
     assert robust.bse.between(0.5 * plain.bse, 2 * plain.bse).all()
 
 
-def test_one_row_per_cluster_is_the_hc1_sandwich(data):
-    """G/(G-1) times A^-1 (sum of s_i s_i') A^-1 when every row is its own cluster."""
+def test_one_row_per_cluster_is_the_hc2_sandwich(data):
+    """With every row its own cluster, CR2 is the HC2-type sandwich
+    A^-1 (sum_i s~_i s~_i') A^-1, s~_i = (I - B_i A^-1)^(-1/2) s_i (B_i the row's information),
+    and the intervals use t on n - 1 degrees of freedom."""
+    from scipy.linalg import sqrtm
+
     frame = data.assign(row=np.arange(len(data)))
     plain = regen.fit_recovery("~ nerve + age", frame)
     robust = regen.fit_recovery("~ nerve + age", frame, cluster="row")
     X = np.asarray(plain.model_spec.get_model_matrix(frame), dtype="float64")
     likelihood = _Likelihood(DISTRIBUTIONS["weibull"], X, frame["lower"].to_numpy(float),
                              frame["upper"].to_numpy(float), np.ones(len(frame)))
-    scores = likelihood.scores(plain.params.to_numpy())
+    theta = plain.params.to_numpy()
+    scores, hessians = likelihood.scores(theta), likelihood.row_hessians(theta)
     bread = plain.covariance.to_numpy()
-    n = len(frame)
-    expected = n / (n - 1) * bread @ scores.T @ scores @ bread
-    np.testing.assert_allclose(robust.covariance.to_numpy(), expected, rtol=1e-8)
+    eye = np.eye(len(theta))
+    adjusted = np.array([np.real(np.linalg.solve(sqrtm(eye + h @ bread), s))
+                         for s, h in zip(scores, hessians, strict=True)])
+    expected = bread @ adjusted.T @ adjusted @ bread
+    np.testing.assert_allclose(robust.covariance.to_numpy(), expected, rtol=1e-7)
+    assert robust.reference_df == len(frame) - 1
 
 
 def test_missing_or_single_cluster_is_an_error(data):
