@@ -462,7 +462,12 @@ def _parse_date(values: pd.Series, notes: Notes, label: str) -> tuple[pd.Series,
     left = ~done & ~missing          # anything else: pandas, value by value, only those
     if left.any():
         candidates = text[left]
-        loose = _matches(candidates, r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$")   # 2024-3-5
+        # Only years pandas' nanosecond dates can hold are parsed (pandas 3 would read
+        # 1024-01-10 at another resolution, which cannot be stored); the others are
+        # pinned below so the date-range rule reports them.
+        year = _to_float(candidates.str.slice(0, 4)).to_numpy()
+        in_range = (year >= 1678) & (year <= 2261)
+        loose = _matches(candidates, r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$") & in_range   # 2024-3-5
         found = pd.Series(pd.NaT, index=candidates.index, dtype="datetime64[ns]")
         if loose.any():
             found[loose] = pd.to_datetime(candidates[loose].astype(object), format="%Y-%m-%d",
@@ -474,14 +479,13 @@ def _parse_date(values: pd.Series, notes: Notes, label: str) -> tuple[pd.Series,
                                                   unit="D")
         complete = pd.Series(_matches(candidates, f"^(?:{FULL_DATE})$"), index=candidates.index)
         iso = found.copy()
-        written = serial.isna() & complete & found.isna()
+        written = serial.isna() & complete & found.isna() & in_range
         if written.any():
             iso[written] = pd.to_datetime(candidates[written].astype(object), format="ISO8601",
                                           errors="coerce").to_numpy()
         found = as_serial.where(is_serial, iso)
         # A well-formed date beyond pandas' years (1024-01-10, 3024-01-10) is a typo in the
         # year: pin it inside the range so the date-range rule reports it with its value.
-        year = _to_float(candidates.str.slice(0, 4)).to_numpy()
         unparsed = found.isna().to_numpy(dtype=bool) & complete.to_numpy(dtype=bool)
         found[unparsed & (year < 1678)] = pd.Timestamp("1678-01-01")
         found[unparsed & (year > 2261)] = pd.Timestamp("2261-12-31")
