@@ -22,8 +22,8 @@ import pandas as pd
 from regen._write import literal
 from regen.tables import KNOWN_NERVES
 
-__all__ = ["at_risk_table", "calibration", "colours", "forest", "recovery", "save", "style",
-           "trajectories"]
+__all__ = ["at_risk_table", "calibration", "colours", "forest", "recovery", "save",
+           "sensitivity", "style", "trajectories"]
 
 #: Journal single-column width, inches.
 WIDTH = 3.5
@@ -297,6 +297,53 @@ def forest(fit, *, ax=None, terms=None, title: str | None = None):
         ax.tick_params(axis="y", length=0)
         if title:
             ax.set_title(title, loc="left")
+        return ax
+
+
+def sensitivity(table: pd.DataFrame, *, ax=None, title: str | None = None):
+    """Distance-error sensitivity: each parameter as fitted and SIMEX-corrected, by error SD.
+
+    ``table`` is :meth:`RegenerationFit.sensitivity`'s. One line per parameter
+    shows how far the SIMEX correction moves it, as a percentage change of the
+    velocity or a velocity ratio (``log_*`` parameters, ``exp(shift) - 1``) and
+    in days for the lag (right-hand axis); an error SD of 0 is the fit itself.
+
+    Examples
+    --------
+    >>> ax = regen.plot.sensitivity(kin.sensitivity(distance_error=[0.05, 0.1, 0.2]))  # doctest: +SKIP
+    """
+    needed = {"distance_error", "parameter", "shift"}
+    if not isinstance(table, pd.DataFrame) or not needed <= set(table.columns):
+        raise ValueError("table must be RegenerationFit.sensitivity()'s, with columns "
+                         "distance_error, parameter, shift")
+    with style():
+        ax = _axes(ax)
+        lag_ax = None
+        for parameter, part in table.groupby("parameter", sort=False):
+            part = part.sort_values("distance_error")
+            x = np.r_[0.0, part["distance_error"].to_numpy(dtype="float64") * 100]
+            shift = part["shift"].to_numpy(dtype="float64")
+            name = str(parameter)
+            if name == "lag":
+                lag_ax = lag_ax or ax.twinx()
+                lag_ax.plot(x, np.r_[0.0, shift], marker="s", markersize=3, color="0.45",
+                            linestyle="--", label="lag (days, right axis)")
+                lag_ax.set_ylabel("SIMEX shift of the lag (days)")
+                continue
+            label = "velocity" if name == "log_velocity" else \
+                "velocity ratio, " + name.removeprefix("log_ratio:")
+            ax.plot(x, np.r_[0.0, np.expm1(shift) * 100], marker="o", markersize=3,
+                    label=literal(label.replace("_", " ")))
+        ax.axhline(0.0, color="0.5", linewidth=0.8, linestyle=":")
+        ax.set_xlabel("Assumed error in distance (SD, %)")
+        ax.set_ylabel("SIMEX shift (%)")
+        handles, labels = ax.get_legend_handles_labels()
+        if lag_ax is not None:
+            extra = lag_ax.get_legend_handles_labels()
+            handles, labels = handles + extra[0], labels + extra[1]
+        ax.legend(handles, labels, loc="best")
+        if title:
+            ax.set_title(literal(title), loc="left")
         return ax
 
 

@@ -37,6 +37,20 @@ the range and suggests fixing it (``lag=``), and a lag estimate below
 no freeze produces)
 warns too, naming the episodes with the earliest recovery, which cap the lag.
 
+No axon regrows :data:`MAX_VELOCITY_RATIO` (6) times faster than the cohort's
+typical one, :math:`\tilde v = \operatorname{median}(d_i / u_i)` over the
+recoveries (a lower bound of the typical velocity; 6 times it is about 5–6 mm/day,
+above every reported velocity), so an episode with :math:`u < d / (6 \tilde v)`
+recovered before any regrowth could reach the territory: a freeze that missed the
+nerve, or a data error. One such row caps the lag near 0 and
+pulls the velocity down (by 14–19% in simulated cohorts); ``failed_freeze="exclude"``
+(the default) leaves these rows out and lists them in ``excluded``, and
+``"keep"`` fits them; either way they are named in a DataWarning.
+
+Error in the recorded distance flattens the relation of recovery time to distance,
+which biases the velocity and the lag up; :meth:`RegenerationFit.sensitivity` gauges
+this by SIMEX (simulation-extrapolation, Cook & Stefanski 1994).
+
 Standard errors of :math:`(\beta, \log\sigma)` come from the joint observed
 information in :math:`(\beta, \log\sigma, L)` whenever the lag is estimated,
 on its bound 0 too (the derivatives in :math:`L` are those of the likelihood's
@@ -116,6 +130,18 @@ MIN_RECOVERIES = 10
 #: recoveries are seen around day 50) is at or near its bound 0, and warns. A share, not a
 #: number of days, so that the rule does not depend on the unit of time.
 NEAR_ZERO_LAG = 0.02
+#: No axon regrows this many times faster than the cohort's typical one. Human axons
+#: regrow at about 1–2 mm/day (Seddon), the fastest reports 3–4 mm/day close to the cell
+#: body; the typical velocity is taken as the median of distance / upper end over the
+#: recoveries (a lower bound, about 0.8–1 mm/day in simulated cohorts), so 6 times it is
+#: about 5–6 mm/day, above every reported velocity; genuine episodes reached at most 3.6
+#: in cohorts simulated with a 2-day lag and a wide velocity spread. A ratio, not mm/day,
+#: so that the rule does not depend on the unit of time.
+MAX_VELOCITY_RATIO = 6.0
+#: Ways of treating episodes that recovered before the minimum regrowth time.
+FAILED_FREEZE = ("exclude", "keep")
+#: SIMEX: the extra measurement-error variances added, as multiples λ of the assumed one.
+SIMEX_LEVELS = (0.5, 1.0, 1.5, 2.0)
 
 
 class _Kinetics:
@@ -179,7 +205,7 @@ class _Kinetics:
 def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formula: str = "~ 1",
                      lower: str = "lower", upper: str = "upper", velocity_dist: str = "lognormal",
                      lag: float | None = None, cluster: str | None = None,
-                     alpha: float = 0.05) -> RegenerationFit:
+                     alpha: float = 0.05, failed_freeze: str = "exclude") -> RegenerationFit:
     """Fit regrowth velocity and lag: T = lag + distance / velocity.
 
     Parameters
@@ -207,6 +233,17 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     alpha : float, default 0.05
         1 − confidence level of every interval the fit reports (``velocity``,
         ``velocity_ratios``, ``lag``, ``summary``, the predictions).
+    failed_freeze : {"exclude", "keep"}, default "exclude"
+        What to do with episodes whose numbness had faded before the minimum
+        regrowth time, ``upper < distance / (6 * typical)``, ``typical`` the
+        median of ``distance / upper`` over the recoveries
+        (:data:`MAX_VELOCITY_RATIO`; about 5–6 mm/day): no regrowing axon gets
+        there so soon, so the freeze most likely missed the nerve (or the entry
+        is wrong). Distances outside 5–500 mm are warned about as such instead. Such an
+        episode caps the lag (which must lie below every upper end) and pulls the
+        velocity down. ``"exclude"`` leaves them out of the fit and lists them in
+        ``RegenerationFit.excluded`` with reason ``possible_failed_freeze``;
+        ``"keep"`` fits them as given. Either way a DataWarning names them.
 
     Returns
     -------
@@ -220,6 +257,8 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         When the lag estimate is below :data:`NEAR_ZERO_LAG` (2%) of the median
         finite upper end, naming the
         episode(s) with the earliest recovery (the lag must lie below it).
+        When episodes recovered before the minimum regrowth time (``failed_freeze``),
+        naming them by ``treatment_id`` (or row label).
 
     Examples
     --------
@@ -242,6 +281,8 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
                          f"model needs each numbness episode's ({lower}, {upper}] and {distance}")
     if cluster is not None and cluster not in data.columns:
         raise ValueError(f"no column {cluster!r} (cluster) in data; e.g. cluster='patient_id'")
+    if not isinstance(failed_freeze, str) or failed_freeze not in FAILED_FREEZE:
+        raise ValueError(f"failed_freeze must be 'exclude' or 'keep', not {failed_freeze!r}")
     frame = _for_formulas(data)
     has_distance = frame[distance].notna()
     if not has_distance.all():
@@ -249,6 +290,7 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
                       "out of the kinetics fit.", DataWarning, stacklevel=2)
     frame = frame.loc[has_distance]
     design = model_matrix(formula, frame, na_action="drop")
+    spec = design.model_spec
     dropped = len(data) - len(design)
     if len(frame) > len(design):
         warnings.warn(f"{len(frame) - len(design)} episode(s) have a missing value in a covariate "
@@ -263,6 +305,17 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     check_intervals(low, up, np.ones(len(rows)), rows.index)
     if (d <= 0).any():
         raise ValueError(f"{distance} must be > 0; first bad value {d[d <= 0][0]}")
+    implausible = (d < 5) | (d > 500)
+    finite = np.isfinite(up) & (up > 0)
+    typical = float(np.median(d[finite] / up[finite])) if finite.any() else 0.0
+    fastest = MAX_VELOCITY_RATIO * typical
+    early = (up < d / fastest) & ~implausible if fastest > 0 else np.zeros(len(d), bool)
+    excluded = _failed_freezes(rows.loc[early], up[early], d[early], fastest, upper,
+                               failed_freeze)
+    if early.any() and failed_freeze == "exclude":
+        rows, low, up, d = rows.loc[~early], low[~early], up[~early], d[~early]
+        implausible = implausible[~early]
+        design = spec.get_model_matrix(rows)  # the same columns, on the rows kept
     if np.isinf(up).all():
         raise ModelError("every episode is right-censored: no recovery observed")
     if (low == 0).all():
@@ -272,7 +325,6 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     if recovered < MIN_RECOVERIES:
         raise ModelError(f"only {recovered} episode(s) with an observed recovery; velocity and lag "
                          f"need at least {MIN_RECOVERIES}")
-    implausible = (d < 5) | (d > 500)
     if implausible.any():
         warnings.warn(f"{int(implausible.sum())} {distance} value(s) outside 5–500 mm (e.g. "
                       f"{d[implausible][0]:g}); check the units (mm) and the entries, as one such "
@@ -332,14 +384,60 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
                           stacklevel=2)
     else:
         lag_interval, flat = (float(lag), float(lag)), False
-    return RegenerationFit(
+    fit = RegenerationFit(
         params=pd.Series(params, index=index), covariance=pd.DataFrame(covariance, index, index),
         lag_estimate=lag_hat, lag_interval=lag_interval, lag_fixed=lag is not None,
         lag_flat=flat, loglik=loglik, formula=formula, distance=distance,
         velocity_dist=velocity_dist,
-        model_spec=design.model_spec, n=len(rows), n_dropped=dropped, alpha=alpha,
-        profile=profile.table(), yes_no=yes_no_columns(data, design.model_spec),
-        cluster=cluster, n_clusters=n_clusters)
+        model_spec=spec, n=len(rows), n_dropped=dropped, alpha=alpha,
+        profile=profile.table(), yes_no=yes_no_columns(data, spec),
+        cluster=cluster, n_clusters=n_clusters, failed_freeze=failed_freeze, excluded=excluded)
+    fit._refit = _Refit(X, low, up, d, velocity_dist, lag)  # in memory only, never saved
+    return fit
+
+
+class _Refit:
+    """What a fit needs to be refitted with other distances (the SIMEX sensitivity)."""
+
+    def __init__(self, X, low, up, d, dist, lag):
+        self.X, self.low, self.up, self.d, self.dist, self.lag = X, low, up, d, dist, lag
+
+    def estimates(self, d: np.ndarray) -> np.ndarray:
+        """(beta, log sigma[, lag]) refitted with distances d."""
+        kinetics = _Kinetics(self.X, self.low, self.up, d, np.ones(len(d)), self.dist)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            lag = _LagProfile(kinetics).estimate() if self.lag is None else float(self.lag)
+            theta = kinetics.profile(lag)[1]
+        return theta if self.lag is not None else np.append(theta, lag)
+
+
+def _failed_freezes(early: pd.DataFrame, up: np.ndarray, d: np.ndarray, fastest: float,
+                    upper: str, setting: str) -> pd.DataFrame:
+    """The episodes that recovered before the minimum regrowth time, and their warning."""
+    has_id = "treatment_id" in early.columns
+    table = pd.DataFrame({
+        "row": early.index, "treatment_id": early["treatment_id"].astype(str).to_numpy()
+        if has_id else None, "upper": up, "distance_mm": d,
+        "minimum_time": d / fastest if fastest > 0 else np.inf,
+        "reason": "possible_failed_freeze"})
+    if len(table):
+        ids = (table["treatment_id"].tolist() if has_id
+               else [f"row {label}" for label in table["row"]])
+        named = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        what = ("left out of the kinetics fit (RegenerationFit.excluded, reason "
+                "possible_failed_freeze); pass failed_freeze='keep' to fit them as given"
+                if setting == "exclude" else
+                "fitted as given (failed_freeze='keep'); they cap the lag and pull the velocity "
+                "down, so check them or use failed_freeze='exclude'")
+        warnings.warn(
+            f"{len(ids)} episode(s) recovered before the minimum regrowth time, the distance at "
+            f"{fastest:.3g} mm per unit of time ({MAX_VELOCITY_RATIO:g} times the cohort's median "
+            f"distance / {upper}; e.g. {upper} {up[0]:g} for {d[0]:g} mm, at least "
+            f"{table['minimum_time'].iloc[0]:.3g}): {named}. No regrowing axon gets there so "
+            f"soon; the freeze probably missed the nerve, or the entry is wrong. They are {what}.",
+            DataWarning, stacklevel=3)
+    return table
 
 
 def _covariances(kinetics: _Kinetics, theta: np.ndarray, lag_hat: float, estimated: bool,
@@ -455,13 +553,23 @@ class RegenerationFit(ModelResult):
     cluster, n_clusters, reference_df : str, int, int or None
         The cluster column, its number of clusters G and G - 1, the degrees of
         freedom of the t reference (None: no cluster=, normal reference).
+    failed_freeze : str
+        The ``failed_freeze`` setting of the fit ("keep" for files of regen
+        versions before it existed, which fitted every episode).
+    excluded : DataFrame
+        The episodes that recovered before the minimum regrowth time:
+        ``row, treatment_id, upper, distance_mm, minimum_time, reason``
+        (``possible_failed_freeze``), left out when ``failed_freeze="exclude"``.
+        ``n_excluded`` is their number (also in a loaded model, whose table is
+        empty as the file does not hold the rows).
 
     Every interval is at the fit's level, 1 - ``alpha``.
     """
 
     def __init__(self, *, params, covariance, lag_estimate, lag_interval, lag_fixed, lag_flat,
                  loglik, formula, distance, model_spec, n, n_dropped, alpha, profile,
-                 velocity_dist="lognormal", yes_no=None, cluster=None, n_clusters=None):
+                 velocity_dist="lognormal", yes_no=None, cluster=None, n_clusters=None,
+                 failed_freeze="keep", excluded=None, n_excluded=None):
         self.params, self.covariance = params, covariance
         self.yes_no = yes_no
         self.velocity_dist = velocity_dist
@@ -472,6 +580,10 @@ class RegenerationFit(ModelResult):
         self.lag_profile = profile
         self.cluster, self.n_clusters = cluster, n_clusters
         self.reference_df = None if n_clusters is None else n_clusters - 1
+        self.failed_freeze = failed_freeze
+        self.excluded = excluded if excluded is not None else pd.DataFrame(
+            columns=["row", "treatment_id", "upper", "distance_mm", "minimum_time", "reason"])
+        self.n_excluded = len(self.excluded) if n_excluded is None else n_excluded
 
     @property
     def aic(self) -> float:
@@ -606,6 +718,7 @@ class RegenerationFit(ModelResult):
             "cluster": self.cluster, "n_clusters": self.n_clusters,
             "design": design_to_dict(self.model_spec, self.yes_no),
             "lag_profile": self.lag_profile.to_dict(orient="list"),
+            "failed_freeze": {"setting": self.failed_freeze, "n_excluded": self.n_excluded},
         }, force=force)
 
     @classmethod
@@ -635,7 +748,93 @@ class RegenerationFit(ModelResult):
             alpha=_level(document["alpha"]), profile=_profile_table(document["lag_profile"]),
             velocity_dist=_known_dist(document.get("velocity_dist", "lognormal")),
             yes_no=stored_yes_no(document["design"]), cluster=cluster,
-            n_clusters=stored_cluster_count(document, cluster))
+            n_clusters=stored_cluster_count(document, cluster),
+            **_stored_failed_freeze(document))
+
+    def sensitivity(self, distance_error=(0.05, 0.1, 0.2), *, replicates: int = 20,
+                    seed: int = 0) -> pd.DataFrame:
+        """How velocity, lag and ratios move under multiplicative error in the distance.
+
+        SIMEX (simulation-extrapolation; Cook & Stefanski 1994): for an assumed
+        error SD ``s`` of log distance (0.1 is about 10% error), the fit is
+        repeated ``replicates`` times with the distances multiplied by
+        ``exp(sqrt(λ) s Z)``, Z standard normal, at each λ in
+        :data:`SIMEX_LEVELS` (0.5, 1, 1.5, 2: total error variance (1 + λ) s²);
+        the mean estimates are extrapolated by a quadratic in λ to λ = −1, no
+        error. Error in the distance flattens the relation of recovery time to
+        distance, which biases the velocity up and the lag up (see
+        ``docs/kinetics.md``).
+
+        Parameters
+        ----------
+        distance_error : sequence of float, default (0.05, 0.1, 0.2)
+            Assumed SDs of the log of the recorded distance's error (each > 0).
+        replicates : int, default 20
+            Refits per λ; each costs one fit, so the total is
+            ``4 * replicates * len(distance_error)`` fits.
+        seed : int, default 0
+            Seed of the simulated errors; the same seed gives the same table.
+
+        Returns
+        -------
+        DataFrame
+            ``distance_error, parameter, naive, simex, shift``: per error SD and
+            parameter (``log_velocity``: the log median velocity with every
+            covariate 0, when the formula has an intercept; ``lag`` when it was
+            estimated, its SIMEX value kept >= 0; ``log_ratio:<covariate>``), the
+            fit's estimate, the SIMEX-corrected one and ``simex - naive``.
+
+        Raises
+        ------
+        ModelError
+            For a model loaded from a file: it does not hold the data to refit.
+
+        Examples
+        --------
+        >>> kin.sensitivity(distance_error=[0.1, 0.2])  # doctest: +SKIP
+        """
+        refit = getattr(self, "_refit", None)
+        if refit is None:
+            raise ModelError("this model was loaded from a file, which does not hold the episodes, "
+                             "so it cannot be refitted; run fit_regeneration(data, ...) again and "
+                             "call .sensitivity() on that fit")
+        errors = np.atleast_1d(np.asarray(distance_error, dtype="float64"))
+        if errors.ndim != 1 or len(errors) == 0 or not (np.isfinite(errors) & (errors > 0)).all():
+            raise ValueError(f"distance_error must be SDs > 0 of the log distance, e.g. [0.1, 0.2], "
+                             f"not {distance_error!r}")
+        if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) \
+                or replicates < 2:
+            raise ValueError(f"replicates must be an integer >= 2, not {replicates!r}")
+        names, m = self._beta()[0], float(DISTRIBUTIONS[self.velocity_dist].quantile(0.5))
+        k = len(names)
+
+        def reported(p: np.ndarray) -> dict:
+            out = {}
+            if "Intercept" in names:
+                out["log_velocity"] = p[names.index("Intercept")] - np.exp(p[k]) * m
+            if refit.lag is None:
+                out["lag"] = p[-1]
+            out.update({f"log_ratio:{n}": p[i] for i, n in enumerate(names) if n != "Intercept"})
+            return out
+
+        naive = reported(self.params.to_numpy())
+        noise = np.random.default_rng(seed).standard_normal(
+            (len(SIMEX_LEVELS), replicates, len(refit.d)))
+        levels = np.array([0.0, *SIMEX_LEVELS])
+        rows = []
+        for s in errors:
+            means = [list(naive.values())]
+            for j, level in enumerate(SIMEX_LEVELS):
+                fits = [reported(refit.estimates(refit.d * np.exp(np.sqrt(level) * s * z)))
+                        for z in noise[j]]
+                means.append([np.mean([f[key] for f in fits]) for key in naive])
+            coef = np.polyfit(levels, np.array(means), 2)
+            corrected = coef[0] - coef[1] + coef[2]  # the quadratic at λ = -1
+            for i, key in enumerate(naive):
+                value = max(corrected[i], 0.0) if key == "lag" else corrected[i]
+                rows.append((float(s), key, naive[key], value, value - naive[key]))
+        return pd.DataFrame(rows, columns=["distance_error", "parameter", "naive", "simex",
+                                           "shift"])
 
     def __repr__(self) -> str:
         v = self.velocity if "Intercept" in self.params.index else None
@@ -644,6 +843,17 @@ class RegenerationFit(ModelResult):
                 f"episodes{speed}, lag "
                 f"{self._lag[0]:.1f} d{' (fixed)' if self.lag_fixed else ''}, "
                 f"loglik {self.loglik:.3f}>")
+
+
+def _stored_failed_freeze(document: dict) -> dict:
+    """The failed-freeze setting and count; files from before it fitted every episode."""
+    stored = document.get("failed_freeze", {"setting": "keep", "n_excluded": 0})
+    if not isinstance(stored, dict) or stored.get("setting") not in FAILED_FREEZE:
+        raise ValueError("failed_freeze is not a setting and a count")
+    count = stored_number(stored, "n_excluded")
+    if count < 0 or count != int(count):
+        raise ValueError(f"the number of excluded episodes {count:g} is not a count")
+    return {"failed_freeze": stored["setting"], "n_excluded": int(count)}
 
 
 def _known_dist(name) -> str:
