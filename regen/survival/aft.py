@@ -550,9 +550,12 @@ def _for_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy whose text columns are categorical and yes/no columns 0/1 for the formula.
 
     regen's tables hold text as pandas' string dtype and yes/no as nullable
-    booleans; formula libraries read plain objects and numbers.
+    booleans; formula libraries read plain objects and numbers. Rows are picked by
+    their index label after the design drops incomplete ones, so an index with
+    repeated labels (episodes concatenated without ``ignore_index``) is replaced by
+    the row positions, which messages then name.
     """
-    out = frame.copy()
+    out = frame.copy() if frame.index.is_unique else frame.reset_index(drop=True)
     for name in out.columns:
         dtype = out[name].dtype
         if isinstance(dtype, pd.StringDtype):

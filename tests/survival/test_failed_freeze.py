@@ -126,3 +126,19 @@ def test_a_distance_in_the_wrong_unit_is_not_called_a_failed_freeze(episodes):
     with pytest.warns(regen.DataWarning, match="outside 5–500 mm"):
         fit = regen.fit_regeneration(data, lag=8.0)
     assert fit.n_excluded == 0
+
+
+def test_episodes_with_repeated_index_labels_fit_as_with_positions(episodes):
+    """Two episode tables concatenated without ignore_index: every label twice. The fits
+    picked rows by label and took each twice (and the kinetics fit failed)."""
+    doubled = pd.concat([episodes, episodes])
+    assert not doubled.index.is_unique
+    plain = doubled.reset_index(drop=True)
+    a = regen.fit_regeneration(doubled, formula="~ 1")
+    b = regen.fit_regeneration(plain, formula="~ 1")
+    assert a.n == b.n == len(doubled)
+    assert a.params.to_numpy() == pytest.approx(b.params.to_numpy())
+    a = regen.fit_recovery("~ 1", doubled)
+    b = regen.fit_recovery("~ 1", plain)
+    assert a.n == b.n == len(doubled)
+    assert a.params.to_numpy() == pytest.approx(b.params.to_numpy())
