@@ -60,7 +60,7 @@ velocity; with a fixed lag they come from the conditional information.
 
 With ``cluster=`` every interval is cluster-robust, by one rule whatever the
 number of clusters :math:`G`: the covariance is the bias-reduced CR2 sandwich
-(:func:`regen.survival.aft.cluster_sandwich`, Bell & McCaffrey 2002), Wald
+(:func:`regen.survival.covariance.cluster_sandwich`, Bell & McCaffrey 2002), Wald
 intervals and p-values use Student's t on :math:`G - 1` degrees of freedom
 (``reference_df``), and the lag's profile interval uses the adjusted cut
 :math:`c = t^2_{G-1, 1-\alpha/2}\, V_R / V_M` (:math:`V_R, V_M` the robust and
@@ -109,14 +109,16 @@ from regen.survival.aft import (
     _Likelihood,
     _newton,
     _start,
-    check_clusters,
     check_design,
     check_probabilities,
-    cluster_sandwich,
     covariates_for,
+    yes_no_columns,
+)
+from regen.survival.covariance import (
+    check_clusters,
+    cluster_sandwich,
     information_inverse,
     stored_cluster_count,
-    yes_no_columns,
 )
 from regen.survival.npmle import check_intervals
 

@@ -17,7 +17,7 @@ from scipy import stats
 from scipy.linalg import sqrtm
 
 import regen
-from regen.survival.aft import cluster_sandwich
+from regen.survival.covariance import cluster_sandwich
 from regen.survival.regeneration import _Kinetics
 
 FORMULA = "~ I((age - 50) / 10) + diabetes"
