@@ -266,12 +266,16 @@ def at_least(low: int) -> Callable[[str], int]:
     return whole
 
 
-def share(text: str) -> float:
-    """An option type: a number strictly between 0 and 1 (a share of the baseline)."""
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def share(text: str) -> float:
+    """An option type: a number strictly between 0 and 1 (a share of the baseline)."""
+    value = _number(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"{value:g} is not between 0 and 1")
     return value
@@ -279,10 +283,7 @@ def share(text: str) -> float:
 
 def nonnegative(text: str) -> float:
     """An option type: a finite number of days, at least 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text)
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"{value:g} is not a number of days (0 or more)")
     return value
