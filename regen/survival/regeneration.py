@@ -103,12 +103,8 @@ from regen.serialize import (
     write_model_file,
 )
 from regen.survival.aft import (
-    DISTRIBUTIONS,
     ModelResult,
     _for_formulas,
-    _Likelihood,
-    _newton,
-    _start,
     check_design,
     check_probabilities,
     covariates_for,
@@ -119,6 +115,12 @@ from regen.survival.covariance import (
     cluster_sandwich,
     information_inverse,
     stored_cluster_count,
+)
+from regen.survival.likelihood import (
+    DISTRIBUTIONS,
+    IntervalLikelihood,
+    log_midpoint_start,
+    newton,
 )
 from regen.survival.npmle import check_intervals
 
@@ -163,13 +165,13 @@ class _Kinetics:
                          np.maximum(self.low - lag, 0.0) / self.d)
         return y_low, (self.up - lag) / self.d
 
-    def aft(self, lag: float) -> _Likelihood:
-        return _Likelihood(self.dist, -self.X, *self.intervals(lag), self.w)
+    def aft(self, lag: float) -> IntervalLikelihood:
+        return IntervalLikelihood(self.dist, -self.X, *self.intervals(lag), self.w)
 
     def profile(self, lag: float) -> tuple[float, np.ndarray]:
         """max over (beta, log sigma) of the log-likelihood at this lag, and the maximiser."""
         likelihood = self.aft(lag)
-        theta, _ = _newton(likelihood, _start(-self.X, *self.intervals(lag)), 1e-9, 100)
+        theta, _ = newton(likelihood, log_midpoint_start(-self.X, *self.intervals(lag)), 1e-9, 100)
         return likelihood.value(theta) - self.jacobian, theta
 
     def joint_rows(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

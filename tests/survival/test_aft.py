@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import regen
-from regen.survival.aft import DISTRIBUTIONS, _Likelihood
+from regen.survival.likelihood import DISTRIBUTIONS, IntervalLikelihood
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 
@@ -23,7 +23,7 @@ def test_gradient_matches_finite_differences(dist, rng):
     upper[lower == 0] = rng.choice([7.0, 14], size=int((lower == 0).sum()))
     exact = rng.random(n) < 0.1
     upper[exact] = lower[exact] = rng.uniform(5, 90, size=int(exact.sum()))
-    likelihood = _Likelihood(DISTRIBUTIONS[dist], X, lower, upper, rng.uniform(0.5, 2, n))
+    likelihood = IntervalLikelihood(DISTRIBUTIONS[dist], X, lower, upper, rng.uniform(0.5, 2, n))
     theta = np.array([3.2, 0.3, -0.2, np.log(0.7)])
     numeric = np.array([(likelihood.value(theta + h) - likelihood.value(theta - h)) / 2e-6
                         for h in np.eye(4) * 1e-6])
@@ -69,7 +69,7 @@ def test_one_row_per_cluster_is_the_hc2_sandwich(data):
     plain = regen.fit_recovery("~ nerve + age", frame)
     robust = regen.fit_recovery("~ nerve + age", frame, cluster="row")
     X = np.asarray(plain.model_spec.get_model_matrix(frame), dtype="float64")
-    likelihood = _Likelihood(DISTRIBUTIONS["weibull"], X, frame["lower"].to_numpy(float),
+    likelihood = IntervalLikelihood(DISTRIBUTIONS["weibull"], X, frame["lower"].to_numpy(float),
                              frame["upper"].to_numpy(float), np.ones(len(frame)))
     theta = plain.params.to_numpy()
     scores, hessians = likelihood.scores(theta), likelihood.row_hessians(theta)
@@ -192,7 +192,7 @@ def test_hessian_matches_finite_differences_of_the_gradient(dist, rng):
     upper[lower == 0] = 10.0
     exact = rng.random(n) < 0.1
     upper[exact] = lower[exact] = rng.uniform(5, 90, size=int(exact.sum()))
-    likelihood = _Likelihood(DISTRIBUTIONS[dist], X, lower, upper, np.ones(n))
+    likelihood = IntervalLikelihood(DISTRIBUTIONS[dist], X, lower, upper, np.ones(n))
     theta = np.array([3.3, 0.2, np.log(0.8)])
     numeric = np.column_stack([(likelihood.gradient(theta + h) - likelihood.gradient(theta - h))
                                / 2e-6 for h in np.eye(3) * 1e-6])

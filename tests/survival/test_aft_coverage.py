@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import regen
-from regen.survival.aft import DISTRIBUTIONS
+from regen.survival.likelihood import DISTRIBUTIONS
 
 TRUTH = {"Intercept": 4.0, "age": -0.01, "diabetes": 0.25}
 LOG_SCALE = np.log(0.5)

@@ -114,10 +114,10 @@ def test_aft_cr2_equals_the_slow_implementation_and_uses_t():
     data = numbness(40, seed=5)
     fit = regen.fit_recovery("~ diabetes + age", data, cluster="patient_id")
     plain = regen.fit_recovery("~ diabetes + age", data)
-    from regen.survival.aft import DISTRIBUTIONS, _Likelihood
+    from regen.survival.likelihood import DISTRIBUTIONS, IntervalLikelihood
     X = np.asarray(plain.model_spec.get_model_matrix(data.assign(
         diabetes=data["diabetes"].astype(float))), dtype="float64")
-    likelihood = _Likelihood(DISTRIBUTIONS["weibull"], X, data["lower"].to_numpy(float),
+    likelihood = IntervalLikelihood(DISTRIBUTIONS["weibull"], X, data["lower"].to_numpy(float),
                              data["upper"].to_numpy(float), np.ones(len(data)))
     theta = plain.params.to_numpy()
     expected = slow_cr2(plain.covariance.to_numpy(), likelihood.scores(theta),
@@ -137,9 +137,9 @@ def test_aft_cr2_equals_the_slow_implementation_and_uses_t():
 def test_row_hessians_sum_to_the_hessian(rng):
     data = numbness(30, seed=6)
     fit = regen.fit_recovery("~ age", data)
-    from regen.survival.aft import DISTRIBUTIONS, _Likelihood
+    from regen.survival.likelihood import DISTRIBUTIONS, IntervalLikelihood
     X = np.column_stack([np.ones(len(data)), data["age"]])
-    likelihood = _Likelihood(DISTRIBUTIONS["lognormal"], X, data["lower"].to_numpy(float),
+    likelihood = IntervalLikelihood(DISTRIBUTIONS["lognormal"], X, data["lower"].to_numpy(float),
                              data["upper"].to_numpy(float), rng.uniform(0.5, 2, len(data)))
     theta = fit.params.to_numpy()
     np.testing.assert_allclose(likelihood.row_hessians(theta).sum(axis=0),

@@ -1,0 +1,313 @@
+r"""The shared likelihood engine of the parametric interval-censored models.
+
+The accelerated-failure-time fit (:mod:`regen.survival.aft`) and the kinetics
+fit (:mod:`regen.survival.regeneration`) both model ``log T = x'beta + sigma
+eps`` for (l, u] rows; this module holds what they share:
+
+- one :class:`Distribution` subclass per law of eps (extreme value, normal,
+  logistic), each with log F, log S, log f and the derivatives of log f in z,
+  written once in log space;
+- :func:`row_terms`, each row's log-likelihood and its first and second
+  derivatives in (eta = x'beta, log sigma) for right-, left-, interval-censored
+  and exact rows (the formulas are in :mod:`regen.survival.aft`'s docstring);
+- :class:`IntervalLikelihood`, the weighted sum over rows in theta = (beta, log
+  sigma), with per-row scores and Hessians for the cluster sandwich
+  (:mod:`regen.survival.covariance`);
+- :func:`newton` with step halving, from :func:`log_midpoint_start`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import ClassVar
+
+import numpy as np
+from scipy import special, stats
+
+from regen.exceptions import ConvergenceWarning
+
+__all__ = ["DISTRIBUTIONS", "Distribution", "IntervalLikelihood", "log_midpoint_start", "newton",
+           "row_terms"]
+
+
+# ------------------------------------------------------------ distributions --
+
+class Distribution:
+    """A standard distribution of epsilon, in log space, with derivatives in z.
+
+    One subclass per law; each writes its own log F, log S, log f, the first two
+    derivatives of log f in z, and the quantile function.
+    """
+
+    name: ClassVar[str]
+
+    def log_cdf(self, z):
+        raise NotImplementedError
+
+    def log_sf(self, z):
+        raise NotImplementedError
+
+    def log_pdf(self, z):
+        raise NotImplementedError
+
+    def d_log_pdf(self, z):
+        """d/dz log f(z)."""
+        raise NotImplementedError
+
+    def d2_log_pdf(self, z):
+        """d^2/dz^2 log f(z)."""
+        raise NotImplementedError
+
+    def quantile(self, p):
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{self.name} distribution>"
+
+
+class ExtremeValue(Distribution):
+    """Standard (minimum) extreme value: T is Weibull."""
+
+    name = "weibull"
+
+    def log_cdf(self, z):
+        return np.log(-np.expm1(-np.exp(z)))
+
+    def log_sf(self, z):
+        return -np.exp(z)
+
+    def log_pdf(self, z):
+        return z - np.exp(z)
+
+    def d_log_pdf(self, z):
+        return 1.0 - np.exp(z)
+
+    def d2_log_pdf(self, z):
+        return -np.exp(z)
+
+    def quantile(self, p):
+        return np.log(-np.log1p(-p))
+
+
+class Normal(Distribution):
+    """Standard normal: T is log-normal."""
+
+    name = "lognormal"
+
+    def log_cdf(self, z):
+        return special.log_ndtr(z)
+
+    def log_sf(self, z):
+        return special.log_ndtr(-z)
+
+    def log_pdf(self, z):
+        return -0.5 * z**2 - 0.5 * np.log(2 * np.pi)
+
+    def d_log_pdf(self, z):
+        return -z
+
+    def d2_log_pdf(self, z):
+        return np.full_like(z, -1.0)
+
+    def quantile(self, p):
+        return stats.norm.ppf(p)
+
+
+class Logistic(Distribution):
+    """Standard logistic: T is log-logistic."""
+
+    name = "loglogistic"
+
+    def log_cdf(self, z):
+        return -np.logaddexp(0.0, -z)
+
+    def log_sf(self, z):
+        return -np.logaddexp(0.0, z)
+
+    def log_pdf(self, z):
+        return z - 2 * np.logaddexp(0.0, z)
+
+    def d_log_pdf(self, z):
+        return 1.0 - 2.0 * special.expit(z)
+
+    def d2_log_pdf(self, z):
+        p = special.expit(z)
+        return -2.0 * p * (1.0 - p)
+
+    def quantile(self, p):
+        return np.log(p / (1 - p))
+
+
+#: The laws of log T's error by the name a user gives (``dist=``).
+DISTRIBUTIONS: dict[str, Distribution] = {d.name: d for d in (ExtremeValue(), Normal(), Logistic())}
+
+
+def row_terms(dist: Distribution, eta, log_sigma, log_l, log_u, kind, second=False):
+    """Per row: log-likelihood, its derivatives in (eta, log sigma) and, with ``second``,
+    the second derivatives (eta-eta, eta-log sigma, log sigma-log sigma).
+
+    Each row's term is a function g of z_l and/or z_u, z = (log t - eta) / sigma, so
+    dz/deta = -1/sigma, dz/dls = -z, d2z/deta dls = 1/sigma, d2z/dls2 = z.
+    """
+    sigma = np.exp(log_sigma)
+    n = len(eta)
+    ll = np.zeros(n)
+    # g_k, g_kk for the lower (l) and upper (u) end, and the cross term g_lu
+    gl, gu, gll, guu, glu = (np.zeros(n) for _ in range(5))
+    zl = np.where(np.isfinite(log_l), (log_l - eta) / sigma, 0.0)
+    zu = np.where(np.isfinite(log_u), (log_u - eta) / sigma, 0.0)
+
+    right, left, interval, exact = (kind == k for k in range(4))
+    # right-censored: log S(z_l); g' = -h, g'' = -h (psi + h), h = f / S
+    z = zl[right]
+    ll[right] = dist.log_sf(z)
+    hazard = np.exp(dist.log_pdf(z) - dist.log_sf(z))
+    gl[right] = -hazard
+    gll[right] = -hazard * (dist.d_log_pdf(z) + hazard)
+    # left-censored: log F(z_u); g' = r, g'' = r (psi - r), r = f / F
+    z = zu[left]
+    ll[left] = dist.log_cdf(z)
+    ratio = np.exp(dist.log_pdf(z) - dist.log_cdf(z))
+    gu[left] = ratio
+    guu[left] = ratio * (dist.d_log_pdf(z) - ratio)
+    # interval: log(F(z_u) - F(z_l)), from whichever tail is more accurate
+    a, b = zl[interval], zu[interval]
+    log_mass = np.where(
+        a > 0,
+        dist.log_sf(a) + np.log(-np.expm1(np.minimum(dist.log_sf(b) - dist.log_sf(a), -1e-300))),
+        dist.log_cdf(b) + np.log(-np.expm1(np.minimum(dist.log_cdf(a) - dist.log_cdf(b),
+                                                      -1e-300))))
+    ll[interval] = log_mass
+    fa = np.exp(dist.log_pdf(a) - log_mass)
+    fb = np.exp(dist.log_pdf(b) - log_mass)
+    gl[interval], gu[interval] = -fa, fb
+    gll[interval] = -fa * dist.d_log_pdf(a) - fa**2
+    guu[interval] = fb * dist.d_log_pdf(b) - fb**2
+    glu[interval] = fa * fb
+    # exact: log f(z) - log sigma - log t (z stored as z_u)
+    z = zu[exact]
+    ll[exact] = dist.log_pdf(z) - log_sigma - log_u[exact]
+    gu[exact] = dist.d_log_pdf(z)
+    guu[exact] = dist.d2_log_pdf(z)
+
+    d_eta = -(gl + gu) / sigma
+    d_ls = -(gl * zl + gu * zu) - exact
+    if not second:
+        return ll, d_eta, d_ls
+    h_ee = (gll + 2 * glu + guu) / sigma**2
+    h_es = (gll * zl + glu * (zl + zu) + guu * zu) / sigma + (gl + gu) / sigma
+    h_ss = gll * zl**2 + 2 * glu * zl * zu + guu * zu**2 + gl * zl + gu * zu
+    return ll, d_eta, d_ls, h_ee, h_es, h_ss
+
+
+class IntervalLikelihood:
+    """The weighted log-likelihood of (l, u] rows under ``log T = X beta + sigma eps``, in
+    theta = (beta, log sigma): value, per-row scores, gradient, per-row and total Hessian."""
+
+    def __init__(self, dist, X, lower, upper, weights):
+        self.dist, self.X, self.w = dist, X, weights
+        with np.errstate(divide="ignore"):
+            self.log_l = np.log(lower)
+            self.log_u = np.log(upper)
+        exact = lower == upper
+        # kinds: 0 right-, 1 left-, 2 interval-censored, 3 exact, 4 (0, inf): no information
+        # (the kinetics model makes these when a lag passes a right-censored row's lower end).
+        self.kind = np.select([exact, (lower == 0) & np.isinf(upper), np.isinf(upper), lower == 0],
+                              [3, 4, 0, 1], 2)
+
+    def terms(self, theta):
+        beta, log_sigma = theta[:-1], theta[-1]
+        # Far from the optimum (a trial step, an extreme lag) terms may overflow; the
+        # resulting inf/NaN rejects the step instead of warning.
+        with np.errstate(all="ignore"):
+            return row_terms(self.dist, self.X @ beta, log_sigma, self.log_l, self.log_u,
+                              self.kind)
+
+    def value(self, theta) -> float:
+        return float(self.w @ self.terms(theta)[0])
+
+    def scores(self, theta) -> np.ndarray:
+        """Per-row gradient in (beta, log sigma), rows x parameters."""
+        _, d_eta, d_ls = self.terms(theta)
+        return np.column_stack([self.X * d_eta[:, None], d_ls]) * self.w[:, None]
+
+    def gradient(self, theta) -> np.ndarray:
+        return self.scores(theta).sum(axis=0)
+
+    def row_hessians(self, theta) -> np.ndarray:
+        """Per-row (weighted) Hessian in (beta, log sigma): rows x parameters x parameters.
+
+        They sum to :meth:`hessian`; the bias-reduced cluster sandwich
+        (:func:`cluster_sandwich`) needs each cluster's share.
+        """
+        beta, log_sigma = theta[:-1], theta[-1]
+        with np.errstate(all="ignore"):
+            *_, h_ee, h_es, h_ss = row_terms(self.dist, self.X @ beta, log_sigma, self.log_l,
+                                              self.log_u, self.kind, second=True)
+        n, k = len(self.X), len(theta)
+        out = np.empty((n, k, k))
+        out[:, :-1, :-1] = np.einsum("i,ij,ik->ijk", self.w * h_ee, self.X, self.X)
+        out[:, :-1, -1] = out[:, -1, :-1] = self.X * (self.w * h_es)[:, None]
+        out[:, -1, -1] = self.w * h_ss
+        return out
+
+    def hessian(self, theta) -> np.ndarray:
+        """Analytic Hessian in (beta, log sigma)."""
+        beta, log_sigma = theta[:-1], theta[-1]
+        with np.errstate(all="ignore"):
+            *_, h_ee, h_es, h_ss = row_terms(self.dist, self.X @ beta, log_sigma, self.log_l,
+                                              self.log_u, self.kind, second=True)
+        k = len(theta)
+        out = np.empty((k, k))
+        out[:-1, :-1] = (self.X * (self.w * h_ee)[:, None]).T @ self.X
+        out[:-1, -1] = out[-1, :-1] = self.X.T @ (self.w * h_es)
+        out[-1, -1] = self.w @ h_ss
+        return out
+
+
+
+# ------------------------------------------------------------------- newton --
+
+def log_midpoint_start(X, low, up):
+    """Least squares of a log midpoint on X; scale from the residuals."""
+    with np.errstate(divide="ignore"):
+        mid = np.where(np.isinf(up), np.log(np.maximum(low, 1e-3)) + 0.5,
+                       np.where(low == 0, np.log(np.maximum(up, 1e-3)) - 0.5,
+                                (np.log(np.maximum(low, 1e-3)) + np.log(up)) / 2))
+    beta, *_ = np.linalg.lstsq(X, mid, rcond=None)
+    spread = np.std(mid - X @ beta)
+    return np.append(beta, np.log(max(spread, 0.1)))
+
+
+def newton(likelihood, theta, tol, max_iter):
+    """Maximise ``likelihood`` (``value``, ``gradient``, ``hessian`` in theta) from ``theta``
+    by Newton's method with step halving; (theta, iterations), or a ConvergenceWarning."""
+    value = likelihood.value(theta)
+    for iteration in range(1, max_iter + 1):
+        gradient = likelihood.gradient(theta)
+        hessian = likelihood.hessian(theta)
+        try:
+            step = np.linalg.solve(-hessian, gradient)
+        except np.linalg.LinAlgError:
+            step = gradient * 1e-3
+        if gradient @ step <= 0:  # not an ascent direction: fall back to the gradient
+            step = gradient / max(1.0, np.abs(gradient).max())
+        alpha = 1.0
+        while alpha > 1e-10:
+            trial = theta + alpha * step
+            trial_value = likelihood.value(trial)
+            if np.isfinite(trial_value) and trial_value >= value - 1e-12 * abs(value):
+                break
+            alpha /= 2
+        else:
+            break  # no step along the Newton direction improves the likelihood
+        theta, value = trial, trial_value
+        if np.abs(alpha * step).max() < tol:
+            return theta, iteration
+    gradient = likelihood.gradient(theta)
+    if np.abs(gradient).max() < 1e-6 * max(1.0, abs(value)):
+        return theta, iteration
+    warnings.warn(f"the {likelihood.dist.name} fit stopped after {iteration} Newton iterations "
+                  f"with gradient norm {np.linalg.norm(gradient):.2e}; "
+                  "simplify the formula or try another dist.", ConvergenceWarning, stacklevel=3)
+    return theta, iteration
