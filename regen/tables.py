@@ -220,27 +220,3 @@ def data_dictionary() -> str:
             )
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
-
-
-_BEGIN = "<!-- generated from regen/tables.py by regen.tables.data_dictionary(); tests check it -->\n"
-_END = "<!-- end of generated dictionary -->"
-
-
-def update_readme(path: str) -> None:
-    """Rewrite the generated data dictionary inside a Markdown file (between its markers).
-
-    Run as ``python -m regen.tables data/README.md`` after changing a declaration.
-    """
-    from regen._write import atomic_open
-
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    start, end = text.index(_BEGIN) + len(_BEGIN), text.index(_END)
-    with atomic_open(path, "w") as handle:  # a document of the repository: no manifest
-        handle.write(text[:start] + data_dictionary() + text[end:])
-
-
-if __name__ == "__main__":  # pragma: no cover
-    import sys
-
-    update_readme(sys.argv[1] if len(sys.argv) > 1 else "data/README.md")

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_data_readme_embeds_the_generated_dictionary():
     readme = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
-    assert data_dictionary() in readme, "run: python -m regen.tables data/README.md"
+    assert data_dictionary() in readme, "run: python -m regen.dictionary data/README.md"
 
 
 def test_every_declared_column_is_in_the_dictionary():
