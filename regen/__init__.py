@@ -23,7 +23,8 @@ from regen.exceptions import (
 )
 from regen.io import ReadLimits
 from regen.mixed import ProbabilityFit, TrajectoryFit, fit_probability, fit_trajectory
-from regen.serialize import ModelFileError, load_model
+from regen.results import load_model
+from regen.serialize import ModelFileError
 from regen.survival import (
     RecoveryFit,
     RegenerationFit,

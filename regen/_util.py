@@ -17,17 +17,19 @@ def isin(values: pd.Series, candidates) -> np.ndarray:
     return index.get_indexer(values) >= 0
 
 
-def json_safe(value):
-    """``value`` with what strict JSON cannot hold made plain, recursively: numpy scalars as
-    Python numbers, NaN and missing as None, infinity as the string "inf" (or "-inf")."""
+def json_safe(value, *, nan=None):
+    """``value`` with what strict JSON cannot hold made plain, recursively: numpy arrays as
+    lists and numpy scalars as Python numbers, infinity as the string "inf" (or "-inf"),
+    NaN as ``nan`` (None, JSON's null, for tables and reports; model files pass "nan",
+    which they read back as NaN) and missing values (pd.NA, NaT) as None."""
     if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v, nan=nan) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
+        return [json_safe(v, nan=nan) for v in value]
+    if isinstance(value, np.ndarray | np.generic):
+        return json_safe(value.tolist(), nan=nan)
     if isinstance(value, float) and not np.isfinite(value):
-        return None if np.isnan(value) else ("inf" if value > 0 else "-inf")
+        return nan if np.isnan(value) else ("inf" if value > 0 else "-inf")
     if value is pd.NA or value is pd.NaT:
         return None
     return value

@@ -27,10 +27,11 @@ import regen
 from regen._terminal import days, format_fit, format_flow, format_medians, strict_json
 from regen._write import Outputs, printable
 from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
+from regen.design import typical_profiles
 from regen.episodes import RELIEF_CONFIRM
 from regen.exceptions import CohortValidationError, OutputError, RegenError
 from regen.io import LIMIT_OPTIONS, LIMIT_UNITS
-from regen.survival.aft import DISTRIBUTIONS, _typical_profiles
+from regen.survival.likelihood import DISTRIBUTIONS
 from regen.validation import BOOLEAN_WORDS, PROBLEM_COLUMNS
 
 __all__ = ["main"]
@@ -523,7 +524,7 @@ def _profiles(episodes: pd.DataFrame, model, settings: tuple[str, ...],
         given[name] = _setting_value(episodes[name], value.strip(), setting)
     by = "nerve" if "nerve" in names else None
     groups = sorted(episodes["nerve"].dropna().unique()) if by else [None]
-    profiles = _typical_profiles(episodes, model, by, groups, exclude)
+    profiles = typical_profiles(episodes, names, by, groups)
     for name, value in given.items():
         profiles[name] = value
     return profiles

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from regen._write import literal
+from regen.design import typical_value
 from regen.tables import KNOWN_NERVES
 
 __all__ = ["at_risk_table", "calibration", "colours", "forest", "recovery", "save",
@@ -93,7 +94,7 @@ def _day_ticks(top: float) -> np.ndarray:
 
 
 def _group_columns(np_fit) -> list[str]:
-    return list(np_fit._by) if np_fit._by is not None else []
+    return list(np_fit.by) if np_fit.by is not None else []
 
 
 def _group_key(frame: pd.DataFrame, columns: list[str]):
@@ -248,13 +249,8 @@ def trajectories(fit, data: pd.DataFrame, *, profile: dict | None = None, time: 
         lo, hi = float(data[time].min()), float(data[time].max())
         grid = pd.DataFrame({time: np.linspace(lo, hi, 200)})
         for name in sorted(set(fit.model_spec.required_variables) - {time}):
-            column = data[name]
-            if profile is not None and name in profile:
-                grid[name] = profile[name]
-            elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-                grid[name] = float(column.median())
-            else:
-                grid[name] = column.mode().iloc[0]
+            grid[name] = profile[name] if profile is not None and name in profile \
+                else typical_value(data[name])
         mean = fit.predict(grid)
         line = colour or "#0173b2"
         ax.fill_between(mean[time], mean["ci_lower"], mean["ci_upper"], color=line, alpha=0.25,

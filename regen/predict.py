@@ -20,8 +20,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from regen.design import categorical_levels
 from regen.exceptions import ModelError
-from regen.serialize import categorical_levels
 from regen.survival.aft import RecoveryFit
 from regen.survival.regeneration import RegenerationFit
 from regen.validation import BOOLEAN_WORDS

@@ -2,8 +2,8 @@
 
 A model file is one JSON object with ``format`` (always ``"regen-model"``),
 ``schema_version``, ``kind`` (the result class) and ``regen_version``; the rest
-is the kind's own content. :func:`load_model` checks all four before it builds
-anything, so a truncated, tampered, foreign or newer file gives a clear error.
+is the kind's own content. :func:`read_model_file` checks all four before anything
+is built, so a truncated, tampered, foreign or newer file gives a clear error.
 Files are written through regen's one writer (atomic, and a file regen did not
 write is not replaced without ``force=True``).
 
@@ -23,39 +23,35 @@ names the file.
   other number of a transform's state. Only what is reported and never computed
   with may be non-finite: a lag profile's log-likelihood (``-inf`` where a lag
   cannot fit), GEE's QIC and working correlation.
-- **The formula** is from a safe subset that cannot run code or explode in time
-  or memory (:func:`check_formula`).
-- **The design**: at most :data:`MAX_PARAMETERS` coefficients (their count is
-  checked against the covariance first), :data:`MAX_VARIABLES` variables,
-  :data:`MAX_LEVELS` levels per categorical covariate and
-  :data:`MAX_TOTAL_LEVELS` in all, and a formula whose design could not have
-  more than :data:`MAX_PARAMETERS` columns, all checked before any design
-  matrix is built.
+- **The formula and design** are checked by :func:`regen.design.design_from_dict`
+  before any design matrix is built: a formula from a safe subset that cannot run
+  code or explode in time or memory, at most :data:`MAX_PARAMETERS` coefficients
+  (their count is checked against the covariance first), and caps on variables
+  and levels.
+
+:func:`regen.load_model` (in :mod:`regen.results`) reads a file with
+:func:`read_model_file` and builds the result class its kind names.
 """
 
 from __future__ import annotations
 
-import ast
-import builtins
 import json
 import math
 import os
-import re
 import stat
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from regen._util import json_safe
 from regen._version import __version__
-from regen._write import literal, write_text
+from regen._write import write_text
 from regen.exceptions import RegenError
 
-__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_FORMULA_CHARS", "MAX_PARAMETERS", "SCHEMA_VERSION",
-           "ModelFileError", "categorical_levels", "check_formula", "design_from_dict",
-           "design_to_dict", "load_model", "read_model_file", "stored_number",
-           "stored_numbers", "stored_parameters", "stored_yes_no", "write_model_file"]
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_PARAMETERS", "SCHEMA_VERSION", "ModelFileError",
+           "read_model_file", "stored_number", "stored_numbers", "stored_parameters",
+           "write_model_file"]
 
 SCHEMA_VERSION = 1
 FORMAT = "regen-model"
@@ -64,38 +60,12 @@ FORMAT = "regen-model"
 MAX_FILE_BYTES = 10 * 1024 * 1024
 #: Deepest nesting of JSON lists and objects in a model file (regen's own reach 6).
 MAX_DEPTH = 32
-#: Longest formula a model file may hold, in characters.
-MAX_FORMULA_CHARS = 1000
 #: Most coefficients a model may have; also the most columns its formula's design may have.
 MAX_PARAMETERS = 500
-#: Most variables a model's formula may use.
-MAX_VARIABLES = 100
-#: Most levels of one categorical covariate, and of all of them together.
-MAX_LEVELS = 500
-MAX_TOTAL_LEVELS = 2000
-#: Most terms a formula may expand to (``a * b * c`` is 7 terms, ``(a + b)**2`` is 3).
-MAX_TERMS = 200
-#: Largest exponent in a formula (``I(age ** 2)``, ``np.power(day, 0.5)``).
-MAX_EXPONENT = 10
-#: Largest degrees of freedom or degree of a spline or polynomial, and longest list in a formula.
-MAX_TRANSFORM_SIZE = 50
 
 
 class ModelFileError(RegenError, ValueError):
     """A model file cannot be read as a regen model."""
-
-
-def _plain(value):
-    """JSON cannot hold inf or NaN: write them as strings and read them back."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
-        return _plain(value.tolist())
-    return value
 
 
 def write_model_file(path: str | Path, kind: str, content: dict, *, force: bool = False) -> Path:
@@ -106,7 +76,7 @@ def write_model_file(path: str | Path, kind: str, content: dict, *, force: bool 
     ``force=True``; regen's own unchanged file is replaced.
     """
     document = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "kind": kind,
-                "regen_version": __version__, **_plain(content)}
+                "regen_version": __version__, **json_safe(content, nan="nan")}
     return write_text(path, json.dumps(document, indent=1, allow_nan=False), force=force)
 
 
@@ -277,493 +247,3 @@ def stored_random_covariance(document: dict, key: str, terms: list[str]) -> pd.D
         raise ModelFileError("the random-effect terms are not distinct names")
     matrix = _covariance(document, key, terms, zero_variance=True)
     return pd.DataFrame(matrix, index=terms, columns=terms)
-
-
-# ------------------------------------------------------------------ formulas --
-
-#: Functions a formula read from a model file may call: formulaic's transforms, nothing else.
-SAFE_CALLS = frozenset({"I", "C", "Q", "bs", "cr", "cc", "cs", "center", "scale", "standardize",
-                        "poly", "log", "log2", "log10", "exp", "exp2", "exp10", "Treatment",
-                        "Sum", "Helmert", "Diff", "Poly", "contr"})
-#: numpy functions a formula read from a model file may call, as ``np.<name>``.
-SAFE_NUMPY = frozenset({"log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "abs", "square",
-                        "power", "clip", "minimum", "maximum", "where"})
-#: Transforms whose second argument, ``df`` or ``degree`` sets how many columns they make.
-_SIZED = frozenset({"bs", "cr", "cc", "cs", "poly"})
-#: Calls that raise to a power: ``np.power(x, p)``, ``np.square(x)``, ``exp10(x)`` (x ** 10).
-_POWERS = frozenset({"np.power", "numpy.power", "np.square", "numpy.square", "exp10"})
-_ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
-_ALLOWED = (ast.Expression, ast.Name, ast.Load, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Call,
-            ast.keyword, ast.List, ast.Tuple, ast.Compare, ast.Attribute, ast.operator,
-            ast.unaryop, ast.cmpop)
-#: Formula operators (Wilkinson notation) a model file's formula may use.
-_OPERATORS = frozenset({"~", "+", "-", "*", "/", "in", ":", "**"})
-
-
-def _first_line(error: Exception) -> str:
-    """formulaic's message without its colour codes and the marked-up formula under it."""
-    lines = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip().splitlines()
-    return literal(lines[0] if lines else type(error).__name__)[:200]
-
-
-def _refuse(expr: str, why: str):
-    raise ModelFileError(f"formula term {expr!r} is not allowed in a model file: {why}")
-
-
-def _call_name(node: ast.Call) -> str:
-    func = node.func
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-        return f"{func.value.id}.{func.attr}"
-    return ""
-
-
-def _is_power(node) -> bool:
-    return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) or \
-        isinstance(node, ast.Call) and _call_name(node) in _POWERS
-
-
-def _small_exponent(node) -> bool:
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        node = node.operand
-    return isinstance(node, ast.Constant) and type(node.value) in (int, float) and \
-        abs(node.value) <= MAX_EXPONENT
-
-
-def _holds_text(node, text_variables) -> bool:
-    """True if ``node`` may be text or a list (a comparison's result is not)."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, ast.Compare):
-            continue
-        if isinstance(item, ast.Constant) and isinstance(item.value, str | bytes) or \
-                isinstance(item, ast.List | ast.Tuple) or \
-                isinstance(item, ast.Name) and item.id in text_variables:
-            return True
-        stack.extend(ast.iter_child_nodes(item))
-    return False
-
-
-def _check_call(expr: str, node: ast.Call) -> None:
-    name = _call_name(node)
-    module, _, attribute = name.partition(".")
-    if not (name in SAFE_CALLS or module in ("np", "numpy") and attribute in SAFE_NUMPY):
-        _refuse(expr, f"it calls {name or ast.unparse(node.func)[:40]!r}; only formulaic's "
-                f"transforms ({', '.join(sorted(SAFE_CALLS))}) and "
-                f"np.{{{', '.join(sorted(SAFE_NUMPY))}}} may be called")
-    for keyword in node.keywords:
-        if keyword.arg is None or keyword.arg.startswith("_"):
-            _refuse(expr, f"{name}() gets {'**' if keyword.arg is None else keyword.arg + '='}")
-    if name in _SIZED:
-        sizes = node.args[1:2] + [k.value for k in node.keywords if k.arg in ("df", "degree")]
-        for size in sizes:
-            whole = isinstance(size, ast.Constant) and type(size.value) is int
-            if not (whole and 0 <= size.value <= MAX_TRANSFORM_SIZE or
-                    isinstance(size, ast.Constant) and size.value is None):
-                _refuse(expr, f"{name}()'s degrees of freedom or degree must be a whole number "
-                        f"from 0 to {MAX_TRANSFORM_SIZE}, written out")
-    if name in _POWERS:
-        base = node.args[0] if node.args else None
-        exponent = node.args[1] if name.endswith("power") and len(node.args) > 1 else None
-        if name.endswith("power") and not _small_exponent(exponent):
-            _refuse(expr, f"np.power's exponent must be a number from -{MAX_EXPONENT} to "
-                    f"{MAX_EXPONENT}")
-        if base is not None and any(_is_power(n) for n in ast.walk(base)):
-            _refuse(expr, "a power of a power can be too large to compute")
-
-
-def _check_expression(expr: str, text_variables: frozenset) -> None:
-    """One Python factor of a formula (``I(age - 50)``, ``bs(age, df=3)``) against the rules."""
-    try:
-        tree = ast.parse(expr.strip(), mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        _refuse(expr, "it is not a Python expression regen can check")
-    called = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, _ALLOWED):
-            _refuse(expr, f"{type(node).__name__} is not one of the columns, numbers, text, "
-                    "arithmetic and formulaic transforms a model file may use")
-        if isinstance(node, ast.Call):
-            _check_call(expr, node)
-            called.add(node.func)
-        elif isinstance(node, ast.Attribute):
-            if not (node in called and isinstance(node.value, ast.Name)):
-                _refuse(expr, f"attribute .{node.attr} is only allowed as np.<function>(...)")
-            called.add(node.value)
-        elif isinstance(node, ast.Name):
-            if node.id.startswith("_") or node not in called and (
-                    node.id in vars(builtins) or node.id in ("np", "numpy")):
-                _refuse(expr, f"the name {node.id!r} is not a column")
-        elif isinstance(node, ast.Constant):
-            if type(node.value) not in (int, float, str, bool, type(None)):
-                _refuse(expr, f"the constant {node.value!r} is not a number or text")
-        elif isinstance(node, ast.List | ast.Tuple):
-            if len(node.elts) > MAX_TRANSFORM_SIZE:
-                _refuse(expr, f"a list has more than {MAX_TRANSFORM_SIZE} items")
-        elif isinstance(node, ast.UnaryOp):
-            if not isinstance(node.op, ast.USub | ast.UAdd):
-                _refuse(expr, "bitwise and logical operators (~, not) are not allowed")
-        elif isinstance(node, ast.BinOp):
-            if not isinstance(node.op, _ARITHMETIC):
-                _refuse(expr, "shifts and bitwise operators (<< >> & | ^ @) are not allowed")
-            if _holds_text(node.left, text_variables) or _holds_text(node.right, text_variables):
-                _refuse(expr, "arithmetic on text or lists is not allowed")
-            if isinstance(node.op, ast.Pow):
-                if not _small_exponent(node.right):
-                    _refuse(expr, f"an exponent must be a number from -{MAX_EXPONENT} to "
-                            f"{MAX_EXPONENT} (as in I(age ** 2))")
-                if any(_is_power(n) for n in ast.walk(node.left)):
-                    _refuse(expr, "a power of a power can be too large to compute")
-
-
-def _term_count(formula: str) -> None:
-    """Refuse a formula whose terms would take too long to expand (``a*b*c*...``,
-    ``(a + b)**30``), by bounding their number on formulaic's syntax tree, without expanding."""
-    from formulaic.parser import DefaultFormulaParser
-    from formulaic.parser.types import ASTNode
-
-    try:
-        tree = DefaultFormulaParser().get_ast(formula)
-    except Exception as error:  # formulaic's parser raises several types
-        raise ModelFileError(f"formula {formula[:80]!r} cannot be parsed "
-                             f"({_first_line(error)})") from None
-    counts: dict[int, int] = {}
-    stack = [(tree, False)]
-    while stack:
-        node, ready = stack.pop()
-        if not isinstance(node, ASTNode):
-            counts[id(node)] = 1
-            continue
-        symbol = node.operator.symbol
-        if symbol not in _OPERATORS:
-            raise ModelFileError(f"formula operator {symbol!r} is not allowed in a model file; "
-                                 "only ~ + - * / : ** %in%")
-        if not ready:
-            stack.append((node, True))
-            stack.extend((arg, False) for arg in node.args)
-            continue
-        sizes = [counts[id(arg)] for arg in node.args]
-        if symbol == "**":
-            power = getattr(node.args[1], "token", "")
-            if not (power.isascii() and power.isdigit() and 1 <= int(power) <= MAX_EXPONENT):
-                raise ModelFileError(f"formula power ** {str(power)[:20]} is not allowed in a "
-                                     f"model file: use a whole number from 1 to {MAX_EXPONENT}")
-            count = sizes[0] ** int(power)
-        elif symbol == ":":
-            count = math.prod(sizes)
-        elif symbol == "*":
-            count = sum(sizes) + math.prod(sizes)
-        elif symbol == "-" and len(sizes) == 2:
-            count = sizes[0]
-        else:
-            count = sum(sizes)
-        if count > MAX_TERMS:
-            raise ModelFileError(f"formula {formula[:80]!r} expands to more than {MAX_TERMS} "
-                                 "terms; a model file's formula may have at most that many")
-        counts[id(node)] = count
-
-
-def _checked_terms(formula, text_variables=()) -> list:
-    from formulaic import Formula
-
-    if not isinstance(formula, str):
-        raise ModelFileError(f"the formula is {type(formula).__name__}, not text")
-    if len(formula) > MAX_FORMULA_CHARS:
-        raise ModelFileError(f"the formula is {len(formula):,} characters long; a model file's "
-                             f"formula has at most {MAX_FORMULA_CHARS:,}")
-    _term_count(formula)
-    try:
-        parsed = Formula(formula)
-    except Exception as error:  # formulaic's parser raises several types
-        raise ModelFileError(f"formula {formula!r} cannot be parsed ({_first_line(error)})") \
-            from None
-    parts = list(parsed.rhs) + list(parsed.lhs) if hasattr(parsed, "rhs") else list(parsed)
-    text_variables = frozenset(text_variables)
-    for term in parts:
-        for factor in term.factors:
-            if getattr(factor.eval_method, "value", factor.eval_method) == "python":
-                _check_expression(str(factor.expr), text_variables)
-    return parts
-
-
-def check_formula(formula: str, *, text_variables=()) -> None:
-    """Refuse a formula that could run code, or explode in time or memory, when evaluated.
-
-    formulaic evaluates each term as Python, so a model file whose formula says
-    ``I(__import__('os').system(...))`` would run that command on loading, and
-    ``I(9**9**9)`` would never finish. A formula from a model file may use:
-
-    - at most :data:`MAX_FORMULA_CHARS` characters, and formula operators
-      ``~ + - * / : ** %in%`` expanding to at most :data:`MAX_TERMS` terms
-      (``**`` with a whole number from 1 to :data:`MAX_EXPONENT`);
-    - columns, numbers and text; calls of formulaic's transforms
-      (:data:`SAFE_CALLS`) and of a few numpy functions (``np.<name>``,
-      :data:`SAFE_NUMPY`), with no keyword starting with ``_`` and no ``**kwargs``;
-      no other name of Python's (``open``, ``eval``), no other attribute, nothing
-      starting with ``_``;
-    - arithmetic ``+ - * / // %`` and comparisons, but no shifts or bitwise
-      operators (``<< >> & | ^ ~ @``) and no ``not``;
-    - a power (``**``, ``np.power``, ``np.square``, ``exp10``) only with a
-      constant exponent from -:data:`MAX_EXPONENT` to :data:`MAX_EXPONENT`, and
-      never of another power (``(9**16)**16`` and ``9**9**9`` are refused);
-    - no arithmetic on text or lists (``'a' * 10**9``, ``[0] * 10**9``) or on a
-      text column (``text_variables``), except inside a comparison
-      (``(nerve == 'intercostal') * 2``);
-    - a spline's or polynomial's ``df`` or ``degree`` (``bs``, ``cr``, ``cc``,
-      ``cs``, ``poly``) a whole number written out, at most
-      :data:`MAX_TRANSFORM_SIZE`, and lists of at most that many items.
-
-    Parameters
-    ----------
-    formula : str
-    text_variables : iterable of str, optional
-        Columns that hold text (a model's categorical covariates).
-
-    Raises
-    ------
-    ModelFileError
-        Naming the term and the rule it breaks (a ``ValueError``).
-
-    Examples
-    --------
-    >>> check_formula("~ nerve + I((age - 50) / 10) + bs(age, df=3)")
-    >>> check_formula("~ I(9**9**9)")  # doctest: +SKIP
-    ModelFileError: formula term 'I(9 ** 9 ** 9)' is not allowed in a model file: ...
-    """
-    _checked_terms(formula, text_variables)
-
-
-# ------------------------------------------------------------------- design --
-
-def _encoded_variable(key: str, variables) -> str | None:
-    """The variable a categorical factor encodes: ``nerve`` for ``nerve`` and ``C(nerve, ...)``;
-    None for another expression (``np.where(age > 50, 'older', 'younger')``)."""
-    if key in variables:
-        return key
-    try:
-        call = ast.parse(key.strip(), mode="eval").body
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "C" \
-            and call.args and isinstance(call.args[0], ast.Name) and call.args[0].id in variables:
-        return call.args[0].id
-    return None
-
-
-def categorical_levels(spec) -> dict[str, list[str]]:
-    """Each variable a fitted formula encodes as categorical, and its levels (as text)."""
-    levels: dict[str, list[str]] = {}
-    for key, state in spec.encoder_state.items():
-        if getattr(state[0], "value", state[0]) != "categorical":
-            continue
-        variable = _encoded_variable(key, spec.required_variables)
-        if variable is not None:
-            levels.setdefault(variable, [str(level) for level in state[1]["categories"]])
-    return levels
-
-
-def design_to_dict(spec, yes_no=None) -> dict:
-    """What rebuilds a formula's covariates for new data: variables, levels, transform state,
-    and ``yes_no``, the variables that were yes/no (boolean) columns in the data it was
-    fitted to (left out when not known: a model loaded from an older file)."""
-    categories = {name: list(state[1]["categories"])
-                  for name, state in spec.encoder_state.items()
-                  if getattr(state[0], "value", state[0]) == "categorical"}
-    stored = {"variables": sorted(spec.required_variables), "categories": categories,
-              "transform_state": _encode_arrays(spec.transform_state)}
-    return stored if yes_no is None else {**stored, "yes_no": sorted(yes_no)}
-
-
-def _encode_arrays(value):
-    """numpy arrays in a transform's state (a spline's constraints) as tagged lists."""
-    if isinstance(value, np.ndarray):
-        return {"ndarray": value.tolist(), "dtype": str(value.dtype)}
-    if isinstance(value, dict):
-        return {key: _encode_arrays(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_encode_arrays(item) for item in value]
-    return value
-
-
-def _decode_arrays(value):
-    """The stored transform state with its arrays rebuilt, every number finite, every array or
-    list at most MAX_PARAMETERS long (the depth is already bounded by MAX_DEPTH)."""
-    if isinstance(value, dict):
-        if set(value) == {"ndarray", "dtype"}:
-            if value["dtype"] not in ("float64", "int64", "bool"):
-                raise ModelFileError(f"array of dtype {value['dtype']!r} in a transform's state")
-            array = np.asarray(value["ndarray"], dtype=value["dtype"])
-            if array.size > MAX_PARAMETERS or not np.isfinite(array.astype("float64")).all():
-                raise ModelFileError("a transform's state holds an array that is too large or "
-                                     "not finite")
-            return array
-        # JSON keys are text: a polynomial's state is keyed by the powers 0, 1, 2, ...
-        return {int(key) if key.isascii() and key.isdigit() and len(key) < 4 else key:
-                _decode_arrays(item)
-                for key, item in value.items()}
-    if isinstance(value, list):
-        if len(value) > MAX_PARAMETERS:
-            raise ModelFileError(f"a transform's state holds a list of {len(value):,} items")
-        return [_decode_arrays(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value) or \
-            value in ("inf", "-inf", "nan") or isinstance(value, int) and abs(value) > 2**53:
-        raise ModelFileError(f"a transform's state holds {value!r}; its numbers must be finite")
-    return value
-
-
-def _checked_design(design) -> tuple[list[str], dict[str, list]]:
-    """The stored variables and categorical levels, within the caps; nothing built yet."""
-    if not isinstance(design, dict) or not isinstance(design.get("transform_state"), dict):
-        raise ModelFileError("the design is not an object with variables, categories and "
-                             "transform_state")
-    variables, categories = design["variables"], design["categories"]
-    if not isinstance(variables, list) or not all(isinstance(v, str) for v in variables):
-        raise ModelFileError("the design's variables are not a list of names")
-    if len(variables) > MAX_VARIABLES:
-        raise ModelFileError(f"the design has {len(variables):,} variables; a model file may "
-                             f"have at most {MAX_VARIABLES}")
-    if not isinstance(categories, dict) or len(categories) > MAX_VARIABLES:
-        raise ModelFileError("the design's categories are not an object of level lists")
-    total = 0
-    for name, levels in categories.items():
-        if not isinstance(levels, list) or not levels or not all(
-                isinstance(level, str | int | float) and not isinstance(level, bool)
-                for level in levels):
-            raise ModelFileError(f"the levels of {name!r} are not a list of values")
-        if len(levels) > MAX_LEVELS:
-            raise ModelFileError(f"{name!r} has {len(levels):,} levels; a model file may have "
-                                 f"at most {MAX_LEVELS} per covariate")
-        total += len(levels)
-    if total > MAX_TOTAL_LEVELS:
-        raise ModelFileError(f"the design has {total:,} categorical levels; a model file may "
-                             f"have at most {MAX_TOTAL_LEVELS}")
-    return variables, categories
-
-
-def _columns_bound(terms, reference: pd.DataFrame) -> int:
-    """An upper bound on the columns of the design of ``terms``, without building it.
-
-    Each factor is built alone on the reference frame (a factor alone is small: a
-    categorical has at most :data:`MAX_LEVELS` levels, a spline at most
-    :data:`MAX_TRANSFORM_SIZE` degrees of freedom); a term's width is the product of its
-    factors' widths, which an interaction cannot exceed. This counts a categorical however
-    it is spelt (``nerve``, ``C(nerve)``, ``C(x, levels=[...])``, ``np.where(...)``).
-    """
-    from formulaic import model_matrix
-
-    widths: dict[str, int] = {}
-    total = 0
-    for term in terms:
-        width = 1
-        for factor in term.factors:
-            expr = str(factor.expr)
-            how = getattr(factor.eval_method, "value", factor.eval_method)
-            if how == "literal":
-                continue
-            if expr not in widths:
-                if how == "lookup":
-                    column = reference[expr] if expr in reference.columns else None
-                    widths[expr] = (len(column.cat.categories) if column is not None and
-                                    isinstance(column.dtype, pd.CategoricalDtype) else 1)
-                else:
-                    with warnings.catch_warnings():  # values outside a C(levels=...) list
-                        warnings.simplefilter("ignore")
-                        widths[expr] = model_matrix(f"~ 0 + {expr}", reference).shape[1]
-            width *= widths[expr]
-        total += width
-    return total
-
-
-def design_from_dict(formula: str, design: dict):
-    """The formulaic model spec of ``formula`` with the stored levels and transform state.
-
-    Everything is checked before a design is built (:func:`check_formula`, the
-    caps on variables, levels and columns, finite transform state); the reference
-    frame the spec is built on has 12 rows, however many levels there are.
-    """
-    from formulaic import model_matrix
-
-    variables, categories = _checked_design(design)
-    encoded = {name: _encoded_variable(name, variables) for name in categories}
-    text = {encoded[name] for name, levels in categories.items()
-            if encoded[name] and all(isinstance(level, str) for level in levels)}
-    terms = _checked_terms(formula, text)
-    state = _decode_arrays(design["transform_state"])
-    stored_yes_no(design)
-
-    formula = "~" + formula.split("~", 1)[1]     # the covariates only, not the response
-    # Distinct positive numbers, so that splines and logs can be built before the stored
-    # state (knots, centres) replaces what these made-up values would give. formulaic takes a
-    # categorical's levels from its dtype, so 12 rows hold any number of levels.
-    rows = 12
-    reference = pd.DataFrame({name: np.linspace(1.0, 2.0, rows) for name in variables})
-    for name, levels in categories.items():
-        column = pd.Categorical([levels[i % len(levels)] for i in range(rows)], categories=levels)
-        reference[encoded[name] or name] = column
-    bound = _columns_bound(terms, reference)
-    if bound > MAX_PARAMETERS:
-        raise ModelFileError(f"the design of {formula!r} could have {bound:,} columns (levels "
-                             f"times levels in its interactions); a model has at most "
-                             f"{MAX_PARAMETERS}")
-    return model_matrix(formula, reference).model_spec.update(transform_state=state)
-
-
-def stored_yes_no(design: dict) -> tuple[str, ...] | None:
-    """The variables that were yes/no columns when the model was fitted, or None for a file
-    from a regen that did not record them."""
-    names = design.get("yes_no")
-    if names is None:
-        return None
-    if not isinstance(names, list) or not set(names) <= set(design["variables"]) or \
-            not all(isinstance(n, str) for n in names):
-        raise ModelFileError("the design's yes_no is not a list of its variables")
-    return tuple(names)
-
-
-def load_model(path: str | Path):
-    """Load a model saved with ``fit.save(path)``.
-
-    Parameters
-    ----------
-    path : str or Path
-        A JSON model file.
-
-    Returns
-    -------
-    RecoveryFit, RegenerationFit, TrajectoryFit or ProbabilityFit
-        The fitted model, ready to predict.
-
-    Raises
-    ------
-    ModelFileError
-        The file is missing, too large, not strict JSON, nested too deeply, not a
-        regen model, of another schema version, or damaged or unsafe: a field
-        missing or of the wrong type, a number that is not finite, a covariance
-        that is not one, a formula outside the safe subset (:func:`check_formula`),
-        a design too large. The message names the file.
-
-    Examples
-    --------
-    >>> model = regen.load_model("relief.json")  # doctest: +SKIP
-    """
-    from regen.mixed.gee import ProbabilityFit
-    from regen.mixed.trajectory import TrajectoryFit
-    from regen.survival.aft import RecoveryFit
-    from regen.survival.regeneration import RegenerationFit
-
-    document = read_model_file(path)
-    kinds = {"RecoveryFit": RecoveryFit, "RegenerationFit": RegenerationFit,
-             "TrajectoryFit": TrajectoryFit, "ProbabilityFit": ProbabilityFit}
-    kind = document.get("kind")
-    if not isinstance(kind, str) or kind not in kinds:
-        raise ModelFileError(f"{path}: unknown model kind {str(kind)[:40]!r}; known: "
-                             f"{', '.join(kinds)}")
-    try:
-        return kinds[kind]._from_document(document)
-    except ModelFileError as error:
-        raise ModelFileError(f"{path}: {error}") from None
-    except Exception as error:
-        raise ModelFileError(f"{path} is damaged ({type(error).__name__}: {str(error)[:300]}); "
-                             "save the model again") from None

@@ -21,29 +21,26 @@ working correlation    ``working_correlation``
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
-from regen.serialize import (
-    design_from_dict,
-    design_to_dict,
-    stored_number,
-    stored_parameters,
-    stored_yes_no,
-    write_model_file,
-)
-from regen.survival.aft import (
-    ModelResult,
-    _aliased_columns,
-    _for_formulas,
-    _spline_hint,
+from regen.design import (
+    check_full_rank,
     check_levels,
     covariates_for,
+    design_from_dict,
+    design_to_dict,
+    formula_frame,
+    stored_yes_no,
     yes_no_columns,
+)
+from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
+from regen.results import FitResult
+from regen.serialize import (
+    stored_number,
+    stored_parameters,
 )
 from regen.validation import BOOLEAN_WORDS
 
@@ -97,7 +94,7 @@ def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_
     if data[groups].isna().any():
         raise ValueError(f"{int(data[groups].isna().sum())} row(s) have no {groups}; every "
                          "row needs its group")
-    frame = _for_formulas(data)
+    frame = formula_frame(data)
     response = formula.split("~")[0].strip()
     if response in frame.columns and not pd.api.types.is_numeric_dtype(frame[response]):
         frame[response] = _yes_no(frame[response], response)
@@ -121,10 +118,7 @@ def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_
     X = np.asarray(matrices.rhs.loc[rows], dtype="float64")
     names = list(matrices.rhs.columns)
     check_levels(matrices.rhs, frame.loc[rows], formula)
-    aliased = _aliased_columns(X, names)
-    if aliased:
-        raise ModelError(f"the design of {formula!r} is rank deficient: {', '.join(aliased)} "
-                         f"repeat(s) the other columns.{_spline_hint(names)}")
+    check_full_rank(X, names, f"the design of {formula!r} is")
     codes = pd.factorize(frame.loc[rows, groups])[0]
     if codes.max() < 1:
         raise ModelError(f"GEE needs at least 2 values of {groups} (its standard errors come "
@@ -180,7 +174,7 @@ def _yes_no(column: pd.Series, name: str) -> pd.Series:
     return text.map(BOOLEAN_WORDS).astype("float64")
 
 
-class ProbabilityFit(ModelResult):
+class ProbabilityFit(FitResult, kind="ProbabilityFit"):
     """Result of :func:`fit_probability`.
 
     Attributes
@@ -197,6 +191,7 @@ class ProbabilityFit(ModelResult):
         ``aic`` are NaN.
     """
 
+    ratio = "odds_ratio"
     loglik = float("nan")
     aic = float("nan")
 
@@ -208,14 +203,6 @@ class ProbabilityFit(ModelResult):
         self.working_correlation, self.qic = working_correlation, qic
         self.model_spec, self.n, self.n_groups, self.n_dropped = model_spec, n, n_groups, n_dropped
 
-    @property
-    def summary(self) -> pd.DataFrame:
-        ci = self.conf_int()
-        table = pd.DataFrame({"estimate": self.params, "std_err": self.bse, **ci,
-                              "p_value": 2 * stats.norm.sf(np.abs(self.params / self.bse))})
-        return table.assign(odds_ratio=np.exp(table["estimate"]),
-                            odds_ratio_ci_lower=np.exp(table["ci_lower"]),
-                            odds_ratio_ci_upper=np.exp(table["ci_upper"]))
 
     def predict(self, profiles: pd.DataFrame, ci: bool = True, alpha: float = 0.05) -> pd.DataFrame:
         """P(outcome) for each profile: ``estimate`` and, with ``ci``, ``ci_lower, ci_upper``
@@ -224,28 +211,23 @@ class ProbabilityFit(ModelResult):
         eta = X @ self.params.to_numpy()
         out = profiles.reset_index(drop=True).assign(estimate=special.expit(eta))
         if ci:
-            se = np.sqrt(np.einsum("ij,jk,ik->i", X, self.covariance.to_numpy(), X))
+            se = self.delta_se(X)
             z = stats.norm.ppf(1 - alpha / 2)
             out = out.assign(ci_lower=special.expit(eta - z * se),
                              ci_upper=special.expit(eta + z * se))
         return out
 
-    def save(self, path, *, force: bool = False) -> Path:
-        """Write the model to a JSON file; read it with :func:`regen.load_model`.
-
-        The write is atomic; a file at ``path`` that regen did not write is refused
-        with :class:`~regen.exceptions.OutputError` unless ``force=True``.
-        """
-        return write_model_file(path, "ProbabilityFit", {
+    def document(self) -> dict:
+        return {
             "formula": self.formula, "groups": self.groups, "correlation": self.correlation,
             "working_correlation": self.working_correlation, "qic": self.qic,
             "parameters": list(self.params.index), "params": self.params.tolist(),
             "covariance": self.covariance.to_numpy().tolist(),
             "n": self.n, "n_groups": self.n_groups, "n_dropped": self.n_dropped,
-            "design": design_to_dict(self.model_spec, self.yes_no)}, force=force)
+            "design": design_to_dict(self.model_spec, self.yes_no)}
 
     @classmethod
-    def _from_document(cls, document: dict) -> ProbabilityFit:
+    def from_document(cls, document: dict) -> ProbabilityFit:
         params, covariance = stored_parameters(document)  # before any design
         if document["correlation"] not in CORRELATIONS:
             raise ValueError(f"unknown correlation {document['correlation']!r}")

@@ -28,37 +28,32 @@ lme4's ``vcov``); the intervals are normal (Wald).
 
 from __future__ import annotations
 
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from scipy import optimize, stats
-from tqdm.auto import tqdm
 
-from regen.exceptions import ConvergenceWarning, DataWarning, ModelError, RegenWarning
-from regen.mixed.engine import GroupStatistics, diagonal_positions, evaluate, lower_triangle
-from regen.serialize import (
-    MAX_PARAMETERS,
+from regen._bootstrap import run_replicates
+from regen.design import (
+    check_full_rank,
+    check_levels,
+    covariates_for,
     design_from_dict,
     design_to_dict,
+    formula_frame,
+    stored_yes_no,
+    yes_no_columns,
+)
+from regen.exceptions import ConvergenceWarning, DataWarning, ModelError, RegenWarning
+from regen.mixed.engine import GroupStatistics, diagonal_positions, evaluate, lower_triangle
+from regen.results import FitResult
+from regen.serialize import (
+    MAX_PARAMETERS,
     stored_number,
     stored_numbers,
     stored_parameters,
     stored_random_covariance,
-    stored_yes_no,
-    write_model_file,
-)
-from regen.survival.aft import (
-    ModelResult,
-    _aliased_columns,
-    _for_formulas,
-    _spline_hint,
-    check_levels,
-    covariates_for,
-    yes_no_columns,
 )
 
 __all__ = ["TrajectoryFit", "fit_trajectory"]
@@ -131,14 +126,14 @@ def fit_trajectory(formula: str, data: pd.DataFrame, *, groups: str = "patient_i
         theta, converged = _optimise(stats_, reml)
     else:
         theta, converged = _statsmodels_theta(design, reml)
-    fit = TrajectoryFit._from_theta(design, stats_, theta, reml=reml, engine=engine)
+    fit = TrajectoryFit.from_theta(design, stats_, theta, reml=reml, engine=engine)
     if not converged:
         warnings.warn("the variance parameters did not converge; the estimates may be "
                       f"inaccurate. Try a simpler re_formula than {re_formula!r}.",
                       ConvergenceWarning, stacklevel=2)
     boundary = fit.boundary()
     if boundary:
-        advice = (f"simplify the random effects, e.g. re_formula={fit._simpler()!r}" if q > 1 else
+        advice = (f"simplify the random effects, e.g. re_formula={fit.simpler_re_formula()!r}" if q > 1 else
                   f"the {groups} groups do not differ beyond the residual, so an ordinary "
                   "regression fits as well")
         warnings.warn(f"the fit is on a boundary: {boundary}. The fixed effects are usable; "
@@ -165,7 +160,7 @@ class _Design:
             first = data.index[data[groups].isna().to_numpy()][0]
             raise ValueError(f"{int(data[groups].isna().sum())} row(s) have no {groups} "
                              f"(first: row {first}); every measurement needs its group")
-        frame = _for_formulas(data)
+        frame = formula_frame(data)
         first = model_matrix(formula, frame, na_action="drop")
         rows = first.rhs.index.intersection(first.lhs.index)
         random = model_matrix(re_formula, frame.loc[rows], na_action="drop")
@@ -208,11 +203,7 @@ class _Design:
         if len(self.levels) < 2:
             raise ModelError(f"a mixed model needs at least 2 values of {self.groups}; found "
                              f"{len(self.levels)}")
-        aliased = _aliased_columns(self.X, self.fixed_names)
-        if aliased:
-            raise ModelError(f"the fixed effects of {self.formula!r} are rank deficient: "
-                             f"{', '.join(aliased)} repeat(s) the other columns."
-                             f"{_spline_hint(self.fixed_names)}")
+        check_full_rank(self.X, self.fixed_names, f"the fixed effects of {self.formula!r} are")
         if len(self.levels) >= n:
             raise ModelError(f"each {self.groups} has a single measurement ({n} rows, "
                              f"{len(self.levels)} groups): random effects cannot be told from "
@@ -309,7 +300,7 @@ def _statsmodels_theta(design: _Design, reml: bool):
     return chol[np.tril_indices(len(relative))], converged
 
 
-class TrajectoryFit(ModelResult):
+class TrajectoryFit(FitResult, kind="TrajectoryFit"):
     """Result of :func:`fit_trajectory`.
 
     Attributes
@@ -331,8 +322,10 @@ class TrajectoryFit(ModelResult):
 
     # ---------------------------------------------------------------- build --
     @classmethod
-    def _from_theta(cls, design: _Design, stats_: GroupStatistics, theta: np.ndarray, *,
-                    reml: bool, engine: str) -> TrajectoryFit:
+    def from_theta(cls, design: _Design, stats_: GroupStatistics, theta: np.ndarray, *,
+                   reml: bool, engine: str) -> TrajectoryFit:
+        """The result at the variance parameters ``theta``: fixed effects, their
+        covariance, the random effects' covariance and modes, from the engine."""
         deviance, sol = evaluate(stats_, theta, reml, keep=True)
         if sol is None:
             raise ModelError("the mixed model could not be evaluated at its estimate")
@@ -372,11 +365,6 @@ class TrajectoryFit(ModelResult):
         q = len(self.random_cov)
         return 2 * (len(self.params) + q * (q + 1) // 2 + 1) - 2 * self.loglik
 
-    @property
-    def summary(self) -> pd.DataFrame:
-        ci = self.conf_int()
-        return pd.DataFrame({"estimate": self.params, "std_err": self.bse, **ci,
-                             "p_value": 2 * stats.norm.sf(np.abs(self.params / self.bse))})
 
     @property
     def random_sd(self) -> pd.Series:
@@ -424,7 +412,9 @@ class TrajectoryFit(ModelResult):
                 found.append(f"the random effects are degenerate in {names[j]}")
         return "; ".join(dict.fromkeys(found))
 
-    def _simpler(self) -> str:
+    def simpler_re_formula(self) -> str:
+        """A re_formula with one random slope fewer (the one weakest for its variable's
+        spread), or ``"~ 1"``: what a boundary warning suggests."""
         names = list(self.random_cov.index)
         if len(names) <= 1:
             return "~ 1"
@@ -451,7 +441,7 @@ class TrajectoryFit(ModelResult):
         X = self._X(profiles)
         out = profiles.reset_index(drop=True).assign(estimate=X @ self.params.to_numpy())
         if ci:
-            se = np.sqrt(np.einsum("ij,jk,ik->i", X, self.covariance.to_numpy(), X))
+            se = self.delta_se(X)
             z = stats.norm.ppf(1 - alpha / 2)
             out = out.assign(std_err=se, ci_lower=out["estimate"] - z * se,
                              ci_upper=out["estimate"] + z * se)
@@ -613,29 +603,16 @@ class TrajectoryFit(ModelResult):
         design = self._design
         if design is None:
             raise ModelError("a loaded model has no data to bootstrap; use method='delta'")
-        seeds = np.random.SeedSequence(seed).spawn(n_bootstrap)
-        batches = [seeds[i:i + 20] for i in range(0, n_bootstrap, 20)]
         parts = dict(X=design.X, Z=design.Z, Z_scaled=design.Z_scaled, codes=design.codes,
                      beta=self.params.to_numpy(), cov_re=self.random_cov.to_numpy(),
                      sigma=self.residual_sd, reml=self.reml, theta=self.theta)
-        tasks = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_bootstrap_batch)(parts, batch) for batch in batches)
-        show = sys.stderr.isatty() if progress is None else progress
-        out = []
-        with tqdm(total=n_bootstrap, disable=not show, desc="bootstrap", unit="fit") as bar:
-            for result in tasks:
-                out.extend(result)
-                bar.update(len(result))
+        out = run_replicates(_bootstrap_batch, parts, n_bootstrap, seed, n_jobs=n_jobs,
+                             progress=progress, batch_size=20)
         return np.array(out)
 
     # -------------------------------------------------------------- saving --
-    def save(self, path, *, force: bool = False) -> Path:
-        """Write the model to a JSON file; read it with :func:`regen.load_model`.
-
-        The write is atomic; a file at ``path`` that regen did not write is refused
-        with :class:`~regen.exceptions.OutputError` unless ``force=True``.
-        """
-        return write_model_file(path, "TrajectoryFit", {
+    def document(self) -> dict:
+        return {
             "formula": self.formula, "re_formula": self.re_formula, "groups": self.groups,
             "response": self.response, "reml": self.reml, "engine": self.engine,
             "parameters": list(self.params.index), "params": self.params.tolist(),
@@ -647,10 +624,10 @@ class TrajectoryFit(ModelResult):
             "spans": {name: list(span) for name, span in self._spans().items()},
             "design": design_to_dict(self.model_spec, self.yes_no),
             "random_design": design_to_dict(self.random_spec),
-        }, force=force)
+        }
 
     @classmethod
-    def _from_document(cls, document: dict) -> TrajectoryFit:
+    def from_document(cls, document: dict) -> TrajectoryFit:
         terms = document["random_terms"]
         if not isinstance(terms, list) or not 0 < len(terms) <= MAX_PARAMETERS:
             raise ValueError("random_terms is not a list of names")

@@ -295,7 +295,7 @@ def _durations(fit, group, outcome: str) -> dict:
     if fit is None or group not in fit.groups:
         return empty
     q = fit.quantile([0.25, 0.5, 0.75])
-    q = q.loc[q[fit._by[0]] == group].set_index("q")
+    q = q.loc[q[fit.by[0]] == group].set_index("q")
     out = {f"{prefix}_median_days": q.loc[0.5, "time"],
            f"{prefix}_median_ci_lower": q.loc[0.5].get("ci_lower", math.nan),
            f"{prefix}_median_ci_upper": q.loc[0.5].get("ci_upper", math.nan)}

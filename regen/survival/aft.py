@@ -46,16 +46,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from regen.exceptions import DataWarning, ModelError
-from regen.serialize import (
+from regen.design import (
+    check_design,
+    covariates_for,
     design_from_dict,
     design_to_dict,
-    stored_parameters,
+    formula_frame,
     stored_yes_no,
-    write_model_file,
+    typical_profiles,
+    yes_no_columns,
 )
+from regen.exceptions import DataWarning, ModelError
+from regen.results import ScaledFit, check_probabilities
+from regen.serialize import stored_parameters, write_model_file
 from regen.survival.covariance import (
     check_clusters,
     cluster_sandwich,
@@ -126,7 +130,7 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
     missing = [c for c in needed if c not in data.columns]
     if missing:
         raise ValueError(f"no column {', '.join(map(repr, missing))} in data")
-    original, data = data, _for_formulas(data)
+    original, data = data, formula_frame(data)
     design = model_matrix(formula, data, na_action="drop")
     dropped = len(data) - len(design)
     if dropped:
@@ -169,163 +173,9 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
         yes_no=yes_no_columns(original, design.model_spec))
 
 
-def check_design(design, rows: pd.DataFrame, formula: str) -> None:
-    """Refuse a design that cannot be estimated, naming the covariate and the fix.
-
-    A categorical covariate with a single value in these rows is refused (formulaic
-    would encode it as no column at all and the model would silently lose it), and
-    so are columns that repeat others.
-    """
-    check_levels(design, rows, formula)
-    X = np.asarray(design, dtype="float64")
-    aliased = _aliased_columns(X, list(design.columns))
-    if aliased:
-        raise ModelError(f"the design of {formula!r} is rank deficient: {', '.join(aliased)} "
-                         f"repeat(s) the other columns (a covariate with a single value, or "
-                         f"collinear covariates).{_spline_hint(list(design.columns))}")
-
-
-def _spline_hint(names: list[str]) -> str:
-    if any(name.startswith(("cr(", "cc(")) and "constraints" not in name for name in names):
-        return (" cr() and cc() splines sum to 1 and so repeat the intercept: write "
-                "cr(day, df=4, constraints='center'), or use bs(day, df=4).")
-    return " Drop a covariate with a single value or one that repeats others."
-
-
-def _aliased_columns(X: np.ndarray, names: list[str]) -> list[str]:
-    """The columns a pivoted QR finds to be linear combinations of the others."""
-    from scipy.linalg import qr
-
-    _, R, pivot = qr(X, mode="economic", pivoting=True)
-    diagonal = np.abs(np.diag(R))
-    rank = int(np.sum(diagonal > diagonal[0] * max(X.shape) * np.finfo(float).eps)) \
-        if len(diagonal) else 0
-    return [names[j] for j in sorted(pivot[rank:])]
-
-
-def check_levels(design, rows: pd.DataFrame, formula: str) -> None:
-    """Refuse a categorical covariate with a single value in these rows (formulaic would
-    encode it as no column at all, and the model would silently lose it)."""
-    spec = design.model_spec
-    for name, state in spec.encoder_state.items():
-        if getattr(state[0], "value", state[0]) != "categorical" or name not in rows.columns:
-            continue
-        values = rows[name].dropna().unique()
-        if len(values) < 2:
-            raise ModelError(f"{name} has a single value ({values[0] if len(values) else 'none'}) "
-                             f"in these data, so {formula!r} cannot estimate its effect; drop it "
-                             "from the formula")
-
-
-def check_probabilities(q) -> np.ndarray:
-    """Quantile levels as an array, each strictly between 0 and 1."""
-    q = np.atleast_1d(np.asarray(q, dtype="float64"))
-    if not ((q > 0) & (q < 1)).all():
-        raise ValueError(f"quantiles must lie strictly between 0 and 1, got {q.tolist()}")
-    return q
-
-
-def covariates_for(spec, profiles: pd.DataFrame, formula: str) -> np.ndarray:
-    """A fitted formula's covariates for new profiles, or a ValueError that says what is wrong.
-
-    A level of a categorical covariate the model never saw is refused with the
-    known levels (formulaic would silently encode it as the reference level).
-    """
-    if not isinstance(profiles, pd.DataFrame):
-        raise TypeError("profiles must be a DataFrame with one row per patient profile")
-    frame = _for_formulas(profiles)
-    for name, state in spec.encoder_state.items():
-        if getattr(state[0], "value", state[0]) != "categorical" or name not in frame.columns:
-            continue
-        known = list(state[1]["categories"])
-        unseen = sorted({str(v) for v in frame[name].dropna().unique()} - {str(k) for k in known})
-        if unseen:
-            raise ValueError(f"{name} {', '.join(map(repr, unseen))} was not in the data the model "
-                             f"was fitted to; known: {', '.join(map(str, known))}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # formulaic's and pandas' notices about dtypes
-            return np.asarray(spec.get_model_matrix(frame, na_action="raise"), dtype="float64")
-    except Exception as error:  # formulaic raises several types for a bad profile
-        raise ValueError(f"cannot build the model's covariates {formula!r} from the profiles "
-                         f"({type(error).__name__}: {error}); give every covariate a value") \
-            from None
-
-
-def yes_no_columns(data: pd.DataFrame, spec) -> tuple[str, ...]:
-    """The variables of a fitted formula that are yes/no (boolean) columns of ``data``.
-
-    :func:`_for_formulas` makes them 0/1 numbers for the formula; the model records
-    them (``yes_no``, saved with it) so that a prediction takes yes/no words for them.
-    """
-    return tuple(sorted(name for name in spec.required_variables
-                        if name in data.columns and pd.api.types.is_bool_dtype(data[name])))
-
-
-def _for_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose text columns are categorical and yes/no columns 0/1 for the formula.
-
-    regen's tables hold text as pandas' string dtype and yes/no as nullable
-    booleans; formula libraries read plain objects and numbers. Rows are picked by
-    their index label after the design drops incomplete ones, so an index with
-    repeated labels (episodes concatenated without ``ignore_index``) is replaced by
-    the row positions, which messages then name.
-    """
-    out = frame.copy() if frame.index.is_unique else frame.reset_index(drop=True)
-    for name in out.columns:
-        dtype = out[name].dtype
-        if isinstance(dtype, pd.StringDtype):
-            out[name] = out[name].astype(object).where(out[name].notna(), None)
-        elif pd.api.types.is_bool_dtype(dtype):
-            out[name] = out[name].astype("float64")
-    return out
-
-
 # ------------------------------------------------------------------ results --
 
-class ModelResult:
-    """What every fitted parametric model shares: ``params``, ``covariance`` and from them
-    ``bse``, ``conf_int()`` and ``scale`` (exp of the ``log_scale`` parameter)."""
-
-    params: pd.Series
-    covariance: pd.DataFrame
-    #: The covariates that were yes/no columns in the data fitted to (None: not known, a
-    #: model file from an older regen); a prediction takes only yes/no words for them.
-    yes_no: tuple[str, ...] | None = None
-
-    @property
-    def bse(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.covariance)), index=self.params.index)
-
-    @property
-    def scale(self) -> float:
-        return float(np.exp(self.params["log_scale"]))
-
-    #: Degrees of freedom of the Student t reference of intervals and p-values (G - 1 with a
-    #: cluster-robust covariance over G clusters); None: the normal.
-    reference_df: int | None = None
-
-    def critical_value(self, alpha: float) -> float:
-        """The two-sided 1 - alpha quantile of the reference (t on ``reference_df``, or normal)."""
-        if self.reference_df is None:
-            return float(stats.norm.ppf(1 - alpha / 2))
-        return float(stats.t.ppf(1 - alpha / 2, self.reference_df))
-
-    def p_values(self) -> pd.Series:
-        """Two-sided Wald p-values against the same reference as the intervals."""
-        statistic = np.abs(self.params / self.bse)
-        if self.reference_df is None:
-            return 2 * stats.norm.sf(statistic)
-        return 2 * stats.t.sf(statistic, self.reference_df)
-
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Wald intervals, ``ci_lower, ci_upper``, at level 1 - alpha."""
-        z = self.critical_value(alpha)
-        return pd.DataFrame({"ci_lower": self.params - z * self.bse,
-                             "ci_upper": self.params + z * self.bse})
-
-
-class RecoveryFit(ModelResult):
+class RecoveryFit(ScaledFit, kind="RecoveryFit"):
     """Result of :func:`fit_recovery`.
 
     Attributes
@@ -343,6 +193,8 @@ class RecoveryFit(ModelResult):
     n_clusters, reference_df : int or None
         Clusters behind the robust covariance, and G - 1.
     """
+
+    ratio = "time_ratio"
 
     def __init__(self, *, params, covariance, loglik, dist, formula, model_spec, n, n_dropped,
                  iterations, cluster, yes_no=None, n_clusters=None):
@@ -365,20 +217,6 @@ class RecoveryFit(ModelResult):
     @property
     def aic(self) -> float:
         return 2 * len(self.params) - 2 * self.loglik
-
-    @property
-    def summary(self) -> pd.DataFrame:
-        ci = self.conf_int()
-        table = pd.DataFrame({
-            "estimate": self.params, "std_err": self.bse, **ci,
-            "p_value": self.p_values(),
-        })
-        ratios = np.exp(table[["estimate", "ci_lower", "ci_upper"]])
-        ratios.loc["log_scale"] = np.nan
-        table["time_ratio"] = ratios["estimate"]
-        table["time_ratio_ci_lower"] = ratios["ci_lower"]
-        table["time_ratio_ci_upper"] = ratios["ci_upper"]
-        return table
 
     def _design(self, profiles: pd.DataFrame) -> np.ndarray:
         return covariates_for(self.model_spec, profiles, self.formula)
@@ -404,8 +242,7 @@ class RecoveryFit(ModelResult):
         for p in q:
             eps = DISTRIBUTIONS[self.dist].quantile(p)
             log_t = X @ beta + sigma * eps
-            jacobian = np.column_stack([X, np.full(len(X), sigma * eps)])
-            se = np.sqrt(np.einsum("ij,jk,ik->i", jacobian, self.covariance.to_numpy(), jacobian))
+            se = self.delta_se(np.column_stack([X, np.full(len(X), sigma * eps)]))
             parts.append(profiles.reset_index(drop=True).assign(
                 q=p, estimate=np.exp(log_t), ci_lower=np.exp(log_t - z * se),
                 ci_upper=np.exp(log_t + z * se), std_err_log=se))
@@ -430,8 +267,7 @@ class RecoveryFit(ModelResult):
                     time=t, estimate=1.0, ci_lower=1.0, ci_upper=1.0))
                 continue
             zt = (np.log(t) - X @ beta) / sigma
-            jacobian = np.column_stack([-X / sigma, -zt])
-            se = np.sqrt(np.einsum("ij,jk,ik->i", jacobian, self.covariance.to_numpy(), jacobian))
+            se = self.delta_se(np.column_stack([-X / sigma, -zt]))
             parts.append(profiles.reset_index(drop=True).assign(
                 time=t, estimate=np.exp(dist.log_sf(zt)),
                 ci_lower=np.exp(dist.log_sf(zt + crit * se)),
@@ -454,17 +290,22 @@ class RecoveryFit(ModelResult):
         """
         if outcome is not None and outcome not in ("numbness", "relief"):
             raise ValueError(f"outcome must be 'numbness' or 'relief', not {outcome!r}")
-        return write_model_file(path, "RecoveryFit", {
-            "dist": self.dist, "formula": self.formula, "outcome": outcome or self.outcome,
+        return write_model_file(path, self.kind, {**self.document(),
+                                                  "outcome": outcome or self.outcome},
+                                force=force)
+
+    def document(self) -> dict:
+        return {
+            "dist": self.dist, "formula": self.formula, "outcome": self.outcome,
             "parameters": list(self.params.index), "params": self.params.tolist(),
             "covariance": self.covariance.to_numpy().tolist(), "loglik": self.loglik,
             "n": self.n, "n_dropped": self.n_dropped, "iterations": self.iterations,
             "cluster": self.cluster, "n_clusters": self.n_clusters,
             "design": design_to_dict(self.model_spec, self.yes_no),
-        }, force=force)
+        }
 
     @classmethod
-    def _from_document(cls, document: dict) -> RecoveryFit:
+    def from_document(cls, document: dict) -> RecoveryFit:
         if document["dist"] not in DISTRIBUTIONS:
             raise ValueError(f"unknown dist {document['dist']!r}")
         params, covariance = stored_parameters(document, scale=True)  # before any design
@@ -537,7 +378,7 @@ def compare_distributions(formula: str, data: pd.DataFrame, *, by: str | None = 
     table["delta_aic"] = table["aic"] - table["aic"].iloc[0]
 
     groups = [None] if by is None else sorted(data[by].dropna().unique())
-    profiles = _typical_profiles(data, fits["weibull"], by, groups)
+    profiles = typical_profiles(data, fits["weibull"].model_spec.required_variables, by, groups)
     npmle = turnbull(data, lower=lower, upper=upper, by=by).survival_at(times)
     parts = [npmle.rename(columns={by: "group"} if by else {}).assign(curve="npmle")]
     for dist, fit in fits.items():
@@ -549,22 +390,3 @@ def compare_distributions(formula: str, data: pd.DataFrame, *, by: str | None = 
     if by is None:
         curves["group"] = "all"
     return table, curves[["group", "time", "curve", "survival"]]
-
-
-def _typical_profiles(data: pd.DataFrame, fit, by, groups, exclude=()) -> pd.DataFrame:
-    """One row per group; other covariates at their median (numbers) or mode."""
-    rows = []
-    for group in groups:
-        row = {}
-        for name in sorted(set(fit.model_spec.required_variables) - set(exclude)):
-            column = data[name]
-            if name == by:
-                row[name] = group
-            elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-                row[name] = float(column.median())
-            else:
-                row[name] = column.mode().iloc[0]
-        if by is not None:
-            row[by] = group
-        rows.append(row)
-    return pd.DataFrame(rows)

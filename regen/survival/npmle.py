@@ -53,17 +53,16 @@ symbol                 attribute
 
 from __future__ import annotations
 
-import sys
+import functools
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from scipy.linalg import cho_factor, solve_triangular
 from scipy.optimize import nnls
-from tqdm.auto import tqdm
 
+from regen._bootstrap import run_replicates
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
 
 __all__ = ["TurnbullFit", "turnbull"]
@@ -271,21 +270,13 @@ def _cluster_codes(data, cluster, n: int) -> np.ndarray:
 def _bootstrap(parts: dict, n_bootstrap: int, seed, n_jobs: int, progress, tol, max_iter):
     """Replicate curves per group: resample clusters, refit. Seeds per replicate, so the
     result does not depend on how the replicates are split between processes."""
-    seeds = np.random.SeedSequence(seed).spawn(n_bootstrap)
-    batches = [seeds[i:i + 25] for i in range(0, n_bootstrap, 25)]
     # Clusters are numbered within each group, so that a group resamples its own patients
     # (numbered across the data, a small group could draw none of its own and fail).
     arrays = {key: (part["_lower"].to_numpy(), part["_upper"].to_numpy(),
                     part["_weight"].to_numpy(), pd.factorize(part["_cluster"])[0])
               for key, part in parts.items()}
-    tasks = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_replicate_batch)(arrays, batch, tol, max_iter) for batch in batches)
-    show = sys.stderr.isatty() if progress is None else progress
-    done: list[dict] = []
-    with tqdm(total=n_bootstrap, disable=not show, desc="bootstrap", unit="fit") as bar:
-        for result in tasks:
-            done.extend(result)
-            bar.update(len(result))
+    done = run_replicates(functools.partial(_replicate_batch, tol=tol, max_iter=max_iter),
+                          arrays, n_bootstrap, seed, n_jobs=n_jobs, progress=progress)
     return {key: [replicate[key] for replicate in done] for key in parts}
 
 
@@ -578,6 +569,11 @@ class TurnbullFit:
 
     n_dropped = 0
     n_failed: int | dict = 0
+
+    @property
+    def by(self) -> list[str] | None:
+        """The columns the curves are grouped by (``by=`` of :func:`turnbull`), or None."""
+        return self._by
 
     def __init__(self, curves: dict, by: list[str] | None, replicates: dict | None = None,
                  alpha: float = 0.05, observed: dict | None = None) -> None:

@@ -86,30 +86,23 @@ Centre covariates in the formula (``~ I(age - 50) + diabetes``) so that
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
-from regen.serialize import (
+from regen.design import (
+    check_design,
+    covariates_for,
     design_from_dict,
     design_to_dict,
-    stored_number,
-    stored_numbers,
-    stored_parameters,
+    formula_frame,
     stored_yes_no,
-    write_model_file,
-)
-from regen.survival.aft import (
-    ModelResult,
-    _for_formulas,
-    check_design,
-    check_probabilities,
-    covariates_for,
     yes_no_columns,
 )
+from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
+from regen.results import ScaledFit, check_probabilities
+from regen.serialize import stored_number, stored_numbers, stored_parameters
 from regen.survival.covariance import (
     check_clusters,
     cluster_sandwich,
@@ -287,7 +280,7 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         raise ValueError(f"no column {cluster!r} (cluster) in data; e.g. cluster='patient_id'")
     if not isinstance(failed_freeze, str) or failed_freeze not in FAILED_FREEZE:
         raise ValueError(f"failed_freeze must be 'exclude' or 'keep', not {failed_freeze!r}")
-    frame = _for_formulas(data)
+    frame = formula_frame(data)
     has_distance = frame[distance].notna()
     if not has_distance.all():
         warnings.warn(f"{int((~has_distance).sum())} episode(s) have no {distance} and are left "
@@ -395,8 +388,8 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         velocity_dist=velocity_dist,
         model_spec=spec, n=len(rows), n_dropped=dropped, alpha=alpha,
         profile=profile.table(), yes_no=yes_no_columns(data, spec),
-        cluster=cluster, n_clusters=n_clusters, failed_freeze=failed_freeze, excluded=excluded)
-    fit._refit = _Refit(X, low, up, d, velocity_dist, lag)  # in memory only, never saved
+        cluster=cluster, n_clusters=n_clusters, failed_freeze=failed_freeze, excluded=excluded,
+        refit=_Refit(X, low, up, d, velocity_dist, lag))  # in memory only, never saved
     return fit
 
 
@@ -535,7 +528,7 @@ class _LagProfile:
         return pd.DataFrame({"lag": lags, "profile_loglik": [self.points[g] for g in lags]})
 
 
-class RegenerationFit(ModelResult):
+class RegenerationFit(ScaledFit, kind="RegenerationFit"):
     """Result of :func:`fit_regeneration`.
 
     Attributes
@@ -573,8 +566,11 @@ class RegenerationFit(ModelResult):
     def __init__(self, *, params, covariance, lag_estimate, lag_interval, lag_fixed, lag_flat,
                  loglik, formula, distance, model_spec, n, n_dropped, alpha, profile,
                  velocity_dist="lognormal", yes_no=None, cluster=None, n_clusters=None,
-                 failed_freeze="keep", excluded=None, n_excluded=None):
+                 failed_freeze="keep", excluded=None, n_excluded=None, refit=None):
         self.params, self.covariance = params, covariance
+        #: What sensitivity() refits with (the design, intervals, distances; None for a
+        #: loaded model, whose file does not hold the rows).
+        self._refit = refit
         self.yes_no = yes_no
         self.velocity_dist = velocity_dist
         self._lag = (lag_estimate, lag_interval)
@@ -598,11 +594,14 @@ class RegenerationFit(ModelResult):
     def summary(self) -> pd.DataFrame:
         """``estimate, std_err, ci_lower, ci_upper, p_value`` at the fit's level (``alpha``);
         the lag's interval is its profile-likelihood one and it has no p-value."""
-        table = pd.DataFrame({"estimate": self.params, "std_err": self.bse,
-                              **self.conf_int(), "p_value": self.p_values()})
-        if "lag" in table.index:
-            table.loc["lag", "p_value"] = np.nan
-        return table
+        return self.coef_table(self.alpha)
+
+    def p_values(self) -> pd.Series:
+        """Two-sided Wald p-values; none for the lag (its interval is a profile one)."""
+        p = pd.Series(super().p_values(), index=self.params.index)
+        if "lag" in p.index:
+            p["lag"] = np.nan
+        return p
 
     def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
         """Intervals at level 1 - alpha (default: the fit's ``alpha``), ``ci_lower, ci_upper``.
@@ -642,8 +641,7 @@ class RegenerationFit(ModelResult):
         m = float(DISTRIBUTIONS[self.velocity_dist].quantile(0.5))
         eta = X @ beta - self.scale * m
         jac = np.hstack([X, np.full((len(X), 1), -self.scale * m)])
-        cov = self.covariance.loc[[*names, "log_scale"], [*names, "log_scale"]].to_numpy()
-        return eta, np.sqrt(np.einsum("ij,jk,ik->i", jac, cov, jac))
+        return eta, self.delta_se(jac, [*names, "log_scale"])
 
     @property
     def velocity(self) -> pd.Series:
@@ -699,19 +697,14 @@ class RegenerationFit(ModelResult):
             if "lag" in self.params.index:
                 gradient.append(np.ones((len(t), 1)))
             jac = np.hstack(gradient)
-            se = np.sqrt(np.einsum("ij,jk,ik->i", jac, self.covariance.to_numpy(), jac)) / t
+            se = self.delta_se(jac) / t
             parts.append(profiles.reset_index(drop=True).assign(
                 q=p, estimate=t, ci_lower=t * np.exp(-crit * se), ci_upper=t * np.exp(crit * se)))
         return pd.concat(parts, ignore_index=True)
 
-    def save(self, path, *, force: bool = False) -> Path:
-        """Write the model to a JSON file; read it with :func:`regen.load_model`.
-
-        The write is atomic; a file at ``path`` that regen did not write is refused
-        with :class:`~regen.exceptions.OutputError` unless ``force=True``.
-        """
+    def document(self) -> dict:
         estimate, interval = self._lag
-        return write_model_file(path, "RegenerationFit", {
+        return {
             "formula": self.formula, "distance": self.distance,
             "velocity_dist": self.velocity_dist,
             "parameters": list(self.params.index), "params": self.params.tolist(),
@@ -723,10 +716,10 @@ class RegenerationFit(ModelResult):
             "design": design_to_dict(self.model_spec, self.yes_no),
             "lag_profile": self.lag_profile.to_dict(orient="list"),
             "failed_freeze": {"setting": self.failed_freeze, "n_excluded": self.n_excluded},
-        }, force=force)
+        }
 
     @classmethod
-    def _from_document(cls, document: dict) -> RegenerationFit:
+    def from_document(cls, document: dict) -> RegenerationFit:
         params, covariance = stored_parameters(document, scale=True)  # before any design
         lag = document["lag"]
         estimate = stored_number(lag, "estimate")
@@ -797,7 +790,7 @@ class RegenerationFit(ModelResult):
         --------
         >>> kin.sensitivity(distance_error=[0.1, 0.2])  # doctest: +SKIP
         """
-        refit = getattr(self, "_refit", None)
+        refit = self._refit
         if refit is None:
             raise ModelError("this model was loaded from a file, which does not hold the episodes, "
                              "so it cannot be refitted; run fit_regeneration(data, ...) again and "

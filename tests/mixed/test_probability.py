@@ -27,9 +27,9 @@ def test_equals_statsmodels_gee(numb, gee):
     import statsmodels.api as sm
     from formulaic import model_matrix
 
-    from regen.survival.aft import _for_formulas
+    from regen.design import formula_frame
 
-    frame = _for_formulas(numb).sort_values(["patient_id", "day"], kind="stable")
+    frame = formula_frame(numb).sort_values(["patient_id", "day"], kind="stable")
     y, X = model_matrix(FORMULA, frame)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -25,13 +25,8 @@ from click.testing import CliRunner
 
 import regen
 from regen.cli import main
-from regen.serialize import (
-    MAX_DEPTH,
-    MAX_FILE_BYTES,
-    MAX_PARAMETERS,
-    ModelFileError,
-    check_formula,
-)
+from regen.design import check_formula
+from regen.serialize import MAX_DEPTH, MAX_FILE_BYTES, MAX_PARAMETERS, ModelFileError
 
 ROOT = Path(__file__).resolve().parents[2]
 
