@@ -43,7 +43,8 @@ test-newest-pandas: $(NEWEST)/.installed
 	$(NEWEST)/bin/python -m pytest -p no:cacheprovider
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check regen tests analyses benchmarks
+	$(BIN)/ruff check regen tests analyses benchmarks docs
+	$(BIN)/lint-imports --no-cache
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_episodes.py
