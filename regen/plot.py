@@ -21,6 +21,7 @@ import pandas as pd
 
 from regen._write import literal
 from regen.design import typical_value
+from regen.results import FitResult
 from regen.tables import KNOWN_NERVES
 
 __all__ = ["at_risk_table", "calibration", "colours", "forest", "recovery", "save",
@@ -351,23 +352,10 @@ def _term_label(term: str) -> str:
 
 
 def _effects(fit) -> tuple[pd.DataFrame, str, bool]:
-    kind = type(fit).__name__
-    if kind == "RecoveryFit":
-        s = fit.summary.drop(index=["Intercept", "log_scale"], errors="ignore")
-        table = pd.DataFrame({"estimate": s["time_ratio"], "ci_lower": s["time_ratio_ci_lower"],
-                              "ci_upper": s["time_ratio_ci_upper"]})
-        return table, "Time ratio (95% CI)", True
-    if kind == "RegenerationFit":
-        return fit.velocity_ratios, "Velocity ratio (95% CI)", True
-    if kind == "ProbabilityFit":
-        s = fit.summary.drop(index="Intercept", errors="ignore")
-        table = pd.DataFrame({"estimate": s["odds_ratio"], "ci_lower": s["odds_ratio_ci_lower"],
-                              "ci_upper": s["odds_ratio_ci_upper"]})
-        return table, "Odds ratio (95% CI)", True
-    if kind == "TrajectoryFit":
-        s = fit.summary.drop(index="Intercept", errors="ignore")
-        return s[["estimate", "ci_lower", "ci_upper"]], f"Effect on {fit.response} (95% CI)", False
-    raise TypeError(f"forest() draws a fitted model's effects, not a {kind}")
+    if not isinstance(fit, FitResult):
+        raise TypeError(f"forest() draws a fitted model's effects, not a {type(fit).__name__}")
+    label = f"{fit.effect_name} ({100 * (1 - fit.alpha):g}% CI)"
+    return fit.effects(), label, fit.effects_are_ratios
 
 
 def calibration(fit, data: pd.DataFrame, *, time: float = 56.0, groups: int = 4, ax=None,

@@ -61,11 +61,16 @@ class FitResult:
     #: Parameters that are no coefficient and get no ratio (``log_scale``).
     not_coefficients: ClassVar[tuple[str, ...]] = ()
 
+    #: What :meth:`effects` measures, as a forest plot's axis names it.
+    effect_name: ClassVar[str] = "Effect"
+
     params: pd.Series
     covariance: pd.DataFrame
     yes_no: tuple[str, ...] | None = None
     reference_df: int | None = None
     loglik: float = float("nan")
+    #: The fit's level is 1 - alpha: ``summary`` and :meth:`effects` use it.
+    alpha: float = 0.05
 
     def __init_subclass__(cls, *, kind: str | None = None, **options):
         super().__init_subclass__(**options)
@@ -116,8 +121,26 @@ class FitResult:
 
     @property
     def summary(self) -> pd.DataFrame:
-        """:meth:`coef_table` at 95% (at the fit's level for models fitted at one)."""
-        return self.coef_table()
+        """:meth:`coef_table` at the fit's level, 1 - ``alpha`` (95% unless the fit was
+        asked for another)."""
+        return self.coef_table(self.alpha)
+
+    @property
+    def effects_are_ratios(self) -> bool:
+        """Whether :meth:`effects` are ratios (drawn on a log axis, 1 meaning no effect)."""
+        return self.ratio is not None
+
+    def effects(self, alpha: float | None = None) -> pd.DataFrame:
+        """Each covariate's effect with its interval, ``estimate, ci_lower, ci_upper``, on the
+        scale a reader compares (time or odds ratios where the model has them), without the
+        intercept or the scale: what a forest plot draws. At 1 - ``alpha`` (default the
+        fit's level)."""
+        table = self.coef_table(self.alpha if alpha is None else alpha)
+        table = table.drop(index=["Intercept", *self.not_coefficients], errors="ignore")
+        if self.ratio is None:
+            return table[["estimate", "ci_lower", "ci_upper"]]
+        columns = [self.ratio, f"{self.ratio}_ci_lower", f"{self.ratio}_ci_upper"]
+        return table[columns].set_axis(["estimate", "ci_lower", "ci_upper"], axis=1)
 
     def delta_se(self, jacobian: np.ndarray, names=None) -> np.ndarray:
         """Delta-method standard errors of functions of the parameters: one per row of

@@ -134,3 +134,25 @@ def test_load_model_builds_the_class_its_kind_names(fits, tmp_path):
         loaded = regen.load_model(fit.save(tmp_path / f"{name}.json"))
         assert type(loaded) is type(fit)
         pd.testing.assert_frame_equal(loaded.summary, fit.summary)
+
+
+@pytest.mark.parametrize("name", ["recovery", "regeneration", "trajectory", "probability"])
+def test_effects_are_what_a_forest_plot_draws(fits, name):
+    fit = fits[name]
+    effects = fit.effects()
+    assert list(effects.columns) == ["estimate", "ci_lower", "ci_upper"]
+    assert "Intercept" not in effects.index and "log_scale" not in effects.index
+    assert (effects["ci_lower"] <= effects["estimate"]).all()
+    assert (effects["estimate"] <= effects["ci_upper"]).all()
+    if name == "regeneration":
+        pd.testing.assert_frame_equal(effects, fit.velocity_ratios)
+        with pytest.raises(ValueError, match="alpha=0.1"):
+            fit.effects(0.05)
+    elif name == "trajectory":
+        assert not fit.effects_are_ratios and fit.effect_name == "Effect on pain"
+        np.testing.assert_allclose(effects["estimate"], fit.params.drop("Intercept"))
+    else:
+        assert fit.effects_are_ratios
+        np.testing.assert_allclose(effects["estimate"],
+                                   np.exp(fit.params.drop(["Intercept", "log_scale"],
+                                                          errors="ignore")))

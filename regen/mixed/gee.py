@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from regen.design import (
     check_full_rank,
@@ -192,6 +192,7 @@ class ProbabilityFit(FitResult, kind="ProbabilityFit"):
     """
 
     ratio = "odds_ratio"
+    effect_name = "Odds ratio"
     loglik = float("nan")
     aic = float("nan")
 
@@ -212,7 +213,7 @@ class ProbabilityFit(FitResult, kind="ProbabilityFit"):
         out = profiles.reset_index(drop=True).assign(estimate=special.expit(eta))
         if ci:
             se = self.delta_se(X)
-            z = stats.norm.ppf(1 - alpha / 2)
+            z = self.critical_value(alpha)
             out = out.assign(ci_lower=special.expit(eta - z * se),
                              ci_upper=special.expit(eta + z * se))
         return out

@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from regen._bootstrap import run_replicates
 from regen.design import (
@@ -46,6 +46,7 @@ from regen.design import (
     yes_no_columns,
 )
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError, RegenWarning
+from regen.mixed.crossing import time_to
 from regen.mixed.engine import GroupStatistics, diagonal_positions, evaluate, lower_triangle
 from regen.results import FitResult
 from regen.serialize import (
@@ -320,6 +321,27 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
     n, n_groups, n_dropped : int
     """
 
+    def __init__(self, *, params, covariance, random_cov, residual_sd, random_effects, loglik,
+                 theta, reml, engine, formula, re_formula, groups, response, model_spec,
+                 random_spec, yes_no, n, n_groups, n_dropped, data=None, spans=None):
+        self.params, self.covariance = params, covariance
+        self.random_cov, self.residual_sd = random_cov, residual_sd
+        self.random_effects = random_effects
+        self.loglik, self.theta, self.reml, self.engine = loglik, theta, reml, engine
+        self.formula, self.re_formula, self.groups = formula, re_formula, groups
+        self.response, self.model_spec, self.random_spec = response, model_spec, random_spec
+        self.yes_no, self.n, self.n_groups, self.n_dropped = yes_no, n, n_groups, n_dropped
+        #: The fitted rows (None for a loaded model: a file holds no patient's data).
+        self._design = data
+        #: The fitted range of each numeric variable the formulas name (time_to's search
+        #: range), from the rows or, for a loaded model, from its file.
+        self.spans = self._fitted_spans() if spans is None else spans
+
+    @property
+    def effect_name(self) -> str:
+        """What the fixed effects measure: a change in the response."""
+        return f"Effect on {self.response}"
+
     # ---------------------------------------------------------------- build --
     @classmethod
     def from_theta(cls, design: _Design, stats_: GroupStatistics, theta: np.ndarray, *,
@@ -339,25 +361,20 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
         A = sol.L @ np.swapaxes(sol.L, 1, 2)
         u = np.linalg.solve(A, sol.u_rhs[..., None])[..., 0]       # (G, q), groups sorted
         b = u @ (design.T @ sol.Lambda).T
-        self = cls()
         names = design.fixed_names
-        self.params = pd.Series(beta, index=names)
-        self.covariance = pd.DataFrame(cov_beta, index=names, columns=names)
-        self.random_cov = pd.DataFrame(cov_re, index=design.random_names,
-                                       columns=design.random_names)
-        self.residual_sd = float(np.sqrt(sigma2))
-        self.random_effects = pd.DataFrame(b, index=pd.Index(design.levels, name=design.groups),
-                                           columns=design.random_names)
-        self.loglik = -0.5 * float(deviance)
-        self.theta = np.asarray(theta, dtype="float64")
-        self.reml, self.engine = reml, engine
-        self.formula, self.re_formula, self.groups = design.formula, design.re_formula, design.groups
-        self.response = design.response
-        self.model_spec, self.random_spec = design.model_spec, design.random_spec
-        self.yes_no = design.yes_no
-        self.n, self.n_groups, self.n_dropped = n, len(design.levels), design.n_dropped
-        self._design = design
-        return self
+        return cls(
+            params=pd.Series(beta, index=names),
+            covariance=pd.DataFrame(cov_beta, index=names, columns=names),
+            random_cov=pd.DataFrame(cov_re, index=design.random_names,
+                                    columns=design.random_names),
+            residual_sd=float(np.sqrt(sigma2)),
+            random_effects=pd.DataFrame(b, index=pd.Index(design.levels, name=design.groups),
+                                        columns=design.random_names),
+            loglik=-0.5 * float(deviance), theta=np.asarray(theta, dtype="float64"),
+            reml=reml, engine=engine, formula=design.formula, re_formula=design.re_formula,
+            groups=design.groups, response=design.response, model_spec=design.model_spec,
+            random_spec=design.random_spec, yes_no=design.yes_no, n=n,
+            n_groups=len(design.levels), n_dropped=design.n_dropped, data=design)
 
     # ------------------------------------------------------------- results --
     @property
@@ -442,7 +459,7 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
         out = profiles.reset_index(drop=True).assign(estimate=X @ self.params.to_numpy())
         if ci:
             se = self.delta_se(X)
-            z = stats.norm.ppf(1 - alpha / 2)
+            z = self.critical_value(alpha)
             out = out.assign(std_err=se, ci_lower=out["estimate"] - z * se,
                              ci_upper=out["estimate"] + z * se)
         return out
@@ -520,86 +537,15 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
             not cross within the range; a CI bound is ``inf`` when too many
             bootstrap trajectories do not cross.
         """
-        if direction not in ("below", "above"):
-            raise ValueError(f"direction must be 'below' or 'above', not {direction!r}")
-        if method not in ("delta", "bootstrap"):
-            raise ValueError(f"method must be 'delta' or 'bootstrap', not {method!r}")
-        profile = pd.DataFrame([profile]) if isinstance(profile, dict) else profile
-        if len(profile) != 1:
-            raise ValueError(f"profile must be one row; it has {len(profile)}")
-        level = float(threshold)
-        if relative_to is not None:
-            if relative_to not in profile.columns:
-                raise ValueError(f"relative_to={relative_to!r} is not a column of the profile")
-            base = float(profile[relative_to].iloc[0])
-            if not base > 0:
-                raise ValueError(f"{relative_to} is {base:g} in the profile, so a threshold "
-                                 f"relative to it is {threshold:g} × {base:g}; give an absolute "
-                                 "threshold instead")
-            level = float(threshold) * base
-        lo, hi = self._time_range(time, start, end)
-        grid = np.linspace(lo, hi, 2001)
-        X_grid = self._X(pd.concat([profile] * len(grid), ignore_index=True).assign(**{time: grid}))
-        sign = 1.0 if direction == "below" else -1.0
-        beta = self.params.to_numpy()
-        signed = sign * (X_grid @ beta - level)
-        estimate = _first_crossing(signed[None, :], grid)[0]
-        if np.isfinite(estimate):
-            estimate = self._refine(profile, time, level, estimate, grid)
-        else:
-            where = ("is already " + direction + f" {level:g} at {time} {lo:g} and stays there"
-                     if signed[0] <= 0 and (signed <= 0).all() else
-                     f"does not go {direction} {level:g} between {time} {lo:g} and {hi:g}")
-            warnings.warn(f"no crossing: the mean {self.response} {where} (the answer is not "
-                          "extrapolated beyond the data).", RegenWarning, stacklevel=2)
-        out = {"estimate": estimate, "threshold": level}
-        z = stats.norm.ppf(1 - alpha / 2)
-        if method == "delta":
-            out.update(self._delta_interval(profile, time, estimate, z))
-        else:
-            draws = self._bootstrap_betas(n_bootstrap, seed, n_jobs, progress)
-            crossing = _first_crossing(sign * (draws @ X_grid.T - level), grid)
-            missing = int(np.isnan(crossing).sum())
-            filled = np.where(np.isnan(crossing), np.inf, crossing)
-            # Order statistics, not interpolation: a replicate that never crosses is inf.
-            out.update(ci_lower=float(np.quantile(filled, alpha / 2, method="inverted_cdf")),
-                       ci_upper=float(np.quantile(filled, 1 - alpha / 2, method="inverted_cdf")),
-                       n_no_crossing=missing)
-        return pd.Series(out, name=f"{time}_{direction}_{level:g}")[
-            ["estimate", "ci_lower", "ci_upper", "threshold"]
-            + (["n_no_crossing"] if method == "bootstrap" else [])]
+        return time_to(self, threshold, profile, direction=direction, time=time,
+                       relative_to=relative_to, start=start, end=end, method=method,
+                       alpha=alpha, n_bootstrap=n_bootstrap, seed=seed, n_jobs=n_jobs,
+                       progress=progress)
 
-    def _time_range(self, time, start, end):
-        spans = self._spans()
-        if time not in spans:
-            raise ValueError(f"{time!r} is not a numeric variable of the fitted model")
-        lo, hi = spans[time]
-        lo = lo if start is None else float(start)
-        hi = hi if end is None else float(end)
-        if not hi > lo:
-            raise ValueError(f"the search range {lo:g}–{hi:g} is empty")
-        return lo, hi
-
-    def _refine(self, profile, time, level, rough, grid):
-        step = grid[1] - grid[0]
-        mean = lambda t: float((self._X(profile.assign(**{time: [t]})) @ self.params.to_numpy())[0])  # noqa: E731
-        a, b = max(rough - step, grid[0]), min(rough + step, grid[-1])
-        if (mean(a) - level) * (mean(b) - level) < 0:
-            return float(optimize.brentq(lambda t: mean(t) - level, a, b, xtol=1e-8))
-        return float(rough)
-
-    def _delta_interval(self, profile, time, t, z):
-        if not np.isfinite(t):
-            return {"ci_lower": np.nan, "ci_upper": np.nan}
-        h = 1e-3 * max(1.0, abs(t))
-        X = self._X(pd.concat([profile] * 3, ignore_index=True).assign(**{time: [t - h, t, t + h]}))
-        slope = float((X[2] - X[0]) @ self.params.to_numpy()) / (2 * h)
-        gradient = -X[1] / slope
-        se = float(np.sqrt(gradient @ self.covariance.to_numpy() @ gradient))
-        return {"ci_lower": t - z * se, "ci_upper": t + z * se}
-
-    def _bootstrap_betas(self, n_bootstrap, seed, n_jobs, progress) -> np.ndarray:
-        """Fixed effects refitted to data simulated from the fit (parametric bootstrap)."""
+    def bootstrap_fixed_effects(self, n_bootstrap: int, seed=None, n_jobs: int = 1,
+                                progress: bool | None = None) -> np.ndarray:
+        """Fixed effects refitted to data simulated from the fit (parametric bootstrap):
+        one row per replicate, seeded, through :func:`regen._bootstrap.run_replicates`."""
         design = self._design
         if design is None:
             raise ModelError("a loaded model has no data to bootstrap; use method='delta'")
@@ -621,7 +567,7 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
             "random_cov": self.random_cov.to_numpy().tolist(), "residual_sd": self.residual_sd,
             "theta": self.theta.tolist(), "loglik": self.loglik,
             "n": self.n, "n_groups": self.n_groups, "n_dropped": self.n_dropped,
-            "spans": {name: list(span) for name, span in self._spans().items()},
+            "spans": {name: list(span) for name, span in self.spans.items()},
             "design": design_to_dict(self.model_spec, self.yes_no),
             "random_design": design_to_dict(self.random_spec),
         }
@@ -631,37 +577,33 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
         terms = document["random_terms"]
         if not isinstance(terms, list) or not 0 < len(terms) <= MAX_PARAMETERS:
             raise ValueError("random_terms is not a list of names")
-        self = cls()
-        self.params, self.covariance = stored_parameters(document)  # before any design
-        self.random_cov = stored_random_covariance(document, "random_cov", terms)
-        self.residual_sd = stored_number(document, "residual_sd", positive=True)
-        self.theta = stored_numbers(document, "theta", (len(terms) * (len(terms) + 1) // 2,))
-        self.loglik = float(document["loglik"])
-        self.reml, self.engine = bool(document["reml"]), str(document["engine"])
-        self.formula, self.re_formula = document["formula"], document["re_formula"]
-        self.groups, self.response = document["groups"], document["response"]
-        self.model_spec = design_from_dict(document["formula"], document["design"])
-        self.random_spec = design_from_dict(document["re_formula"], document["random_design"])
-        if list(self.model_spec.column_names) != list(self.params.index) or \
-                list(self.random_spec.column_names) != terms:
+        params, covariance = stored_parameters(document)  # before any design
+        model_spec = design_from_dict(document["formula"], document["design"])
+        random_spec = design_from_dict(document["re_formula"], document["random_design"])
+        if list(model_spec.column_names) != list(params.index) or \
+                list(random_spec.column_names) != terms:
             raise ValueError("the coefficients do not match the formulas' designs")
-        self.yes_no = stored_yes_no(document["design"])
-        self.n, self.n_groups = int(document["n"]), int(document["n_groups"])
-        self.n_dropped = int(document["n_dropped"])
-        self.random_effects = pd.DataFrame(columns=terms, dtype="float64")
-        self._design = None
-        spans = document["spans"]
-        if not isinstance(spans, dict):
+        stored = document["spans"]
+        if not isinstance(stored, dict):
             raise ValueError("spans is not an object of the formulas' variables")
-        self._stored_spans = {str(k): tuple(stored_numbers(spans, k, (2,))) for k in spans}
-        if any(low > high for low, high in self._stored_spans.values()):
+        spans = {str(k): tuple(stored_numbers(stored, k, (2,))) for k in stored}
+        if any(low > high for low, high in spans.values()):
             raise ValueError("a span ends before it starts")
-        return self
+        return cls(
+            params=params, covariance=covariance,
+            random_cov=stored_random_covariance(document, "random_cov", terms),
+            residual_sd=stored_number(document, "residual_sd", positive=True),
+            random_effects=pd.DataFrame(columns=terms, dtype="float64"),
+            loglik=float(document["loglik"]),
+            theta=stored_numbers(document, "theta", (len(terms) * (len(terms) + 1) // 2,)),
+            reml=bool(document["reml"]), engine=str(document["engine"]),
+            formula=document["formula"], re_formula=document["re_formula"],
+            groups=document["groups"], response=document["response"], model_spec=model_spec,
+            random_spec=random_spec, yes_no=stored_yes_no(document["design"]),
+            n=int(document["n"]), n_groups=int(document["n_groups"]),
+            n_dropped=int(document["n_dropped"]), spans=spans)
 
-    def _spans(self) -> dict[str, tuple[float, float]]:
-        """The fitted range of each numeric variable the formulas name (time_to's search range)."""
-        if self._design is None:
-            return self._stored_spans
+    def _fitted_spans(self) -> dict[str, tuple[float, float]]:
         frame = self._design.frame
         text = self.formula + " " + self.re_formula
         return {name: (float(frame[name].min()), float(frame[name].max()))
@@ -672,19 +614,6 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
         method = "REML" if self.reml else "ML"
         return (f"<TrajectoryFit {self.formula!r}, random {self.re_formula!r} by {self.groups}: "
                 f"{self.n} rows, {self.n_groups} groups, {method} loglik {self.loglik:.3f}>")
-
-
-def _first_crossing(signed: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Per row, where ``signed`` first goes from > 0 to <= 0 (linear interpolation); NaN if never."""
-    above = signed > 0
-    cross = above[:, :-1] & ~above[:, 1:]
-    has = cross.any(axis=1)
-    k = np.argmax(cross, axis=1)
-    rows = np.arange(len(signed))
-    a, b = signed[rows, k], signed[rows, k + 1]
-    fraction = np.where(a - b != 0, a / np.where(a - b != 0, a - b, 1.0), 0.0)
-    at = grid[k] + fraction * (grid[k + 1] - grid[k])
-    return np.where(has, at, np.nan)
 
 
 def _bootstrap_batch(parts: dict, seeds) -> list[np.ndarray]:

@@ -195,6 +195,7 @@ class RecoveryFit(ScaledFit, kind="RecoveryFit"):
     """
 
     ratio = "time_ratio"
+    effect_name = "Time ratio"
 
     def __init__(self, *, params, covariance, loglik, dist, formula, model_spec, n, n_dropped,
                  iterations, cluster, yes_no=None, n_clusters=None):

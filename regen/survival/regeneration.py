@@ -590,11 +590,16 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
         return 2 * (len(self.params) + (0 if "lag" in self.params or self.lag_fixed else 1)) \
             - 2 * self.loglik
 
-    @property
-    def summary(self) -> pd.DataFrame:
-        """``estimate, std_err, ci_lower, ci_upper, p_value`` at the fit's level (``alpha``);
-        the lag's interval is its profile-likelihood one and it has no p-value."""
-        return self.coef_table(self.alpha)
+    effect_name = "Velocity ratio"
+    effects_are_ratios = True
+
+    def effects(self, alpha: float | None = None) -> pd.DataFrame:
+        """:attr:`velocity_ratios`: each covariate's factor on the velocity, at the fit's
+        level (the only one its lag interval was computed at)."""
+        if alpha is not None and not np.isclose(alpha, self.alpha, rtol=0, atol=1e-12):
+            raise ValueError(f"the fit's intervals are at alpha={self.alpha:g}; refit with "
+                             f"fit_regeneration(..., alpha={alpha:g}) for another level")
+        return self.velocity_ratios
 
     def p_values(self) -> pd.Series:
         """Two-sided Wald p-values; none for the lag (its interval is a profile one)."""
