@@ -31,8 +31,9 @@ from regen.design import typical_profiles
 from regen.episodes import RELIEF_CONFIRM
 from regen.exceptions import CohortValidationError, OutputError, RegenError
 from regen.io import LIMIT_OPTIONS, LIMIT_UNITS
+from regen.ledger import PROBLEM_COLUMNS
 from regen.survival.likelihood import DISTRIBUTIONS
-from regen.validation import BOOLEAN_WORDS, PROBLEM_COLUMNS
+from regen.validation import BOOLEAN_WORDS
 
 __all__ = ["main"]
 

@@ -23,13 +23,13 @@ import pandas as pd
 from regen import episodes as _episodes
 from regen._util import isin
 from regen.io import ReadLimits, SourceFile, read_tables
-from regen.linking import Linker, empty_exclusions
+from regen.ledger import Notes, Problems, empty_exclusions
+from regen.linking import Linker
 from regen.tables import TABLES
-from regen.validation import Notes, Problems, parse_table
+from regen.validation import parse_table
 
 __all__ = ["Cohort", "read_cohort"]
 
-EXCLUSION_COLUMNS = ["table", "row", "id", "reason", "outcome"]
 DEFAULT_BASELINE_WINDOW_DAYS = 60
 DEFAULT_MAX_FOLLOW_UP_DAYS = 5 * 365
 
@@ -206,7 +206,7 @@ class Cohort:
     def _episode_tables(self, outcome: str, **options) -> tuple[pd.DataFrame, pd.DataFrame]:
         key = (outcome, tuple(sorted(options.items())))
         if key not in self._cache:
-            after = self._exclusions["reason"].str.startswith("visit_after_retreatment")
+            after = self._exclusions["reason"].eq("visit_after_retreatment")
             self._cache[key] = _episodes.build(
                 self._treatments, self._visits, self._patients, outcome,
                 set_aside=self._exclusions.loc[after.fillna(False).astype(bool), "id"], **options)
@@ -255,7 +255,7 @@ class Cohort:
             ``relief_ended_unconfirmed``, ``relieved_at_last_visit``,
             ``censored_at_retreatment``.
         exclusions : DataFrame
-            Only with ``with_exclusions=True``: ``table, row, id, reason, outcome``.
+            Only with ``with_exclusions=True``: ``table, row, id, reason, detail, outcome``.
 
         Examples
         --------
@@ -401,5 +401,4 @@ def _detached(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _reason_counts(exclusions: pd.DataFrame) -> pd.Series:
-    reasons = exclusions["reason"].astype("string").str.replace(r" \(.*\)$", "", regex=True)
-    return reasons.value_counts().sort_index()
+    return exclusions["reason"].astype("string").value_counts().sort_index()

@@ -44,6 +44,7 @@ import pandas as pd
 
 from regen._util import isin
 from regen.exceptions import DataWarning
+from regen.ledger import exclusions
 from regen.tables import PATIENTS, TREATMENTS, VISITS
 
 __all__ = ["RELIEF_CONFIRM", "build", "measurements", "relief_options"]
@@ -99,14 +100,10 @@ def build(treatments: pd.DataFrame, visits: pd.DataFrame, patients: pd.DataFrame
     episodes = pd.concat([covariates[ids], core, covariates.drop(columns=ids)], axis=1)
     excluded = np.ones(len(treatments), dtype=bool)
     excluded[treated] = False
-    exclusions = pd.DataFrame({
-        "table": pd.array(["treatments"] * int(excluded.sum()), dtype="string"),
-        "row": pd.array(treatments["source_row"].to_numpy()[excluded], dtype="Int64"),
-        "id": pd.array(table.treatment_ids[excluded], dtype="string"),
-        "reason": pd.array(reasons[excluded], dtype="string"),
-        "outcome": pd.array([outcome] * int(excluded.sum()), dtype="string"),
-    })
-    return episodes, exclusions
+    left_out = exclusions("treatments", treatments["source_row"].to_numpy()[excluded],
+                          table.treatment_ids[excluded], reasons[excluded], outcome=outcome,
+                          text_dtype="string")
+    return episodes, left_out
 
 
 # ------------------------------------------------------------------ helpers --

@@ -313,9 +313,9 @@ def read_tables(path: str | Path, problems, notes, limits: ReadLimits | None = N
         A folder holding ``patients``, ``treatments`` and ``visits`` as
         ``.csv`` (or ``.tsv``/``.txt``) or ``.parquet`` files, or one ``.xlsx``
         workbook with sheets of those names.
-    problems : regen.validation.Problems
+    problems : regen.ledger.Problems
         Collector for problems that stop a table from being read.
-    notes : regen.validation.Notes
+    notes : regen.ledger.Notes
         Collector for warnings about usable but suspicious input.
     limits : ReadLimits, optional
         How much to read before refusing a file (default: ``ReadLimits()``).

@@ -19,20 +19,13 @@ import pyarrow.compute as pc
 
 from regen._scan import shorten
 from regen._util import isin
+from regen.ledger import Notes, Problems, empty_exclusions, exclusions
 from regen.tables import KNOWN_NERVES, PATIENTS, TABLES, TREATMENTS, VISIT_SCORES
-from regen.validation import Notes, Problems, missing_column_fix
+from regen.validation import missing_column_fix
 
-__all__ = ["Linker", "empty_exclusions"]
+__all__ = ["Linker"]
 
 _SHOWN_COLUMNS = 3   # columns a contradicting visit lists (then how many more)
-
-
-def empty_exclusions() -> pd.DataFrame:
-    return pd.DataFrame({
-        "table": pd.Series(dtype="string[pyarrow]"), "row": pd.Series(dtype="Int64"),
-        "id": pd.Series(dtype="string[pyarrow]"), "reason": pd.Series(dtype="string[pyarrow]"),
-        "outcome": pd.Series(dtype="string[pyarrow]"),
-    })
 
 
 def _shown(value: object) -> str:
@@ -53,17 +46,6 @@ def _joined(*parts: str | np.ndarray | pd.Series) -> pd.arrays.ArrowStringArray:
     columns = [part if isinstance(part, str)
                else pa.array(np.asarray(part, dtype=np.int64)).cast(pa.string()) for part in parts]
     return pd.arrays.ArrowStringArray(pc.binary_join_element_wise(*columns, ""))
-
-
-def _exclusions(dropped: pd.DataFrame, reasons: pd.arrays.ArrowStringArray) -> pd.DataFrame:
-    """The exclusion ledger's rows for visits set aside, with their reasons (text in Arrow)."""
-    n = len(dropped)
-    return pd.DataFrame({
-        "table": pd.arrays.ArrowStringArray(pa.repeat("visits", n) if n else pa.array([], pa.string())),
-        "row": pd.array(dropped["source_row"], dtype="Int64"),
-        "id": pd.array(dropped["treatment_id"], dtype="string[pyarrow]"),
-        "reason": reasons, "outcome": pd.array([None] * n, dtype="string[pyarrow]"),
-    })
 
 
 def _row_of(ids: pd.Series, references: pd.Series) -> np.ndarray:
@@ -109,9 +91,9 @@ class Linker:
         self._clashing_columns()
         treatments = self._treatments()
         visits = self._visit_days(treatments)
-        visits, exclusions = self._duplicate_visits(visits)
+        visits, repeated = self._duplicate_visits(visits)
         visits, after = self._after_retreatment(visits, treatments)
-        exclusions = pd.concat([exclusions, after], ignore_index=True)
+        set_aside = pd.concat([repeated, after], ignore_index=True)
         self._unknown_nerves(treatments)
         if not {"numb", "pain"} & self.present["visits"]:
             self.notes.add(f"{self.raws['visits'].file} has neither a numb nor a pain column: "
@@ -133,7 +115,7 @@ class Linker:
             treatments["patient_id"].array)).take(np.maximum(row, 0)).combine_chunks())
         day = visits["day"].to_numpy(dtype="float64", na_value=np.inf)
         order = np.lexsort((visits["source_row"].to_numpy(), day, row))
-        return (self.patients, treatments, visits.iloc[order].reset_index(drop=True), exclusions)
+        return (self.patients, treatments, visits.iloc[order].reset_index(drop=True), set_aside)
 
     # -- ids -------------------------------------------------------------
     def _unique(self, name: str, key: str) -> None:
@@ -400,25 +382,26 @@ class Linker:
         if not after.any():
             return v, empty_exclusions()
         dropped = v.loc[after]
-        exclusions = _exclusions(dropped, _joined(
-            "visit_after_retreatment (day ", dropped["day"], "; retreated on day ",
-            at[after].astype(np.int64), ")"))
+        set_aside = exclusions("visits", dropped["source_row"], dropped["treatment_id"],
+                               "visit_after_retreatment",
+                               detail=_joined("day ", dropped["day"], "; retreated on day ",
+                                              at[after].astype(np.int64)))
         self.notes.add(f"{self.raws['visits'].file}: {len(dropped)} visit(s) fall on or after a "
                        f"retreatment of the same nerve and side (first on row "
                        f"{dropped['source_row'].min()}); the retreatment ends the earlier "
                        "treatment's follow-up, so they are not used (see cohort.exclusions).")
-        return v.loc[~after], exclusions
+        return v.loc[~after], set_aside
 
     def _duplicate_visits(self, v: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Same treatment and day twice: drop exact copies (recorded), report contradictions."""
-        exclusions = empty_exclusions()
+        repeated = empty_exclusions()
         keys = ["treatment_id", "day"]
         if v["day"].isna().all():
-            return v, exclusions
+            return v, repeated
         twice = (v.duplicated(keys, keep=False).to_numpy(dtype=bool) & v["day"].notna().to_numpy()
                  & v["treatment_id"].notna().to_numpy())
         if not twice.any():
-            return v, exclusions
+            return v, repeated
         sub = v.loc[twice].sort_values(keys + ["source_row"], kind="stable")
         codes = sub.groupby(keys, sort=False).ngroup().to_numpy()
         position = np.arange(len(sub))
@@ -469,12 +452,13 @@ class Linker:
         copies = later & ~differs
         if copies.any():
             dropped = sub.loc[copies]
-            exclusions = _exclusions(dropped, _joined("duplicate_visit (same as row ",
-                                                      first_rows[copies], ")"))
+            repeated = exclusions("visits", dropped["source_row"], dropped["treatment_id"],
+                                  "duplicate_visit", detail=_joined("same as row ",
+                                                                    first_rows[copies]))
             self.notes.add(f"{raw.file}: {len(dropped)} visit(s) repeat an earlier row exactly "
                            "(same treatment, day and values); each is counted once "
                            "(see cohort.exclusions).")
             v = v.drop(index=dropped.index)
-        return v, exclusions
+        return v, repeated
 
 

@@ -429,7 +429,7 @@ def _params(cases: list, which: str) -> list:
 
 
 def _place(case: Bad) -> str:
-    """The line of the message that locates the problem, as regen.validation.format_problems writes it."""
+    """The line of the message that locates the problem, as regen.ledger.format_problems writes it."""
     place = []
     if case.row is not None:
         place.append(f"row {case.row}")

@@ -28,7 +28,7 @@ def test_flow_adds_up():
 def test_exclusions_account_for_every_missing_episode():
     cohort = regen.read_cohort(EXAMPLE)
     exclusions = cohort.exclusions
-    assert list(exclusions.columns) == ["table", "row", "id", "reason", "outcome"]
+    assert list(exclusions.columns) == ["table", "row", "id", "reason", "detail", "outcome"]
     for outcome in ("numbness", "relief"):
         episodes = cohort.episodes(outcome)
         mine = exclusions[exclusions["outcome"] == outcome]

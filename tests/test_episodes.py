@@ -79,7 +79,8 @@ def test_retreatment_censors_the_earlier_episode(tmp_path):
         cohort = cohort_of(tmp_path, RETREATED, visits)
     excluded = cohort.exclusions.query("table == 'visits'")
     assert excluded[["row", "id"]].values.tolist() == [[4, "T1"]]
-    assert excluded["reason"].iloc[0] == "visit_after_retreatment (day 90; retreated on day 60)"
+    assert excluded["reason"].iloc[0] == "visit_after_retreatment"
+    assert excluded["detail"].iloc[0] == "day 90; retreated on day 60"
     episodes = cohort.episodes("numbness")
     assert one(episodes, "T1") == (30, np.inf, "right_censored", "censored_at_retreatment")
     assert one(episodes, "T2") == (7, 40, "interval_censored", "recovered")

@@ -165,7 +165,8 @@ def test_identical_duplicate_visit_is_excluded_with_a_reason(tmp_path):
         cohort = regen.read_cohort(write_cohort(tmp_path, visits=visits))
     excluded = cohort.exclusions.query("table == 'visits'")
     assert excluded[["row", "id"]].values.tolist() == [[9, "T1"]]
-    assert excluded["reason"].iloc[0] == "duplicate_visit (same as row 4)"
+    assert excluded["reason"].iloc[0] == "duplicate_visit"
+    assert excluded["detail"].iloc[0] == "same as row 4"
     assert len(cohort.visits) == 7
 
 

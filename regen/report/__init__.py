@@ -44,8 +44,8 @@ from regen._version import __version__
 from regen._write import Outputs, figure_bytes, html_environment
 from regen.episodes import RELIEF_CONFIRM
 from regen.exceptions import OutputError
+from regen.ledger import Problems
 from regen.tables import KNOWN_NERVES
-from regen.validation import Problems
 
 __all__ = ["MIN_GROUP", "MIN_PATIENTS", "WEEKS", "relief_report", "report_files"]
 

@@ -9,8 +9,8 @@ A. A cell longer than ``ReadLimits.max_cell_bytes`` is a problem naming file, ro
 B. A huge cell is never copied into a message, and reading stops at it.
 C. The cells, the files' bytes and the unpacked bytes are budgets for the three tables
    together, read in the order patients, treatments, visits.
-D. The problems ledger lists the first :data:`~regen.validation.MAX_LISTED_PROBLEMS`
-   problems (and :data:`~regen.validation.MAX_LISTED_CHARACTERS` of their values) and
+D. The problems ledger lists the first :data:`~regen.ledger.MAX_LISTED_PROBLEMS`
+   problems (and :data:`~regen.ledger.MAX_LISTED_CHARACTERS` of their values) and
    counts the rest, one row per file, column and fix.
 E. Parquet files that no table's cell can hold (nested columns), or whose footer is
    implausibly large, are refused before their data are read; a footer that understates
@@ -56,7 +56,7 @@ import regen
 from regen._scan import _BLOCK_BYTES
 from regen.exceptions import CohortValidationError
 from regen.io import RawTable, ReadLimits
-from regen.validation import MAX_LISTED_PROBLEMS, Problems
+from regen.ledger import MAX_LISTED_PROBLEMS, Problems
 from tests.conftest import VISITS, write_cohort
 from tests.safety.test_reading import frames, problem_of, rewrite_part, workbook
 
@@ -606,7 +606,7 @@ def test_the_ledger_lists_up_to_its_limit_and_counts_the_rest_by_file_column_and
 
 
 def test_the_ledger_stops_listing_values_at_its_character_budget(monkeypatch):
-    monkeypatch.setattr(regen.validation, "MAX_LISTED_CHARACTERS", 10)
+    monkeypatch.setattr(regen.ledger, "MAX_LISTED_CHARACTERS", 10)
     problems = Problems()
     raw = RawTable(name="visits", file="visits.csv", frame=pd.DataFrame({"pain": ["abcd"] * 5}),
                    rows=np.arange(5) + 2)

@@ -704,7 +704,7 @@ def test_workbook_cells_read_as_openpyxl_reads_them(tmp_path):
     from openpyxl.cell.rich_text import CellRichText, TextBlock
     from openpyxl.cell.text import InlineFont
 
-    from regen.validation import Notes, Problems
+    from regen.ledger import Notes, Problems
 
     rows = [["patient_id", "sex", "birth_year", "bmi", "diabetes", "smoker", "seen", "note"],
             ["P1", "F", 1970, 24.25, True, False, dt.datetime(2024, 3, 15), "plain"],
