@@ -118,11 +118,9 @@ def share_table(npmle: regen.TurnbullFit, days, label: str) -> pd.DataFrame:
 
 def time_ratio_table(fit: regen.RecoveryFit, reference: str) -> pd.DataFrame:
     """The AFT's time ratios with 95% CIs and p-values (intercept and scale left out)."""
-    s = fit.summary.drop(index=["Intercept", "log_scale"], errors="ignore")
-    table = pd.DataFrame({
-        "term": s.index, "time_ratio": s["time_ratio"].to_numpy(),
-        "ci_lower": s["time_ratio_ci_lower"].to_numpy(),
-        "ci_upper": s["time_ratio_ci_upper"].to_numpy(), "p_value": s["p_value"].to_numpy()})
+    effects = fit.effects()
+    table = effects.rename(columns={"estimate": "time_ratio"}).rename_axis("term").reset_index()
+    table["p_value"] = fit.summary.loc[effects.index, "p_value"].to_numpy()
     table["meaning"] = [f"against {reference}" if term.startswith("nerve[T.")
                         else MEANINGS.get(term, "") for term in table["term"]]
     return table
@@ -130,7 +128,7 @@ def time_ratio_table(fit: regen.RecoveryFit, reference: str) -> pd.DataFrame:
 
 def forest(fit, reference: str, title: str):
     """The forest plot of the time ratios, nerves named against the reference nerve."""
-    terms = fit.summary.drop(index=["Intercept", "log_scale"], errors="ignore").index
+    terms = fit.effects().index
     ax = regen.plot.forest(fit, ax=new_axes(4.8, 0.7 + 0.24 * len(terms)))
     labels = []
     for term in terms:

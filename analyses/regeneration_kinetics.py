@@ -70,7 +70,7 @@ def estimates(fit: regen.RegenerationFit) -> pd.DataFrame:
 
 def ratio_table(fit: regen.RegenerationFit) -> pd.DataFrame:
     """Velocity ratios exp(beta) with 95% CIs; below 1: slower regrowth."""
-    table = fit.velocity_ratios.rename_axis("term").reset_index()
+    table = fit.effects().rename_axis("term").reset_index()
     table["p_value"] = fit.summary.loc[table["term"], "p_value"].to_numpy()
     table["meaning"] = table["term"].map(MEANINGS).fillna("")
     return table

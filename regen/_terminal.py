@@ -15,7 +15,8 @@ from regen._util import json_safe
 if TYPE_CHECKING:
     from regen.cohort import Cohort
 
-__all__ = ["days", "format_fit", "format_flow", "format_medians", "strict_json"]
+__all__ = ["days", "format_fit", "format_flow", "format_medians", "format_probability",
+           "strict_json"]
 
 
 def strict_json(document, indent: int = 1) -> str:
@@ -28,13 +29,7 @@ def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFr
     lines = [f"{model.dist} AFT, {outcome}: {model.formula}  ({model.n} episodes, "
              f"log-likelihood {model.loglik:.2f}, AIC {model.aic:.1f}"
              + (f", standard errors robust over {model.cluster}" if model.cluster else "") + ")"]
-    table = model.summary.drop(index=["log_scale", "Intercept"], errors="ignore")
-    if len(table):
-        lines.append("Time ratios (x how long the time to the event is; 95% CI):")
-    for term, row in table.iterrows():
-        p = "<0.0001" if row["p_value"] < 1e-4 else f"{row['p_value']:.4f}"
-        lines.append(f"  {term:<40}{row['time_ratio']:7.3f}  ({row['time_ratio_ci_lower']:.3f}–"
-                     f"{row['time_ratio_ci_upper']:.3f})  p {p}")
+    lines += _ratio_lines(model, "Time ratios (x how long the time to the event is; 95% CI):")
     fixed = {k: (("yes" if v else "no") if isinstance(v, bool | np.bool_) else v)
              for k, v in profiles.iloc[0].items() if k != "nerve"}
     shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
@@ -52,6 +47,59 @@ def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFr
                      f"{days(median['ci_upper'], infinite=too_long)})  quartiles "
                      f"{days(by_q.loc[0.25, 'estimate'], infinite=too_long)}–"
                      f"{days(by_q.loc[0.75, 'estimate'], infinite=too_long)}")
+    return "\n".join(lines)
+
+
+def _ratio_lines(model, title: str) -> list[str]:
+    """A heading and one line per covariate: its ratio (:meth:`effects`) with the interval and
+    the p-value of :meth:`coef_table`; nothing when the model has no covariate."""
+    effects = model.effects()
+    if not len(effects):
+        return []
+    p_values = model.summary["p_value"]
+    lines = [title]
+    for term, row in effects.iterrows():
+        p = "<0.0001" if p_values[term] < 1e-4 else f"{p_values[term]:.4f}"
+        lines.append(f"  {term:<40}{_ratio(row['estimate']):>7}  ({_ratio(row['ci_lower'])}–"
+                     f"{_ratio(row['ci_upper'])})  p {p}")
+    return lines
+
+
+def _ratio(value: float) -> str:
+    """A ratio with three decimals, or in powers of ten when that would show 0.000."""
+    return f"{value:.3f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.2e}"
+
+
+def _share(p: float) -> str:
+    """A probability as a percentage that never reads as certain when it is not."""
+    if p >= 0.9995:
+        return ">99.9%" if p < 1 else "100%"
+    if p < 0.0005:
+        return "<0.1%" if p > 0 else "0%"
+    return f"{100 * p:.1f}%"
+
+
+def format_probability(model, score: str, predicted: pd.DataFrame) -> str:
+    """A GEE model's odds ratios and the predicted probability at each day, by nerve."""
+    lines = [f"GEE logistic model of {score}: {model.formula}, {model.correlation} working "
+             f"correlation within {model.groups}  ({model.n} visits after treatment, "
+             f"{model.n_groups} groups, QIC {model.qic:.1f})"]
+    lines += _ratio_lines(model, f"Odds ratios (x the odds of {score}; 95% CI, robust over "
+                                 f"{model.groups}):")
+    fixed = {k: (("yes" if v else "no") if isinstance(v, bool | np.bool_) else v)
+             for k, v in predicted.iloc[0].items()
+             if k not in ("nerve", "day", "estimate", "ci_lower", "ci_upper")}
+    shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in fixed.items())
+    lines.append(f"Predicted probability of {score}{' at ' + shown if shown else ''} (95% CI):")
+    by_nerve = "nerve" in predicted.columns
+    for label, rows in predicted.groupby("nerve" if by_nerve else np.zeros(len(predicted)),
+                                         sort=False):
+        cells = "  ".join(f"day {day:g} {_share(p)} ({_share(low)}–{_share(high)})"
+                          for day, p, low, high
+                          in rows[["day", "estimate", "ci_lower", "ci_upper"]].itertuples(
+                              index=False))
+        lines.append(f"  {label if by_nerve else 'all':<28}{cells}")
     return "\n".join(lines)
 
 

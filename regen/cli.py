@@ -24,7 +24,14 @@ import pandas as pd
 from formulaic.errors import FormulaicError
 
 import regen
-from regen._terminal import days, format_fit, format_flow, format_medians, strict_json
+from regen._terminal import (
+    days,
+    format_fit,
+    format_flow,
+    format_medians,
+    format_probability,
+    strict_json,
+)
 from regen._write import Outputs, printable
 from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
 from regen.design import typical_profiles
@@ -226,92 +233,103 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
         _echo(f"Exclusions written to {exclusions_file}")
 
 
-@main.command()
-@_path_argument
-@click.option("--outcome", type=OUTCOMES, default="numbness", show_default=True,
-              help="recovery: which episodes to model (regeneration: numbness only).")
-@click.option("--model", "model_kind",
-              type=click.Choice(["recovery", "regeneration", "trajectory"]),
-              default="recovery", show_default=True,
-              help="recovery: AFT of the time to the event; regeneration: lag + "
-                   "distance / velocity (numbness, needs distance_mm); trajectory: mixed model "
-                   "of a visit score over time (--score).")
-@click.option("--score", default="pain", show_default=True,
-              help="Trajectory: the visit score to model (pain, numbness, headache_days, ...).")
-@click.option("--re-formula", default="~ day", show_default=True,
-              help="Trajectory: random effects per patient ('~ 1': intercept only).")
-@click.option("--threshold", type=float, default=None,
-              help="Trajectory: the level whose crossing day is reported (default: 0.8 of "
-                   "baseline for pain, 1 for numbness). For pain it is a fraction of the "
-                   "baseline unless --absolute.")
-@click.option("--relative/--absolute", "relative", default=None,
-              help="Trajectory: --threshold is a fraction of the baseline score (default for "
-                   "pain) or a level of the score.")
-@click.option("--direction", type=click.Choice(["below", "above"]), default=None,
-              help="Trajectory: crossing downwards (numbness fading) or upwards (pain coming "
-                   "back); default above for pain, below otherwise.")
-@click.option("--ci", "ci_method", type=click.Choice(["delta", "bootstrap"]), default="delta",
-              show_default=True, help="Trajectory: how the crossing day's CI is computed.")
-@click.option("--n-bootstrap", type=click.IntRange(min=20), default=200, show_default=True,
-              help="Trajectory with --ci bootstrap: the number of refits.")
-@click.option("--seed", type=int, default=None, help="Trajectory with --ci bootstrap: its seed.")
-@click.option("--formula", default=None,
-              help='Covariates, e.g. "~ nerve + age + diabetes" (recovery; default "~ nerve"), '
-                   'of log velocity, e.g. "~ I(age - 50) + diabetes" (regeneration; default '
-                   '"~ 1"), or of the score (trajectory; the score is put before "~"; default '
-                   '"~ cr(day, df=4, constraints=\'center\')", plus baseline_pain for pain).')
-@click.option("--lag", type=click.FloatRange(min=0), default=None,
-              help="Regeneration: fix the lag (days) instead of estimating it.")
-@click.option("--dist", type=click.Choice(list(DISTRIBUTIONS)), default=None,
-              help="recovery: law of the time to the event (default weibull); regeneration: "
-                   "law of the regrowth time per mm (default lognormal, a log-normal velocity).")
-@click.option("--cluster", default="patient_id", show_default=True,
-              help="Robust standard errors over this unit; 'none' for model-based ones. "
-                   "Trajectory: the grouping of the random effects.")
-@click.option("--at", "settings", multiple=True, metavar="NAME=VALUE",
-              help="Covariate value for the predictions, e.g. --at age=60 --at diabetes=yes; "
-                   "others are set to the cohort's median or most common value.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option("--save", "save_to", type=click.Path(path_type=Path),
-              help="Write the fitted model to this JSON file.")
-@_confirm_option
-@_window_options
-@_force_option
-@_user_errors
-def fit(path: Path, outcome: str, model_kind: str, score: str, re_formula: str,
-        threshold: float | None, relative: bool | None, direction: str | None, ci_method: str,
-        n_bootstrap: int, seed: int | None, formula: str | None, lag: float | None,
-        dist: str | None, cluster: str, settings: tuple[str, ...], as_json: bool,
-        save_to: Path | None, confirm: int, baseline_window_days: int, max_follow_up_days: int,
-        force: bool) -> None:
-    """Fit a recovery model to the episodes in PATH.
+class _FitGroup(click.Group):
+    """``regen fit MODEL PATH``. The form of earlier releases, ``regen fit PATH [--model
+    MODEL]``, still works for now: it is rewritten to the new one, with a note saying so."""
 
-    recovery (default): an accelerated-failure-time model; prints the time
-    ratios with 95% CIs and each nerve's predicted median and quartiles.
-    regeneration: T = lag + distance / velocity; prints the velocity (mm/day)
-    and lag (days) with 95% CIs, the velocity ratios, and the AIC beside the
-    AFT models of the same covariates.
-    trajectory: a linear mixed model of --score at the visits after the
-    treatment; prints the fixed effects, the variance components and the day
-    the mean crosses --threshold, with a 95% CI.
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = list(args)
+            model = "recovery"
+            for i, arg in enumerate(args):
+                if arg == "--model" and i + 1 < len(args):
+                    model = args[i + 1]
+                    del args[i:i + 2]
+                    break
+                if arg.startswith("--model="):
+                    model = arg.partition("=")[2]
+                    del args[i]
+                    break
+            _echo(f"note: `regen fit PATH --model {model}` is now `regen fit {model} PATH`; "
+                  "the old form will be removed in a later release.", err=True)
+            args = [model, *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=_FitGroup)
+def fit() -> None:
+    """Fit a model to the cohort in PATH: regen fit MODEL PATH [OPTIONS].
+
+    \b
+    recovery      time to the event (numbness fading, relief ending): AFT model
+    regeneration  numbness: T = lag + distance / velocity (needs distance_mm)
+    trajectory    a visit score over time: linear mixed model
+    probability   a yes/no visit score over time: GEE logistic model
+
+    `regen fit MODEL --help` lists each model's options.
     """
-    _check_options(click.get_current_context(), model_kind, outcome)
+
+
+_at_option = click.option(
+    "--at", "settings", multiple=True, metavar="NAME=VALUE",
+    help="Covariate value for the predictions, e.g. --at age=60 --at diabetes=yes; others "
+         "are set to the cohort's median or most common value.")
+
+
+def _fit_output_options(command):
+    """--json, --save, --force and the reading options, shared by every model."""
+    for option in reversed([
+        click.option("--json", "as_json", is_flag=True, help="Print the results as JSON."),
+        click.option("--save", "save_to", type=click.Path(path_type=Path),
+                     help="Write the fitted model to this JSON file."),
+        _window_options, _force_option, _user_errors]):
+        command = option(command)
+    return command
+
+
+def _prepare(path: Path, save_to: Path | None, force: bool, baseline_window_days: int,
+             max_follow_up_days: int) -> regen.Cohort:
+    """Check --save before any work, then read the cohort."""
     if save_to:
         _check_suffix(Outputs(inputs=[path], force=force).file(save_to), (".json",), "--save")
-    cohort = _read(path, baseline_window_days, max_follow_up_days)
-    if model_kind == "trajectory":
-        _fit_trajectory(cohort, score, formula, re_formula, settings,
-                        _Crossing(threshold, relative, direction, ci_method, n_bootstrap, seed),
-                        cluster, as_json, save_to, force)
-        return
+    return _read(path, baseline_window_days, max_follow_up_days)
+
+
+def _robust_over(cluster: str) -> str | None:
+    return None if cluster.lower() == "none" else cluster
+
+
+_cluster_option = click.option(
+    "--cluster", default="patient_id", show_default=True,
+    help="Robust standard errors over this unit; 'none' for model-based ones.")
+
+
+@fit.command("recovery")
+@_path_argument
+@click.option("--outcome", type=OUTCOMES, default="numbness", show_default=True,
+              help="Which episodes to model.")
+@click.option("--formula", default="~ nerve", show_default=True,
+              help='Covariates, e.g. "~ nerve + age + diabetes".')
+@click.option("--dist", type=click.Choice(list(DISTRIBUTIONS)), default="weibull",
+              show_default=True, help="Law of the time to the event.")
+@_cluster_option
+@_confirm_option
+@_at_option
+@_fit_output_options
+def fit_recovery(path: Path, outcome: str, formula: str, dist: str, cluster: str,
+                 confirm: int, settings: tuple[str, ...], as_json: bool, save_to: Path | None,
+                 baseline_window_days: int, max_follow_up_days: int, force: bool) -> None:
+    """An accelerated-failure-time model of the time to the event.
+
+    Prints the time ratios with 95% CIs and each nerve's predicted median and
+    quartiles (covariates at --at values, else typical ones).
+    """
+    if click.get_current_context().get_parameter_source("confirm") == \
+            click.core.ParameterSource.COMMANDLINE and outcome != "relief":
+        raise click.UsageError("--confirm applies to relief episodes: add --outcome relief")
+    cohort = _prepare(path, save_to, force, baseline_window_days, max_follow_up_days)
     episodes = cohort.episodes(outcome, **({"confirm": confirm} if outcome == "relief" else {}))
-    if model_kind == "regeneration":
-        _fit_regeneration(episodes, outcome, formula or "~ 1", lag, dist or "lognormal", cluster,
-                          as_json, save_to, force)
-        return
-    formula, dist = formula or "~ nerve", dist or "weibull"
-    model = regen.fit_recovery(formula, episodes, dist=dist,
-                               cluster=None if cluster.lower() == "none" else cluster)
+    model = regen.fit_recovery(formula, episodes, dist=dist, cluster=_robust_over(cluster))
     profiles = _profiles(episodes, model, settings)
     predicted = model.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
     if save_to:
@@ -327,6 +345,133 @@ def fit(path: Path, outcome: str, model_kind: str, score: str, re_formula: str,
     _echo(format_fit(model, outcome, profiles, predicted))
     if save_to:
         _echo(f"\nModel saved to {save_to}")
+
+
+@fit.command("regeneration")
+@_path_argument
+@click.option("--formula", default="~ 1", show_default=True,
+              help='Covariates of log velocity, e.g. "~ I(age - 50) + diabetes".')
+@click.option("--lag", type=click.FloatRange(min=0), default=None,
+              help="Fix the lag (days) instead of estimating it.")
+@click.option("--dist", type=click.Choice(list(DISTRIBUTIONS)), default="lognormal",
+              show_default=True,
+              help="Law of the regrowth time per mm (lognormal: a log-normal velocity).")
+@_cluster_option
+@_fit_output_options
+def fit_regeneration(path: Path, formula: str, lag: float | None, dist: str, cluster: str,
+                     as_json: bool, save_to: Path | None, baseline_window_days: int,
+                     max_follow_up_days: int, force: bool) -> None:
+    """Regrowth kinetics of numbness: T = lag + distance_mm / velocity.
+
+    Prints the velocity (mm/day) and lag (days) with 95% CIs, the velocity
+    ratios, and the AIC beside the AFT models of the same covariates.
+    """
+    cohort = _prepare(path, save_to, force, baseline_window_days, max_follow_up_days)
+    _fit_regeneration(cohort.episodes("numbness"), "numbness", formula, lag, dist, cluster,
+                      as_json, save_to, force)
+
+
+_groups_option = click.option(
+    "--groups", "--cluster", "groups", default="patient_id", show_default=True,
+    help="The grouping of the visits: the random effects' (trajectory) or the correlated "
+         "rows' (probability) unit.")
+
+
+@fit.command("trajectory")
+@_path_argument
+@click.option("--score", default="pain", show_default=True,
+              help="The visit score to model (pain, numbness, headache_days, ...).")
+@click.option("--formula", default=None,
+              help="Covariates of the score (the score is put before \"~\"); default "
+                   "\"~ cr(day, df=4, constraints='center')\", plus baseline_pain for pain.")
+@click.option("--re-formula", default="~ day", show_default=True,
+              help="Random effects per group ('~ 1': intercept only).")
+@click.option("--threshold", type=float, default=None,
+              help="The level whose crossing day is reported (default: 0.8 of baseline for "
+                   "pain, 1 for numbness). For pain it is a fraction of the baseline unless "
+                   "--absolute.")
+@click.option("--relative/--absolute", "relative", default=None,
+              help="--threshold is a fraction of the baseline score (default for pain) or a "
+                   "level of the score.")
+@click.option("--direction", type=click.Choice(["below", "above"]), default=None,
+              help="Crossing downwards (numbness fading) or upwards (pain coming back); "
+                   "default above for pain, below otherwise.")
+@click.option("--ci", "ci_method", type=click.Choice(["delta", "bootstrap"]), default="delta",
+              show_default=True, help="How the crossing day's CI is computed.")
+@click.option("--n-bootstrap", type=click.IntRange(min=20), default=200, show_default=True,
+              help="With --ci bootstrap: the number of refits.")
+@click.option("--seed", type=int, default=None, help="With --ci bootstrap: its seed.")
+@_groups_option
+@_at_option
+@_fit_output_options
+def fit_trajectory(path: Path, score: str, formula: str | None, re_formula: str,
+                   threshold: float | None, relative: bool | None, direction: str | None,
+                   ci_method: str, n_bootstrap: int, seed: int | None, groups: str,
+                   settings: tuple[str, ...], as_json: bool, save_to: Path | None,
+                   baseline_window_days: int, max_follow_up_days: int, force: bool) -> None:
+    """A linear mixed model of a visit score after the treatment.
+
+    Prints the fixed effects, the variance components and the day the mean
+    crosses --threshold, with a 95% CI.
+    """
+    cohort = _prepare(path, save_to, force, baseline_window_days, max_follow_up_days)
+    _fit_trajectory(cohort, score, formula, re_formula, settings,
+                    _Crossing(threshold, relative, direction, ci_method, n_bootstrap, seed),
+                    groups, as_json, save_to, force)
+
+
+@fit.command("probability")
+@_path_argument
+@click.option("--score", default="numb", show_default=True,
+              help="The yes/no visit score to model.")
+@click.option("--formula", default=None,
+              help="Covariates of the log odds (the score is put before \"~\"); default "
+                   "\"~ cr(day, df=4, constraints='center')\".")
+@click.option("--correlation", type=click.Choice(["exchangeable", "ar1", "independence"]),
+              default="exchangeable", show_default=True,
+              help="The working correlation of a group's visits.")
+@click.option("--days", "at_days", type=click.IntRange(min=1), multiple=True,
+              default=(30, 60, 90, 180), show_default=True,
+              help="Days at which the predicted probability is printed (repeat the option).")
+@_groups_option
+@_at_option
+@_fit_output_options
+def fit_probability(path: Path, score: str, formula: str | None, correlation: str,
+                    at_days: tuple[int, ...], groups: str, settings: tuple[str, ...],
+                    as_json: bool, save_to: Path | None, baseline_window_days: int,
+                    max_follow_up_days: int, force: bool) -> None:
+    """A GEE logistic model of a yes/no visit score after the treatment.
+
+    Prints the odds ratios with 95% CIs (robust over --groups) and the predicted
+    probability of the score at --days for each nerve.
+    """
+    cohort = _prepare(path, save_to, force, baseline_window_days, max_follow_up_days)
+    rows = cohort.measurements(score)
+    rows = rows.loc[rows["day"] >= 1]
+    formula = _with_response(score, formula or "~ cr(day, df=4, constraints='center')")
+    model = regen.fit_probability(formula, rows, groups=groups, correlation=correlation)
+    profiles = _profiles(rows, model, settings, exclude=("day",))
+    grid = profiles.merge(pd.DataFrame({"day": [float(d) for d in at_days]}), how="cross")
+    predicted = model.predict(grid)
+    if save_to:
+        model.save(save_to, force=force)
+    if as_json:
+        _echo(strict_json({
+            "model": "probability", "score": score, "formula": formula,
+            "correlation": correlation, "rows": model.n, "groups": model.n_groups,
+            "qic": model.qic, "working_correlation": model.working_correlation,
+            "summary": model.summary.reset_index(names="term").to_dict(orient="records"),
+            "predictions": predicted.to_dict(orient="records"),
+        }, indent=1))
+        return
+    _echo(format_probability(model, score, predicted))
+    if save_to:
+        _echo(f"\nModel saved to {save_to}")
+
+
+def _with_response(score: str, formula: str) -> str:
+    """The formula with the score before "~" when the user gave only the covariates."""
+    return f"{score} {formula.strip()}" if not formula.split("~")[0].strip() else formula
 
 
 def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: float | None,
@@ -369,9 +514,10 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
                  f"{days(lag_row['ci_upper'], digits=1, infinite='no upper bound')}; {how})"
                  + ("  NOT IDENTIFIED by these data: fix it with --lag" if kinetics.lag_flat
                     else ""))
-    if len(kinetics.velocity_ratios):
+    ratios = kinetics.effects()
+    if len(ratios):
         lines.append("Velocity ratios (x velocity; 95% CI):")
-        for term, row in kinetics.velocity_ratios.iterrows():
+        for term, row in ratios.iterrows():
             lines.append(f"  {term:<40}{row['estimate']:7.3f}  ({row['ci_lower']:.3f}–"
                          f"{row['ci_upper']:.3f})")
     lines.append("AIC (lower is better), same covariates: " + ", ".join(
@@ -379,32 +525,6 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
     if save_to:
         lines.append(f"Model saved to {save_to}")
     _echo("\n".join(lines))
-
-
-_ONLY = {"trajectory": ("score", "re_formula", "threshold", "relative", "direction", "ci_method",
-                        "n_bootstrap", "seed"),
-         "regeneration": ("lag",), "recovery": ()}
-_NOT = {"trajectory": ("outcome", "lag", "dist", "confirm"), "regeneration": ("settings", "confirm"),
-        "recovery": ()}
-
-
-def _check_options(ctx: click.Context, model_kind: str, outcome: str) -> None:
-    """Refuse an option the chosen model would silently ignore."""
-    from click.core import ParameterSource
-
-    given = {name for name in ctx.params
-             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
-    wrong = [name for kind, names in _ONLY.items() if kind != model_kind for name in names
-             if name in given] + [name for name in _NOT[model_kind] if name in given]
-    if wrong:
-        flags = ", ".join("--" + {"ci_method": "ci", "settings": "at"}.get(n, n).replace("_", "-")
-                          for n in sorted(set(wrong)))
-        raise click.UsageError(f"{flags} do(es) not apply to --model {model_kind}")
-    if model_kind == "regeneration" and outcome != "numbness":
-        raise click.UsageError("--model regeneration models when numbness fades (the axons "
-                               "reaching the skin); use --outcome numbness")
-    if "confirm" in given and model_kind == "recovery" and outcome != "relief":
-        raise click.UsageError("--confirm applies to relief episodes: add --outcome relief")
 
 
 class _Crossing:
@@ -437,7 +557,8 @@ class _Crossing:
 
 def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_formula: str,
                     settings: tuple[str, ...], crossing: _Crossing, cluster: str, as_json: bool,
-                    save_to: Path | None, force: bool = False) -> None:
+                    save_to: Path | None, force: bool = False) -> regen.TrajectoryFit:
+    """Fit, print (or print as JSON) and save a trajectory model; return it."""
     measurements = cohort.measurements(score)      # an unknown score is an error here
     crossing = crossing.resolve(score)
     rows = measurements.loc[measurements["day"] >= 1]
@@ -477,7 +598,7 @@ def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_fo
                          "direction": crossing.direction, "ci": crossing.method},
             "time_to_threshold": answers.to_dict(orient="records"),
         }, indent=1))
-        return
+        return traj
     lines = [f"Trajectory of {score}: {formula}, random {re_formula} per {groups}  "
              f"({traj.n} visits after treatment, {traj.n_groups} patients, REML log-likelihood "
              f"{traj.loglik:.2f})", "Fixed effects (95% CI):"]
@@ -506,6 +627,7 @@ def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_fo
     if save_to:
         lines.append(f"Model saved to {save_to}")
     _echo("\n".join(lines))
+    return traj
 
 
 def _profiles(episodes: pd.DataFrame, model, settings: tuple[str, ...],
@@ -687,12 +809,12 @@ def demo(data: Path, out: Path, force: bool) -> None:
     outputs.write_table(cohort.flow(), out / "flow.csv")
     outputs.write_table(cohort.exclusions, out / "exclusions.csv")
     outputs.write_table(cohort.summary(), out / "summary_by_nerve.csv", index=True)
-    medians = []
+    medians, curves, models = [], {}, {}   # each model fitted once, for tables and figures
     for outcome in ("numbness", "relief"):
         episodes = cohort.episodes(outcome)
         outputs.write_table(episodes, out / f"{outcome}_episodes.csv")
-        fit = regen.turnbull(episodes, by="nerve", n_bootstrap=200, seed=2026,
-                             cluster="patient_id")
+        fit = curves[outcome] = regen.turnbull(episodes, by="nerve", n_bootstrap=200,
+                                               seed=2026, cluster="patient_id")
         table = fit.quantile([0.25, 0.5, 0.75]).assign(outcome=outcome)
         medians.append(table.assign(episodes=table["nerve"].map(fit.n)))
     medians = pd.concat(medians, ignore_index=True)
@@ -700,7 +822,8 @@ def demo(data: Path, out: Path, force: bool) -> None:
     _echo("\n" + format_medians(medians))
     for outcome in ("numbness", "relief"):
         episodes = cohort.episodes(outcome)
-        model = regen.fit_recovery("~ nerve + age + diabetes", episodes, cluster="patient_id")
+        model = models[outcome] = regen.fit_recovery("~ nerve + age + diabetes", episodes,
+                                                     cluster="patient_id")
         profiles = _profiles(episodes, model, ())
         predicted = model.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
         outputs.write_table(predicted.drop(columns="std_err_log"),
@@ -708,10 +831,10 @@ def demo(data: Path, out: Path, force: bool) -> None:
         model.save(out / f"aft_{outcome}_model.json", outcome=outcome, force=force)
         _echo("\n" + format_fit(model, outcome, profiles, predicted))
     _echo("")
-    _fit_trajectory(cohort, "pain", None, "~ day", (),
-                    _Crossing(None, None, None, "delta", 200, None), "patient_id", False,
-                    out / "trajectory_pain_model.json", force)
-    figures = _demo_figures(cohort, out / "figures", outputs)
+    trajectory = _fit_trajectory(cohort, "pain", None, "~ day", (),
+                                 _Crossing(None, None, None, "delta", 200, None), "patient_id",
+                                 False, out / "trajectory_pain_model.json", force)
+    figures = _demo_figures(cohort, curves, models, trajectory, out / "figures", outputs)
     content = relief_report(cohort, out / "report.html", seed=2026, force=force)
     _echo(f"\nWritten to {out}/:\n  tables: numbness_episodes.csv, relief_episodes.csv, "
                "exclusions.csv, flow.csv, summary_by_nerve.csv, npmle_quantiles_by_nerve.csv, "
@@ -730,8 +853,10 @@ DEMO_FIGURES = ("numbness_curves", "numbness_forest", "relief_curves", "relief_f
                 "pain_trajectories")
 
 
-def _demo_figures(cohort: regen.Cohort, folder: Path, outputs: Outputs) -> list[Path]:
-    """The recovery curves, the forest plot and the pain trajectories, as PNG and SVG."""
+def _demo_figures(cohort: regen.Cohort, curves: dict, models: dict,
+                  trajectory: regen.TrajectoryFit, folder: Path, outputs: Outputs) -> list[Path]:
+    """The recovery curves (the demo's NPMLE fits, with a Weibull AFT by nerve over them), the
+    forest plots of the demo's AFT models and the pain trajectories, as PNG and SVG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -742,23 +867,14 @@ def _demo_figures(cohort: regen.Cohort, folder: Path, outputs: Outputs) -> list[
     written = []
     labels = {"numbness": "Still numb", "relief": "Still relieved (responders)"}
     for outcome, label in labels.items():
-        episodes = cohort.episodes(outcome)
-        curves = regen.turnbull(episodes, by="nerve", n_bootstrap=200, seed=2026,
-                                cluster="patient_id", progress=False)
-        model = regen.fit_recovery("~ nerve", episodes, cluster="patient_id")
-        ax = plot.recovery(curves, model, ylabel=label)
+        by_nerve = regen.fit_recovery("~ nerve", cohort.episodes(outcome), cluster="patient_id")
+        ax = plot.recovery(curves[outcome], by_nerve, ylabel=label)
         written += plot.save(ax, folder / f"{outcome}_curves", outputs=outputs)
         plt.close(ax.figure)
-        model = regen.fit_recovery("~ nerve + age + diabetes", episodes, cluster="patient_id")
-        ax = plot.forest(model, title=f"{outcome.capitalize()}: time ratios")
+        ax = plot.forest(models[outcome], title=f"{outcome.capitalize()}: time ratios")
         written += plot.save(ax, folder / f"{outcome}_forest", outputs=outputs)
         plt.close(ax.figure)
-    pain = cohort.measurements("pain").query("day >= 1")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", regen.ConvergenceWarning)  # reported above already
-        trajectory = regen.fit_trajectory(
-            "pain ~ cr(day, df=4, constraints='center') + baseline_pain", pain)
-    ax = plot.trajectories(trajectory, pain)
+    ax = plot.trajectories(trajectory, cohort.measurements("pain").query("day >= 1"))
     written += plot.save(ax, folder / "pain_trajectories", outputs=outputs)
     plt.close(ax.figure)
     return written

@@ -153,7 +153,7 @@ def expected_duration(model, values: dict[str, str]) -> dict:
     """
     if not isinstance(model, RecoveryFit | RegenerationFit):
         raise ModelError(f"a {type(model).__name__} does not predict a duration; use a model "
-                         "saved by 'regen fit --save' (recovery or regeneration)")
+                         "saved by 'regen fit recovery --save' (or 'regen fit regeneration --save')")
     profile = _profile(model, values)
     with np.errstate(over="ignore", invalid="ignore"):  # said in words below
         table = model.predict_quantile(profile, q=[0.25, 0.5, 0.75]).set_index("q")

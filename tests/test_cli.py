@@ -185,7 +185,8 @@ def test_internal_errors_are_reported_as_bugs(run, monkeypatch):
 
 def test_fit_prints_time_ratios_and_predictions_for_a_profile(run, tmp_path):
     model = tmp_path / "model.json"
-    result = run("fit", EXAMPLE, "--formula", "~ nerve + age + diabetes", "--at", "age=60",
+    result = run("fit", "recovery", EXAMPLE, "--formula", "~ nerve + age + diabetes",
+                 "--at", "age=60",
                  "--at", "diabetes=yes", "--save", model)
     assert result.exit_code == 0, result.output
     assert "Time ratios" in result.stdout and "diabetes" in result.stdout
@@ -197,7 +198,8 @@ def test_fit_prints_time_ratios_and_predictions_for_a_profile(run, tmp_path):
 
 
 def test_fit_json_output(run):
-    result = run("fit", EXAMPLE, "--outcome", "relief", "--dist", "lognormal", "--json")
+    result = run("fit", "recovery", EXAMPLE, "--outcome", "relief", "--dist", "lognormal",
+                 "--json")
     assert result.exit_code == 0, result.output
     import json
     document = json.loads(result.stdout)
@@ -208,13 +210,13 @@ def test_fit_json_output(run):
 
 
 def test_fit_bad_setting_is_a_usage_error(run):
-    result = run("fit", EXAMPLE, "--formula", "~ nerve + age", "--at", "weight=3")
+    result = run("fit", "recovery", EXAMPLE, "--formula", "~ nerve + age", "--at", "weight=3")
     assert result.exit_code == 2
     assert "NAME one of age, nerve" in result.stderr
 
 
 def test_fit_regeneration_prints_velocity_lag_and_ratios(run, tmp_path):
-    result = run("fit", EXAMPLE, "--model", "regeneration", "--formula",
+    result = run("fit", "regeneration", EXAMPLE, "--formula",
                  "~ I(age - 50) + diabetes", "--save", tmp_path / "kin.json")
     assert result.exit_code == 0, result.output
     assert "velocity (covariates at 0):" in result.stdout and "mm/day" in result.stdout
@@ -224,17 +226,17 @@ def test_fit_regeneration_prints_velocity_lag_and_ratios(run, tmp_path):
     # data/example was simulated at 1.4 mm/day, a 10-day lag and diabetes x0.8.
     assert kinetics.velocity["ci_lower"] <= 1.4 <= kinetics.velocity["ci_upper"]
     assert kinetics.lag["ci_lower"] <= 10 <= kinetics.lag["ci_upper"]
-    json_result = run("fit", EXAMPLE, "--model", "regeneration", "--lag", 10, "--json")
+    json_result = run("fit", "regeneration", EXAMPLE, "--lag", 10, "--json")
     import json
     document = json.loads(json_result.stdout)
     assert document["lag_days"]["fixed"] and document["lag_days"]["estimate"] == 10
-    weibull = run("fit", EXAMPLE, "--model", "regeneration", "--dist", "weibull", "--lag", 10)
+    weibull = run("fit", "regeneration", EXAMPLE, "--dist", "weibull", "--lag", 10)
     assert weibull.exit_code == 0, weibull.output
     assert "Weibull regrowth time" in weibull.stdout and "regeneration (weibull)" in weibull.stdout
 
 
 def test_fit_trajectory_prints_effects_components_and_the_crossing_day(run, tmp_path):
-    result = run("fit", EXAMPLE, "--model", "trajectory", "--score", "pain",
+    result = run("fit", "trajectory", EXAMPLE, "--score", "pain",
                  "--save", tmp_path / "traj.json")
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -243,7 +245,7 @@ def test_fit_trajectory_prints_effects_components_and_the_crossing_day(run, tmp_
     assert "first day the mean pain goes above 0.8 × baseline" in out
     assert regen.load_model(tmp_path / "traj.json").response == "pain"
     import json
-    document = json.loads(run("fit", EXAMPLE, "--model", "trajectory", "--score", "numbness",
+    document = json.loads(run("fit", "trajectory", EXAMPLE, "--score", "numbness",
                               "--re-formula", "~ 1", "--json").stdout)
     crossing = document["time_to_threshold"][0]
     assert document["crossing"]["direction"] == "below" and crossing["threshold"] == 1
@@ -251,7 +253,7 @@ def test_fit_trajectory_prints_effects_components_and_the_crossing_day(run, tmp_
 
 
 def test_fit_trajectory_needs_a_threshold_for_other_scores(run):
-    result = run("fit", EXAMPLE, "--model", "trajectory", "--score", "headache_days")
+    result = run("fit", "trajectory", EXAMPLE, "--score", "headache_days")
     assert result.exit_code == 2 and "--threshold" in result.stderr
 
 
@@ -265,24 +267,58 @@ def test_report_command_writes_the_report_and_its_tables(run, tmp_path):
 
 
 def test_fit_options_that_do_not_apply_are_refused(run):
-    wrong = run("fit", EXAMPLE, "--model", "trajectory", "--lag", 3)
-    assert wrong.exit_code == 2 and "--lag do(es) not apply to --model trajectory" in wrong.stderr
-    relief = run("fit", EXAMPLE, "--model", "regeneration", "--outcome", "relief")
-    assert relief.exit_code == 2 and "use --outcome numbness" in relief.stderr
-    typo = run("fit", EXAMPLE, "--formula", "~ agee")
+    """Each model has only its own options: another model's is no option at all."""
+    wrong = run("fit", "trajectory", EXAMPLE, "--lag", 3)
+    assert wrong.exit_code == 2 and "No such option '--lag'" in wrong.stderr
+    relief = run("fit", "regeneration", EXAMPLE, "--outcome", "relief")
+    assert relief.exit_code == 2 and "No such option '--outcome'" in relief.stderr
+    assert "--lag" not in run("fit", "recovery", "--help").stdout
+    assert "--re-formula" in run("fit", "trajectory", "--help").stdout
+    typo = run("fit", "recovery", EXAMPLE, "--formula", "~ agee")
     assert typo.exit_code == 1 and "agee" in typo.stderr and "bug" not in typo.stderr
 
 
 def test_trajectory_json_is_strict_and_categorical_profiles_work(run):
     import json
-    result = run("fit", EXAMPLE, "--model", "trajectory", "--threshold", 100, "--absolute",
+    result = run("fit", "trajectory", EXAMPLE, "--threshold", 100, "--absolute",
                  "--json")
     document = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(name))
     assert document["time_to_threshold"][0]["estimate"] is None
-    by_sex = run("fit", EXAMPLE, "--model", "trajectory", "--formula",
+    by_sex = run("fit", "trajectory", EXAMPLE, "--formula",
                  "~ cr(day, df=4, constraints='center') + baseline_pain + sex", "--at", "sex=M")
     assert by_sex.exit_code == 0, by_sex.output
     assert "at sex M" in by_sex.stdout
-    unseen = run("fit", EXAMPLE, "--model", "trajectory", "--formula",
+    unseen = run("fit", "trajectory", EXAMPLE, "--formula",
                  "~ cr(day, df=4, constraints='center') + nerve", "--at", "nerve=sural")
     assert unseen.exit_code == 1 and "known: anterior_femoral_cutaneous" in unseen.stderr
+
+
+def test_fit_in_the_form_of_earlier_releases_still_works_with_a_note(run):
+    """`regen fit PATH --model M` runs `regen fit M PATH` and says so on stderr."""
+    old = run("fit", EXAMPLE, "--model", "regeneration", "--lag", 10, "--json")
+    new = run("fit", "regeneration", EXAMPLE, "--lag", 10, "--json")
+    assert old.exit_code == 0, old.output
+    assert old.stdout == new.stdout
+    assert "is now `regen fit regeneration PATH`" in old.stderr
+    plain = run("fit", EXAMPLE, "--formula", "~ nerve", "--json")
+    assert plain.exit_code == 0 and "is now `regen fit recovery PATH`" in plain.stderr
+    assert "note:" not in new.stderr
+
+
+def test_fit_probability_prints_odds_ratios_and_probabilities(run, tmp_path):
+    import json
+    result = run("fit", "probability", EXAMPLE, "--formula",
+                 "~ cr(day, df=3, constraints='center') + diabetes", "--at", "diabetes=yes",
+                 "--days", 30, "--days", 120, "--save", tmp_path / "gee.json")
+    assert result.exit_code == 0, result.output
+    assert "Odds ratios" in result.stdout and "diabetes" in result.stdout
+    assert "at diabetes yes" in result.stdout and "day 120" in result.stdout
+    model = regen.load_model(tmp_path / "gee.json")
+    expected = model.predict(pd.DataFrame({"diabetes": [True], "day": [120.0]}))["estimate"]
+    line = next(x for x in result.stdout.splitlines() if "day 120" in x)
+    shown = float(line.split("day 120 ")[1].split("%")[0])
+    assert shown == pytest.approx(100 * expected.iloc[0], abs=0.05)
+    document = json.loads(run("fit", "probability", EXAMPLE, "--json").stdout)
+    assert document["model"] == "probability" and len(document["predictions"]) == 4
+    assert all(0 < p["ci_lower"] < p["estimate"] < p["ci_upper"] < 1
+               for p in document["predictions"])

@@ -192,11 +192,11 @@ def test_cli_episodes_confirm(noisy, tmp_path):
 
 
 def test_cli_fit_confirm_applies_to_relief_only():
-    numb = invoke("fit", EXAMPLE, "--confirm", 3)
+    numb = invoke("fit", "recovery", EXAMPLE, "--confirm", 3)
     assert numb.exit_code == 2 and "--confirm applies to relief episodes" in numb.stderr
-    trajectory = invoke("fit", EXAMPLE, "--model", "trajectory", "--confirm", 3)
-    assert trajectory.exit_code == 2 and "--confirm do(es) not apply" in trajectory.stderr
-    relief = invoke("fit", EXAMPLE, "--outcome", "relief", "--confirm", 3, "--json")
+    trajectory = invoke("fit", "trajectory", EXAMPLE, "--confirm", 3)
+    assert trajectory.exit_code == 2 and "No such option '--confirm'" in trajectory.stderr
+    relief = invoke("fit", "recovery", EXAMPLE, "--outcome", "relief", "--confirm", 3, "--json")
     assert relief.exit_code == 0, relief.output
     assert json.loads(relief.stdout)["episodes"] > 300
 

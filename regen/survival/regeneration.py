@@ -373,7 +373,7 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
                 f"{lag_hat:.1f} days (profile interval {lag_interval[0]:.1f}–"
                 f"{lag_interval[1]:.1f}) should not be trusted. Fix the lag from physiology "
                 "(Wallerian degeneration takes days), e.g. fit_regeneration(..., lag=7) or "
-                "'regen fit ... --lag 7'.",
+                "'regen fit regeneration ... --lag 7'.",
                 DataWarning, stacklevel=2)
         ends = kinetics.up[np.isfinite(kinetics.up)]
         if len(ends) and lag_hat < NEAR_ZERO_LAG * float(np.median(ends)):

@@ -27,14 +27,15 @@ from regen.validation import BOOLEAN_WORDS
     ("age=sixty", "needs a number"),
 ])
 def test_fit_refuses_a_value_a_covariate_cannot_take(cli, small_cohort, setting, message):
-    result = cli("fit", small_cohort, "--formula", "~ nerve + age + diabetes", "--at", setting)
+    result = cli("fit", "recovery", small_cohort, "--formula", "~ nerve + age + diabetes",
+                 "--at", setting)
     assert result.exit_code == 2, result.output
     assert message in result.stderr and setting in result.stderr
 
 
 @pytest.mark.parametrize("word", sorted(BOOLEAN_WORDS))
 def test_fit_takes_every_word_of_the_one_vocabulary(cli, small_cohort, word):
-    result = cli("fit", small_cohort, "--formula", "~ nerve + diabetes", "--at",
+    result = cli("fit", "recovery", small_cohort, "--formula", "~ nerve + diabetes", "--at",
                  f"diabetes={word.upper()}")
     assert result.exit_code == 0, result.output
     assert f"diabetes {'yes' if BOOLEAN_WORDS[word] else 'no'}" in result.stdout
@@ -98,7 +99,7 @@ def test_the_read_limits_are_options_and_named_in_refusals(cli, tmp_path):
 
 @pytest.mark.parametrize("threshold", ["-1", "0", "nan", "inf"])
 def test_a_trajectory_threshold_must_be_a_level(cli, small_cohort, threshold):
-    result = cli("fit", small_cohort, "--model", "trajectory", "--score", "pain",
+    result = cli("fit", "trajectory", small_cohort, "--score", "pain",
                  "--threshold", threshold)
     assert result.exit_code == 2, result.output
     assert "is not a level" in result.stderr and "--threshold" in result.stderr

@@ -94,7 +94,7 @@ def test_fit_save_never_writes_over_an_input(cli, cohort_copy):
     hard = cohort_copy.parent / "model.json"
     os.link(cohort_copy / "treatments.csv", hard)  # another name for the same file
     before = digests(cohort_copy)
-    result = cli("fit", cohort_copy, "--save", hard)
+    result = cli("fit", "recovery", cohort_copy, "--save", hard)
     _refused(result, str(hard), str(cohort_copy / "treatments.csv"))
     assert digests(cohort_copy) == before
 
@@ -162,12 +162,12 @@ def test_a_rerun_replaces_regens_own_files_but_not_edited_ones(cli, small_cohort
 def test_fit_save_refuses_a_users_file(cli, small_cohort, tmp_path):
     target = tmp_path / "model.json"
     target.write_text("{}")
-    result = cli("fit", small_cohort, "--save", target)
+    result = cli("fit", "recovery", small_cohort, "--save", target)
     _refused(result, str(target), "--force")
     assert target.read_text() == "{}"
-    assert cli("fit", small_cohort, "--save", target, "--force").exit_code == 0
+    assert cli("fit", "recovery", small_cohort, "--save", target, "--force").exit_code == 0
     assert isinstance(regen.load_model(target), regen.RecoveryFit)
-    assert cli("fit", small_cohort, "--save", target).exit_code == 0  # now its own
+    assert cli("fit", "recovery", small_cohort, "--save", target).exit_code == 0  # now its own
 
 
 def test_simulate_refuses_a_users_cohort_and_a_second_format(cli, tmp_path):
@@ -330,7 +330,7 @@ def test_the_manifest_is_never_an_output(cli, small_cohort, tmp_path):
     assert cli("episodes", small_cohort, "-o", tmp_path / "e.csv").exit_code == 0
     manifest = (tmp_path / MANIFEST).read_bytes()
     for force in ((), ("--force",)):
-        result = cli("fit", small_cohort, "--save", tmp_path / MANIFEST, *force)
+        result = cli("fit", "recovery", small_cohort, "--save", tmp_path / MANIFEST, *force)
         _refused(result, MANIFEST, "choose another name")
     assert (tmp_path / MANIFEST).read_bytes() == manifest
 

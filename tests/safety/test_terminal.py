@@ -38,7 +38,7 @@ def _cohort_with(tmp_path, name: str, *, nerve: str = "greater_occipital"):
 
 def test_an_escape_sequence_in_a_nerve_name_is_printed_escaped(cli, tmp_path):
     folder = _cohort_with(tmp_path, ESCAPE)
-    result = cli("fit", folder, "--formula", "~ nerve")
+    result = cli("fit", "recovery", folder, "--formula", "~ nerve")
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output
     assert "\\x1b[2j\\x1b[31mred" in result.stdout  # the (lower-cased) name, literally
@@ -112,7 +112,8 @@ def test_figure_labels_escape_control_characters(tmp_path, name):
 def test_a_model_files_text_is_printed_escaped_by_predict(cli, tmp_path):
     folder = _cohort_with(tmp_path, ESCAPE)
     model = tmp_path / "model.json"
-    assert cli("fit", folder, "--formula", "~ nerve", "--save", model).exit_code == 0
+    assert cli("fit", "recovery", folder, "--formula", "~ nerve",
+               "--save", model).exit_code == 0
     result = cli("predict", "--model", model, "--nerve", "bogus")
     assert result.exit_code == 2
     assert "\x1b" not in result.output and "\\x1b[2j\\x1b[31mred" in result.stderr
