@@ -15,7 +15,7 @@ from regen._util import json_safe
 if TYPE_CHECKING:
     from regen.cohort import Cohort
 
-__all__ = ["days", "format_fit", "format_flow", "format_medians", "format_probability",
+__all__ = ["at_words", "days", "format_fit", "format_flow", "format_medians", "format_probability",
            "strict_json"]
 
 
@@ -30,24 +30,39 @@ def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFr
              f"log-likelihood {model.loglik:.2f}, AIC {model.aic:.1f}"
              + (f", standard errors robust over {model.cluster}" if model.cluster else "") + ")"]
     lines += _ratio_lines(model, "Time ratios (x how long the time to the event is; 95% CI):")
-    fixed = {k: (("yes" if v else "no") if isinstance(v, bool | np.bool_) else v)
-             for k, v in profiles.iloc[0].items() if k != "nerve"}
-    shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-                      for k, v in fixed.items())
-    lines.append(f"Predicted days{' at ' + shown if shown else ''} (median, 95% CI; quartiles):")
-    by_nerve = "nerve" in predicted.columns
-    for label, rows in predicted.groupby("nerve" if by_nerve else np.zeros(len(predicted)),
-                                         sort=False):
+    lines.append(f"Predicted days{at_words(profiles.iloc[0], skip=('nerve',))} (median, 95% CI; "
+                 "quartiles):")
+    for label, rows in _by_nerve(predicted):
         by_q = rows.set_index("q")
         median = by_q.loc[0.5]
         too_long = "too long for the model to estimate"
-        lines.append(f"  {label if by_nerve else 'all':<28}"
+        lines.append(f"  {label:<28}"
                      f"{days(median['estimate'], infinite=too_long):>7}  "
                      f"({days(median['ci_lower'], infinite=too_long)}–"
                      f"{days(median['ci_upper'], infinite=too_long)})  quartiles "
                      f"{days(by_q.loc[0.25, 'estimate'], infinite=too_long)}–"
                      f"{days(by_q.loc[0.75, 'estimate'], infinite=too_long)}")
     return "\n".join(lines)
+
+
+def at_words(profile, skip=()) -> str:
+    """" at age 60, diabetes yes": a profile's covariates (less ``skip``) as the CLI prints
+    them, or "" when there is none."""
+    words = [f"{name} {_word(value)}" for name, value in profile.items() if name not in skip]
+    return " at " + ", ".join(words) if words else ""
+
+
+def _word(value) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _by_nerve(predicted: pd.DataFrame):
+    """(nerve, its rows) in the order predicted, or ("all", every row) without a nerve."""
+    if "nerve" in predicted.columns:
+        return predicted.groupby("nerve", sort=False)
+    return [("all", predicted)]
 
 
 def _ratio_lines(model, title: str) -> list[str]:
@@ -86,20 +101,14 @@ def format_probability(model, score: str, predicted: pd.DataFrame) -> str:
              f"{model.n_groups} groups, QIC {model.qic:.1f})"]
     lines += _ratio_lines(model, f"Odds ratios (x the odds of {score}; 95% CI, robust over "
                                  f"{model.groups}):")
-    fixed = {k: (("yes" if v else "no") if isinstance(v, bool | np.bool_) else v)
-             for k, v in predicted.iloc[0].items()
-             if k not in ("nerve", "day", "estimate", "ci_lower", "ci_upper")}
-    shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-                      for k, v in fixed.items())
-    lines.append(f"Predicted probability of {score}{' at ' + shown if shown else ''} (95% CI):")
-    by_nerve = "nerve" in predicted.columns
-    for label, rows in predicted.groupby("nerve" if by_nerve else np.zeros(len(predicted)),
-                                         sort=False):
+    skip = ("nerve", "day", "estimate", "ci_lower", "ci_upper")
+    lines.append(f"Predicted probability of {score}{at_words(predicted.iloc[0], skip)} (95% CI):")
+    for label, rows in _by_nerve(predicted):
         cells = "  ".join(f"day {day:g} {_share(p)} ({_share(low)}–{_share(high)})"
                           for day, p, low, high
                           in rows[["day", "estimate", "ci_lower", "ci_upper"]].itertuples(
                               index=False))
-        lines.append(f"  {label if by_nerve else 'all':<28}{cells}")
+        lines.append(f"  {label:<28}{cells}")
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ from formulaic.errors import FormulaicError
 
 import regen
 from regen._terminal import (
+    at_words,
     days,
     format_fit,
     format_flow,
@@ -609,10 +610,9 @@ def _fit_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_fo
     for _, row in traj.variance_components.iterrows():
         label = f"{'SD' if row['component'] == 'sd' else 'correlation'} {row['term']}"
         lines.append(f"  {label:<48}{row['estimate']:10.4g}")
-    shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-                      for k, v in profiles.iloc[0].items() if k not in ("nerve", baseline))
     lines.append(f"Day of crossing: {crossing.describe(score, answers['threshold'].iloc[0])}"
-                 f"{' at ' + shown if shown else ''} (95% CI, {crossing.method}):")
+                 f"{at_words(profiles.iloc[0], ('nerve', baseline))} (95% CI, "
+                 f"{crossing.method}):")
     for _, answer in answers.iterrows():
         label = answer.get("nerve", "all") if "nerve" in answers.columns else "all"
         if np.isnan(answer["estimate"]):

@@ -12,6 +12,8 @@ set aside with a reason. The ids are hashed once; the rest is integer indexing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -23,7 +25,7 @@ from regen.ledger import Notes, Problems, empty_exclusions, exclusions
 from regen.tables import KNOWN_NERVES, PATIENTS, TABLES, TREATMENTS, VISIT_SCORES
 from regen.validation import missing_column_fix
 
-__all__ = ["Linker"]
+__all__ = ["IdLinks", "Linker", "TreatmentLinks", "VisitLinks"]
 
 _SHOWN_COLUMNS = 3   # columns a contradicting visit lists (then how many more)
 
@@ -56,29 +58,39 @@ def _row_of(ids: pd.Series, references: pd.Series) -> np.ndarray:
     return np.where(at >= 0, np.append(rows, -1)[at], -1)
 
 
-class Linker:
-    """Checks across tables; fills the problem ledger and the exclusions."""
+@dataclass
+class _Context:
+    """What every check across the tables reads and adds to."""
 
-    def __init__(self, raws, parsed, present, problems: Problems, notes: Notes,
-                 baseline_window_days: int, max_follow_up_days: int) -> None:
-        self.raws = raws
-        self.patients = parsed["patients"]
-        self.treatments = parsed["treatments"]
-        self.visits = parsed["visits"]
-        self.present = present
-        self.problems = problems
-        self.notes = notes
-        self.window = baseline_window_days
-        self.horizon = max_follow_up_days
+    raws: dict
+    patients: pd.DataFrame
+    treatments: pd.DataFrame
+    visits: pd.DataFrame
+    present: dict            # the columns each file has
+    problems: Problems
+    notes: Notes
+    window: int              # days a visit may come before its treatment
+    horizon: int             # days a visit may come after it
+    treatment_row: np.ndarray  # each visit's treatment as a row of treatments (-1: unknown)
 
-    def link(self):
+
+class _Links:
+    """A group of checks across the tables, on the shared :class:`_Context`."""
+
+    def __init__(self, context: _Context) -> None:
+        for field in fields(context):
+            setattr(self, field.name, getattr(context, field.name))
+
+
+class IdLinks(_Links):
+    """Ids: unique keys, ids that differ only in case, references to unknown ids, a visit's
+    patient that is not its treatment's, one meaning per column name."""
+
+    def check(self) -> None:
         self._unique("patients", PATIENTS.key)
         self._unique("treatments", TREATMENTS.key)
         self._case_variants("patients", PATIENTS.key)
         self._case_variants("treatments", TREATMENTS.key)
-        # Each visit's treatment as a row of the treatments table (-1: unknown id). The ids
-        # are hashed once here; everything after is integer indexing.
-        self.treatment_row = _row_of(self.treatments["treatment_id"], self.visits["treatment_id"])
         # Without a key column every reference would be an orphan: that column's own
         # problem says all there is to say.
         if "patient_id" in self.present["patients"]:
@@ -89,35 +101,7 @@ class Linker:
             self._orphans("visits", "treatment_id", self.treatment_row, "treatments")
             self._visit_patients()
         self._clashing_columns()
-        treatments = self._treatments()
-        visits = self._visit_days(treatments)
-        visits, repeated = self._duplicate_visits(visits)
-        visits, after = self._after_retreatment(visits, treatments)
-        set_aside = pd.concat([repeated, after], ignore_index=True)
-        self._unknown_nerves(treatments)
-        if not {"numb", "pain"} & self.present["visits"]:
-            self.notes.add(f"{self.raws['visits'].file} has neither a numb nor a pain column: "
-                           "no numbness or relief episode can be built.")
-        scores = [c for c in VISIT_SCORES if c in self.present["visits"]]
-        empty = visits[scores].isna().all(axis=1) if scores else pd.Series(False, index=visits.index)
-        if empty.any():
-            rows = visits.loc[empty, "source_row"]
-            self.notes.add(f"{self.raws['visits'].file}: {int(empty.sum())} visit(s) record none of "
-                           f"{', '.join(VISIT_SCORES)} (first on row {rows.min()}); they count "
-                           "for no outcome.")
-        unused = ~isin(self.patients["patient_id"], treatments["patient_id"])
-        if unused.any() and not len(self.problems.flagged("treatments", "patient_id")):
-            self.notes.add(f"{int(unused.sum())} patient(s) in {self.raws['patients'].file} "
-                           "have no treatment; they are not analysed.")
-        # Visits in the order of the treatments file, then by day.
-        row = self.treatment_row[visits.index.to_numpy()]
-        visits["patient_id"] = pd.arrays.ArrowStringArray(pa.chunked_array(pa.array(
-            treatments["patient_id"].array)).take(np.maximum(row, 0)).combine_chunks())
-        day = visits["day"].to_numpy(dtype="float64", na_value=np.inf)
-        order = np.lexsort((visits["source_row"].to_numpy(), day, row))
-        return (self.patients, treatments, visits.iloc[order].reset_index(drop=True), set_aside)
 
-    # -- ids -------------------------------------------------------------
     def _unique(self, name: str, key: str) -> None:
         frame, raw = getattr(self, name), self.raws[name]
         ids = frame[key]
@@ -205,7 +189,18 @@ class Linker:
                                       "rename one of the two columns so each name has one meaning")
                 seen.setdefault(column, name)
 
-    # -- treatments --------------------------------------------------------
+
+
+class TreatmentLinks(_Links):
+    """Treatments: the age at treatment, each treatment's number and its retreatment (a later
+    treatment of the same patient, nerve and side), nerves regen does not know."""
+
+    def link(self) -> pd.DataFrame:
+        """The treatments with ``age``, ``treatment_number`` and ``retreated_day``."""
+        treatments = self._treatments()
+        self._unknown_nerves(treatments)
+        return treatments
+
     def _treatments(self) -> pd.DataFrame:
         t = self.treatments.copy()
         t["procedure"] = t["procedure"].fillna("cryo")
@@ -287,7 +282,19 @@ class Linker:
                            f"Known: {', '.join(KNOWN_NERVES)}. Check the spelling; other nerves "
                            "are analysed as written.")
 
-    # -- visits ------------------------------------------------------------
+
+
+class VisitLinks(_Links):
+    """Visits: days from dates, within the baseline window and the follow-up horizon;
+    visits entered twice; visits on or after a retreatment, set aside."""
+
+    def link(self, treatments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The visits with their days, and the exclusion rows of those set aside."""
+        visits = self._visit_days(treatments)
+        visits, repeated = self._duplicate_visits(visits)
+        visits, after = self._after_retreatment(visits, treatments)
+        return visits, pd.concat([repeated, after], ignore_index=True)
+
     def _visit_days(self, treatments: pd.DataFrame) -> pd.DataFrame:
         v, raw = self.visits, self.raws["visits"]
         present = self.present["visits"]
@@ -462,3 +469,45 @@ class Linker:
         return v, repeated
 
 
+class Linker:
+    """Checks across tables (:class:`IdLinks`, :class:`TreatmentLinks`, :class:`VisitLinks`);
+    fills the problem ledger and the exclusions."""
+
+    def __init__(self, raws, parsed, present, problems: Problems, notes: Notes,
+                 baseline_window_days: int, max_follow_up_days: int) -> None:
+        patients, treatments, visits = (parsed[name] for name in ("patients", "treatments",
+                                                                  "visits"))
+        # The ids are hashed once here; everything after is integer indexing.
+        self.context = _Context(
+            raws=raws, patients=patients, treatments=treatments, visits=visits,
+            present=present, problems=problems, notes=notes, window=baseline_window_days,
+            horizon=max_follow_up_days,
+            treatment_row=_row_of(treatments["treatment_id"], visits["treatment_id"]))
+
+    def link(self):
+        """(patients, treatments, visits, exclusions) once every check has run."""
+        ctx = self.context
+        IdLinks(ctx).check()
+        treatments = TreatmentLinks(ctx).link()
+        visits, set_aside = VisitLinks(ctx).link(treatments)
+        if not {"numb", "pain"} & ctx.present["visits"]:
+            ctx.notes.add(f"{ctx.raws['visits'].file} has neither a numb nor a pain column: "
+                          "no numbness or relief episode can be built.")
+        scores = [name for name in VISIT_SCORES if name in ctx.present["visits"]]
+        empty = visits[scores].isna().all(axis=1) if scores else pd.Series(False, index=visits.index)
+        if empty.any():
+            rows = visits.loc[empty, "source_row"]
+            ctx.notes.add(f"{ctx.raws['visits'].file}: {int(empty.sum())} visit(s) record none "
+                          f"of {', '.join(VISIT_SCORES)} (first on row {rows.min()}); they count "
+                          "for no outcome.")
+        unused = ~isin(ctx.patients["patient_id"], treatments["patient_id"])
+        if unused.any() and not len(ctx.problems.flagged("treatments", "patient_id")):
+            ctx.notes.add(f"{int(unused.sum())} patient(s) in {ctx.raws['patients'].file} "
+                          "have no treatment; they are not analysed.")
+        # Visits in the order of the treatments file, then by day.
+        row = ctx.treatment_row[visits.index.to_numpy()]
+        visits["patient_id"] = pd.arrays.ArrowStringArray(pa.chunked_array(pa.array(
+            treatments["patient_id"].array)).take(np.maximum(row, 0)).combine_chunks())
+        day = visits["day"].to_numpy(dtype="float64", na_value=np.inf)
+        order = np.lexsort((visits["source_row"].to_numpy(), day, row))
+        return (ctx.patients, treatments, visits.iloc[order].reset_index(drop=True), set_aside)

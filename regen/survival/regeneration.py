@@ -262,57 +262,11 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     >>> kin = regen.fit_regeneration(ep, formula="~ I(age - 50) + diabetes")  # doctest: +SKIP
     >>> kin.velocity, kin.lag, kin.velocity_ratios  # doctest: +SKIP
     """
-    from formulaic import model_matrix
-
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a DataFrame, not {type(data).__name__}")
-    if velocity_dist not in DISTRIBUTIONS:
-        raise ValueError(f"velocity_dist must be one of {', '.join(DISTRIBUTIONS)}, "
-                         f"not {velocity_dist!r}")
-    if formula.split("~")[0].strip() or "~" not in formula:
-        raise ValueError(f"formula {formula!r} must be the covariates only, e.g. "
-                         "'~ I(age - 50) + diabetes': the kinetics model's response is the episode")
-    missing = [c for c in (lower, upper, distance) if c not in data.columns]
-    if missing:
-        raise ValueError(f"no column {', '.join(map(repr, missing))} in data; the kinetics "
-                         f"model needs each numbness episode's ({lower}, {upper}] and {distance}")
-    if cluster is not None and cluster not in data.columns:
-        raise ValueError(f"no column {cluster!r} (cluster) in data; e.g. cluster='patient_id'")
-    if not isinstance(failed_freeze, str) or failed_freeze not in FAILED_FREEZE:
-        raise ValueError(f"failed_freeze must be 'exclude' or 'keep', not {failed_freeze!r}")
-    frame = formula_frame(data)
-    has_distance = frame[distance].notna()
-    if not has_distance.all():
-        warnings.warn(f"{int((~has_distance).sum())} episode(s) have no {distance} and are left "
-                      "out of the kinetics fit.", DataWarning, stacklevel=2)
-    frame = frame.loc[has_distance]
-    design = model_matrix(formula, frame, na_action="drop")
+    _check_arguments(data, formula, (lower, upper, distance), cluster, velocity_dist,
+                     failed_freeze)
+    rows, design, dropped, (low, up, d), implausible, excluded = _kinetics_rows(
+        data, formula, lower, upper, distance, failed_freeze)
     spec = design.model_spec
-    dropped = len(data) - len(design)
-    if len(frame) > len(design):
-        warnings.warn(f"{len(frame) - len(design)} episode(s) have a missing value in a covariate "
-                      f"of {formula!r} and are left out (RegenerationFit.n_dropped).",
-                      DataWarning, stacklevel=2)
-    rows = frame.loc[design.index]
-    if len(rows) == 0:
-        raise ModelError("no episode with a distance and complete covariates to fit")
-    low = rows[lower].to_numpy(dtype="float64")
-    up = rows[upper].to_numpy(dtype="float64")
-    d = rows[distance].to_numpy(dtype="float64")
-    check_intervals(low, up, np.ones(len(rows)), rows.index)
-    if (d <= 0).any():
-        raise ValueError(f"{distance} must be > 0; first bad value {d[d <= 0][0]}")
-    implausible = (d < 5) | (d > 500)
-    finite = np.isfinite(up) & (up > 0)
-    typical = float(np.median(d[finite] / up[finite])) if finite.any() else 0.0
-    fastest = MAX_VELOCITY_RATIO * typical
-    early = (up < d / fastest) & ~implausible if fastest > 0 else np.zeros(len(d), bool)
-    excluded = _failed_freezes(rows.loc[early], up[early], d[early], fastest, upper,
-                               failed_freeze)
-    if early.any() and failed_freeze == "exclude":
-        rows, low, up, d = rows.loc[~early], low[~early], up[~early], d[~early]
-        implausible = implausible[~early]
-        design = spec.get_model_matrix(rows)  # the same columns, on the rows kept
     if np.isinf(up).all():
         raise ModelError("every episode is right-censored: no recovery observed")
     if (low == 0).all():
@@ -351,34 +305,10 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
             "fit_regeneration(..., lag=7).", DataWarning, stacklevel=2)
     reference_df = None if n_clusters is None else n_clusters - 1
     if estimated:
-        # The robust interval: the likelihood-ratio cut scaled by the model-based over the
-        # robust variance of the lag (an adjusted profile likelihood), on t(G - 1) with cluster=.
-        inflation = 1.0
-        if cluster is not None and "lag" in index:
-            inflation = float(covariance[-1, -1] / model_based[-1, -1])
-        critical = stats.chi2.ppf(1 - alpha, 1) if reference_df is None \
-            else stats.t.ppf(1 - alpha / 2, reference_df) ** 2
-        lag_interval = profile.interval(lag_hat, critical * inflation)
-        top = profile.top
-        flat = lag_interval[1] - lag_interval[0] > 0.5 * top or lag_interval[1] >= top * 0.999
-        spread = float(np.std(d) / np.mean(d))
-        if flat or spread < MIN_DISTANCE_SPREAD:
-            reason = (f"its {1 - alpha:.0%} profile-likelihood interval covers most of the "
-                      f"possible lags, 0–{kinetics.lag_max:g} days" if flat else
-                      f"the distances hardly vary (coefficient of variation {spread:.2f}), so only "
-                      f"the assumed {velocity_dist} shape separates lag from velocity")
-            flat = True
-            warnings.warn(
-                f"the lag is not identified by these data: {reason}; the estimate "
-                f"{lag_hat:.1f} days (profile interval {lag_interval[0]:.1f}–"
-                f"{lag_interval[1]:.1f}) should not be trusted. Fix the lag from physiology "
-                "(Wallerian degeneration takes days), e.g. fit_regeneration(..., lag=7) or "
-                "'regen fit regeneration ... --lag 7'.",
-                DataWarning, stacklevel=2)
-        ends = kinetics.up[np.isfinite(kinetics.up)]
-        if len(ends) and lag_hat < NEAR_ZERO_LAG * float(np.median(ends)):
-            warnings.warn(_near_zero_message(lag_hat, kinetics, rows, upper), DataWarning,
-                          stacklevel=2)
+        lag_interval, flat = _estimated_lag_interval(
+            kinetics, profile, lag_hat, covariance[-1, -1] / model_based[-1, -1]
+            if cluster is not None and "lag" in index else 1.0, reference_df, alpha,
+            velocity_dist, rows, upper)
     else:
         lag_interval, flat = (float(lag), float(lag)), False
     fit = RegenerationFit(
@@ -391,6 +321,108 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         cluster=cluster, n_clusters=n_clusters, failed_freeze=failed_freeze, excluded=excluded,
         refit=_Refit(X, low, up, d, velocity_dist, lag))  # in memory only, never saved
     return fit
+
+
+def _check_arguments(data, formula: str, columns: tuple[str, str, str], cluster, velocity_dist,
+                     failed_freeze) -> None:
+    """Refuse arguments fit_regeneration cannot use, saying what to give instead."""
+    lower, upper, distance = columns
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a DataFrame, not {type(data).__name__}")
+    if velocity_dist not in DISTRIBUTIONS:
+        raise ValueError(f"velocity_dist must be one of {', '.join(DISTRIBUTIONS)}, "
+                         f"not {velocity_dist!r}")
+    if formula.split("~")[0].strip() or "~" not in formula:
+        raise ValueError(f"formula {formula!r} must be the covariates only, e.g. "
+                         "'~ I(age - 50) + diabetes': the kinetics model's response is the episode")
+    missing = [c for c in (lower, upper, distance) if c not in data.columns]
+    if missing:
+        raise ValueError(f"no column {', '.join(map(repr, missing))} in data; the kinetics "
+                         f"model needs each numbness episode's ({lower}, {upper}] and {distance}")
+    if cluster is not None and cluster not in data.columns:
+        raise ValueError(f"no column {cluster!r} (cluster) in data; e.g. cluster='patient_id'")
+    if not isinstance(failed_freeze, str) or failed_freeze not in FAILED_FREEZE:
+        raise ValueError(f"failed_freeze must be 'exclude' or 'keep', not {failed_freeze!r}")
+
+
+def _kinetics_rows(data: pd.DataFrame, formula: str, lower: str, upper: str, distance: str,
+                   failed_freeze: str):
+    """The episodes the kinetics model fits: with a distance and complete covariates, less
+    possible failed freezes when ``failed_freeze="exclude"``. Returns the rows, their design,
+    the number dropped, (lower, upper, distance) as arrays, which distances are implausible,
+    and the failed-freeze table."""
+    from formulaic import model_matrix
+
+    frame = formula_frame(data)
+    has_distance = frame[distance].notna()
+    if not has_distance.all():
+        warnings.warn(f"{int((~has_distance).sum())} episode(s) have no {distance} and are left "
+                      "out of the kinetics fit.", DataWarning, stacklevel=3)
+    frame = frame.loc[has_distance]
+    design = model_matrix(formula, frame, na_action="drop")
+    spec = design.model_spec
+    dropped = len(data) - len(design)
+    if len(frame) > len(design):
+        warnings.warn(f"{len(frame) - len(design)} episode(s) have a missing value in a covariate "
+                      f"of {formula!r} and are left out (RegenerationFit.n_dropped).",
+                      DataWarning, stacklevel=3)
+    rows = frame.loc[design.index]
+    if len(rows) == 0:
+        raise ModelError("no episode with a distance and complete covariates to fit")
+    low = rows[lower].to_numpy(dtype="float64")
+    up = rows[upper].to_numpy(dtype="float64")
+    d = rows[distance].to_numpy(dtype="float64")
+    check_intervals(low, up, np.ones(len(rows)), rows.index)
+    if (d <= 0).any():
+        raise ValueError(f"{distance} must be > 0; first bad value {d[d <= 0][0]}")
+    implausible = (d < 5) | (d > 500)
+    finite = np.isfinite(up) & (up > 0)
+    typical = float(np.median(d[finite] / up[finite])) if finite.any() else 0.0
+    fastest = MAX_VELOCITY_RATIO * typical
+    early = (up < d / fastest) & ~implausible if fastest > 0 else np.zeros(len(d), bool)
+    excluded = _failed_freezes(rows.loc[early], up[early], d[early], fastest, upper,
+                               failed_freeze)
+    if early.any() and failed_freeze == "exclude":
+        rows, low, up, d = rows.loc[~early], low[~early], up[~early], d[~early]
+        implausible = implausible[~early]
+        design = spec.get_model_matrix(rows)  # the same columns, on the rows kept
+    return rows, design, dropped, (low, up, d), implausible, excluded
+
+
+def _estimated_lag_interval(kinetics: _Kinetics, profile: _LagProfile, lag_hat: float,
+                            inflation: float, reference_df: int | None, alpha: float,
+                            velocity_dist: str, rows: pd.DataFrame, upper: str):
+    """The estimated lag's profile-likelihood interval and whether the lag is not identified
+    (with a warning), and a warning when it is at or near 0.
+
+    With ``cluster=`` the interval is robust: the likelihood-ratio cut is scaled by
+    ``inflation``, the robust over the model-based variance of the lag (an adjusted profile
+    likelihood), on t(G - 1).
+    """
+    critical = stats.chi2.ppf(1 - alpha, 1) if reference_df is None \
+        else stats.t.ppf(1 - alpha / 2, reference_df) ** 2
+    lag_interval = profile.interval(lag_hat, critical * inflation)
+    top = profile.top
+    flat = lag_interval[1] - lag_interval[0] > 0.5 * top or lag_interval[1] >= top * 0.999
+    spread = float(np.std(kinetics.d) / np.mean(kinetics.d))
+    if flat or spread < MIN_DISTANCE_SPREAD:
+        reason = (f"its {1 - alpha:.0%} profile-likelihood interval covers most of the "
+                  f"possible lags, 0–{kinetics.lag_max:g} days" if flat else
+                  f"the distances hardly vary (coefficient of variation {spread:.2f}), so only "
+                  f"the assumed {velocity_dist} shape separates lag from velocity")
+        flat = True
+        warnings.warn(
+            f"the lag is not identified by these data: {reason}; the estimate "
+            f"{lag_hat:.1f} days (profile interval {lag_interval[0]:.1f}–"
+            f"{lag_interval[1]:.1f}) should not be trusted. Fix the lag from physiology "
+            "(Wallerian degeneration takes days), e.g. fit_regeneration(..., lag=7) or "
+            "'regen fit regeneration ... --lag 7'.",
+            DataWarning, stacklevel=3)
+    ends = kinetics.up[np.isfinite(kinetics.up)]
+    if len(ends) and lag_hat < NEAR_ZERO_LAG * float(np.median(ends)):
+        warnings.warn(_near_zero_message(lag_hat, kinetics, rows, upper), DataWarning,
+                      stacklevel=3)
+    return lag_interval, flat
 
 
 class _Refit:
