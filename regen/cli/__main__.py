@@ -1,0 +1,5 @@
+"""``python -m regen.cli``: the ``regen`` command."""
+
+from regen.cli import main
+
+main()
