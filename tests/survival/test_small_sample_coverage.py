@@ -70,7 +70,7 @@ def one_cohort(n_patients: int, seed: int, bootstrap: int = 0) -> dict | None:
 
 def cluster_bootstrap(data: pd.DataFrame, replicates: int, seed: int) -> dict:
     """Percentile intervals from resampling patients (the lag re-estimated each time)."""
-    from regen.survival.regeneration import _Kinetics, _LagProfile
+    from regen.survival.kinetics import Kinetics, LagProfile
 
     frame = data.assign(diabetes=data["diabetes"].astype(float),
                         smoker=data["smoker"].astype(float))
@@ -89,10 +89,10 @@ def cluster_bootstrap(data: pd.DataFrame, replicates: int, seed: int) -> dict:
             if w[frame["diabetes"].to_numpy() == 1].sum() == 0:
                 continue  # no diabetic patient drawn: the ratio is not estimable
             drawn = w > 0  # rows of patients not drawn leave the sample (and the lag's bound)
-            kinetics = _Kinetics(X[drawn], frame["lower"].to_numpy(float)[drawn],
+            kinetics = Kinetics(X[drawn], frame["lower"].to_numpy(float)[drawn],
                                  frame["upper"].to_numpy(float)[drawn],
                                  frame["distance_mm"].to_numpy(float)[drawn], w[drawn])
-            lag = _LagProfile(kinetics).estimate()
+            lag = LagProfile(kinetics).estimate()
             _, theta = kinetics.profile(lag)
             draws.append((np.exp(theta[0]), np.exp(theta[diabetes]), lag))
     draws = np.array(draws)

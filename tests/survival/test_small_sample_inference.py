@@ -18,7 +18,7 @@ from scipy.linalg import sqrtm
 
 import regen
 from regen.survival.covariance import cluster_sandwich
-from regen.survival.regeneration import _Kinetics
+from regen.survival.kinetics import Kinetics
 
 FORMULA = "~ I((age - 50) / 10) + diabetes"
 REFERENCE = Path(__file__).parents[1] / "reference"
@@ -152,7 +152,7 @@ def test_joint_rows_match_finite_differences_of_each_row(episodes):
     fit = regen.fit_regeneration(episodes, formula=FORMULA)
     X = np.asarray(fit.model_spec.get_model_matrix(episodes.assign(
         diabetes=episodes["diabetes"].astype(float))), dtype="float64")
-    kinetics = _Kinetics(X, episodes["lower"].to_numpy(float), episodes["upper"].to_numpy(float),
+    kinetics = Kinetics(X, episodes["lower"].to_numpy(float), episodes["upper"].to_numpy(float),
                          episodes["distance_mm"].to_numpy(float), np.ones(len(episodes)))
     params = fit.params.to_numpy()
     scores, hessians = kinetics.joint_rows(params)
