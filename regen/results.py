@@ -95,9 +95,8 @@ class FitResult:
     def p_values(self) -> pd.Series:
         """Two-sided Wald p-values against the same reference as the intervals."""
         statistic = np.abs(self.params / self.bse)
-        if self.reference_df is None:
-            return 2 * stats.norm.sf(statistic)
-        return 2 * stats.t.sf(statistic, self.reference_df)
+        reference = stats.norm if self.reference_df is None else stats.t(self.reference_df)
+        return pd.Series(2 * reference.sf(statistic), index=self.params.index)
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Wald intervals, ``ci_lower, ci_upper``, at level 1 - alpha."""

@@ -51,6 +51,8 @@ def test_the_coefficient_table_has_the_same_columns_at_any_level(fits, name):
     assert list(table.index) == list(fit.params.index)
     np.testing.assert_allclose(table["estimate"], fit.params)
     np.testing.assert_allclose(table["std_err"], np.sqrt(np.diag(fit.covariance)))
+    p_values = fit.p_values()
+    assert isinstance(p_values, pd.Series) and list(p_values.index) == list(fit.params.index)
 
 
 def test_a_narrower_level_gives_a_narrower_interval(fits):

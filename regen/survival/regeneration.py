@@ -485,7 +485,7 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
 
     def p_values(self) -> pd.Series:
         """Two-sided Wald p-values; none for the lag (its interval is a profile one)."""
-        p = pd.Series(super().p_values(), index=self.params.index)
+        p = super().p_values()
         if "lag" in p.index:
             p["lag"] = np.nan
         return p
