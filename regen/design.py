@@ -2,19 +2,21 @@
 
 Every model turns its formula into a design matrix here, and this is the only
 module that reads formulaic's internals (a model spec's encoder and transform
-state):
+state). A fitted formula is a :class:`Design`:
 
-- :func:`formula_frame` makes a table's text and yes/no columns what formula
-  libraries read; :func:`yes_no_columns` records which variables were yes/no;
-- :func:`check_design`, :func:`check_levels` and :func:`check_full_rank` refuse a
+- :meth:`Design.fit` builds it from data (the matrices of the rows with every
+  variable, and the design that rebuilds them); :meth:`Design.check` refuses a
   design that cannot be estimated, naming the covariate and the fix;
-- :func:`covariates_for` rebuilds a fitted formula's covariates for new profiles,
-  refusing levels the model never saw; :func:`typical_profiles` gives the
-  profiles whose curves regen draws and reports;
-- :func:`design_to_dict` and :func:`design_from_dict` save and rebuild the
-  levels and transform state (spline knots, centres) in a model file, after
+- :meth:`Design.matrix` rebuilds its covariates for new profiles, refusing levels
+  the model never saw; :meth:`Design.typical_profiles` gives the profiles whose
+  curves regen draws and reports; :attr:`Design.levels` lists the levels;
+- :meth:`Design.to_dict` and :meth:`Design.from_dict` save and rebuild the levels
+  and transform state (spline knots, centres) in a model file, after
   :func:`check_formula` and the caps below have bounded what a file from
-  anywhere can ask for; :func:`categorical_levels` lists the levels.
+  anywhere can ask for.
+
+The functions underneath (:func:`formula_frame`, :func:`covariates_for`,
+:func:`check_full_rank`, ...) stay public for the code that works on arrays.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from regen._write import literal
 from regen.exceptions import ModelError
 from regen.serialize import MAX_PARAMETERS, ModelFileError
 
-__all__ = ["MAX_EXPONENT", "MAX_FORMULA_CHARS", "MAX_LEVELS", "MAX_TERMS", "MAX_TOTAL_LEVELS",
+__all__ = ["Design", "MAX_EXPONENT", "MAX_FORMULA_CHARS", "MAX_LEVELS", "MAX_TERMS", "MAX_TOTAL_LEVELS",
            "MAX_TRANSFORM_SIZE", "MAX_VARIABLES", "aliased_columns", "categorical_levels",
-           "check_design", "check_formula", "check_full_rank", "check_levels", "covariates_for",
+           "check_formula", "check_full_rank", "check_levels", "covariates_for",
            "design_from_dict", "design_to_dict", "formula_frame", "spline_hint",
            "stored_yes_no", "typical_profiles", "typical_value", "yes_no_columns"]
 
@@ -54,19 +56,6 @@ MAX_TRANSFORM_SIZE = 50
 
 
 # ------------------------------------------------------------ fitting data --
-
-def check_design(design, rows: pd.DataFrame, formula: str) -> None:
-    """Refuse a design that cannot be estimated, naming the covariate and the fix.
-
-    A categorical covariate with a single value in these rows is refused (formulaic
-    would encode it as no column at all and the model would silently lose it), and
-    so are columns that repeat others.
-    """
-    check_levels(design, rows, formula)
-    check_full_rank(np.asarray(design, dtype="float64"), list(design.columns),
-                    f"the design of {formula!r} is",
-                    why=" (a covariate with a single value, or collinear covariates)")
-
 
 def check_full_rank(X: np.ndarray, names: list[str], what: str, *, why: str = "") -> None:
     """Refuse a design whose columns repeat others (:func:`aliased_columns`): a
@@ -96,10 +85,9 @@ def aliased_columns(X: np.ndarray, names: list[str]) -> list[str]:
     return [names[j] for j in sorted(pivot[rank:])]
 
 
-def check_levels(design, rows: pd.DataFrame, formula: str) -> None:
+def check_levels(spec, rows: pd.DataFrame, formula: str) -> None:
     """Refuse a categorical covariate with a single value in these rows (formulaic would
     encode it as no column at all, and the model would silently lose it)."""
-    spec = design.model_spec
     for name, state in spec.encoder_state.items():
         if getattr(state[0], "value", state[0]) != "categorical" or name not in rows.columns:
             continue
@@ -630,3 +618,92 @@ def stored_yes_no(design: dict) -> tuple[str, ...] | None:
             not all(isinstance(n, str) for n in names):
         raise ModelFileError("the design's yes_no is not a list of its variables")
     return tuple(names)
+
+
+# ------------------------------------------------------------------- Design --
+
+class Design:
+    """One fitted formula: what turns a table into the model's covariates, and back.
+
+    Parameters
+    ----------
+    formula : str
+        The formula (``"~ nerve + age"``, or ``"pain ~ bs(day, df=4)"``; the
+        covariates are its right-hand side).
+    spec : formulaic ModelSpec
+        The fitted right-hand side: its levels and transform state.
+    yes_no : tuple of str or None
+        The variables that were yes/no columns in the data it was fitted to (None:
+        not known, a model file from an older regen).
+    """
+
+    def __init__(self, formula: str, spec, yes_no=None):
+        self.formula = formula
+        self.spec = spec
+        self.yes_no = None if yes_no is None else tuple(yes_no)
+
+    @classmethod
+    def fit(cls, formula: str, frame: pd.DataFrame, data: pd.DataFrame | None = None):
+        """The design of ``formula`` over ``frame`` (a :func:`formula_frame`), rows with a
+        missing value left out, and formulaic's matrices (``.lhs`` and ``.rhs`` when the
+        formula has a response). ``data`` is the table before :func:`formula_frame`,
+        whose yes/no columns the design records (default ``frame``)."""
+        from formulaic import ModelMatrices, model_matrix
+
+        matrices = model_matrix(formula, frame, na_action="drop")
+        rhs = matrices.rhs if isinstance(matrices, ModelMatrices) else matrices
+        source = frame if data is None else data
+        return cls(formula, rhs.model_spec, yes_no_columns(source, rhs.model_spec)), matrices
+
+    @classmethod
+    def from_dict(cls, formula: str, stored: dict) -> Design:
+        """The design a model file stored (:meth:`to_dict`), checked within the caps before
+        anything is built (:func:`design_from_dict`)."""
+        spec = design_from_dict(formula, stored)
+        return cls(formula, spec, stored_yes_no(stored))
+
+    def to_dict(self) -> dict:
+        """Variables, levels, transform state and ``yes_no`` (when known), as JSON."""
+        return design_to_dict(self.spec, self.yes_no)
+
+    @property
+    def names(self) -> list[str]:
+        """The columns of the design matrix, in order."""
+        return list(self.spec.column_names)
+
+    @property
+    def variables(self) -> list[str]:
+        """The table columns the covariates are built from."""
+        return sorted(self.spec.required_variables)
+
+    @property
+    def levels(self) -> dict[str, list[str]]:
+        """Each variable encoded as categorical, and its levels (as text)."""
+        return categorical_levels(self.spec)
+
+    def rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The covariates of ``frame``'s rows (a :func:`formula_frame` of data fitted to),
+        every column as when fitted, as formulaic's matrix (a DataFrame)."""
+        return self.spec.get_model_matrix(frame, na_action="raise")
+
+    def matrix(self, profiles: pd.DataFrame) -> np.ndarray:
+        """The covariates of new profiles (:func:`covariates_for`): a ValueError names a
+        level the model never saw, or a covariate without a value."""
+        return covariates_for(self.spec, profiles, self.formula)
+
+    def check(self, X: np.ndarray, rows: pd.DataFrame, *, what: str | None = None,
+              why: str = "") -> None:
+        """Refuse a design that cannot be estimated: a categorical covariate with a single
+        value in ``rows`` (:func:`check_levels`), or columns of ``X`` that repeat others
+        (:func:`check_full_rank`; ``what`` starts the message)."""
+        check_levels(self.spec, rows, self.formula)
+        check_full_rank(X, self.names, what or f"the design of {self.formula!r} is", why=why)
+
+    def typical_profiles(self, data: pd.DataFrame, by: str | None = None, groups=(None,),
+                         exclude=()) -> pd.DataFrame:
+        """One profile per group of ``by`` with every variable at its typical value over
+        ``data`` (:func:`typical_profiles`)."""
+        return typical_profiles(data, self.variables, by, groups, exclude)
+
+    def __repr__(self) -> str:
+        return f"Design({self.formula!r}, columns={self.names})"

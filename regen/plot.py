@@ -249,7 +249,7 @@ def trajectories(fit, data: pd.DataFrame, *, profile: dict | None = None, time: 
             ax.plot(rows[time], rows[response], color="0.55", linewidth=0.4, alpha=0.5)
         lo, hi = float(data[time].min()), float(data[time].max())
         grid = pd.DataFrame({time: np.linspace(lo, hi, 200)})
-        for name in sorted(set(fit.model_spec.required_variables) - {time}):
+        for name in sorted(set(fit.design.variables) - {time}):
             grid[name] = profile[name] if profile is not None and name in profile \
                 else typical_value(data[name])
         mean = fit.predict(grid)

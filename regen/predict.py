@@ -20,7 +20,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from regen.design import categorical_levels
 from regen.exceptions import ModelError
 from regen.survival.aft import RecoveryFit
 from regen.survival.regeneration import RegenerationFit
@@ -49,11 +48,10 @@ def model_inputs(model) -> dict[str, list[str] | str | None]:
     >>> model_inputs(model)  # doctest: +SKIP
     {'age': None, 'diabetes': 'yes or no', 'nerve': ['greater_occipital', ...]}
     """
-    spec = model.model_spec
-    levels = categorical_levels(spec)
-    yes_no = set(getattr(model, "yes_no", None) or ())
+    levels = model.design.levels
+    yes_no = set(model.yes_no or ())
     needed = {name: YES_NO if name in yes_no else levels.get(name)
-              for name in sorted(spec.required_variables)}
+              for name in model.design.variables}
     if isinstance(model, RegenerationFit):
         needed[model.distance] = None
     return needed

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -42,10 +42,9 @@ class FitResult:
         The estimates.
     covariance : DataFrame
         Their covariance (model-based, or cluster-robust with ``cluster=``).
-    yes_no : tuple of str or None
-        The covariates that were yes/no columns in the data fitted to (None: not
-        known, a model file from an older regen); a prediction takes only yes/no
-        words for them.
+    design : regen.design.Design
+        The fitted formula: it rebuilds the covariates for new profiles, knows the
+        levels and which covariates were yes/no, and is saved with the model.
     reference_df : int or None
         Degrees of freedom of the Student t reference of intervals and p-values
         (G - 1 with a cluster-robust covariance over G clusters); None: the normal.
@@ -66,7 +65,7 @@ class FitResult:
 
     params: pd.Series
     covariance: pd.DataFrame
-    yes_no: tuple[str, ...] | None = None
+    design: Any
     reference_df: int | None = None
     loglik: float = float("nan")
     #: The fit's level is 1 - alpha: ``summary`` and :meth:`effects` use it.
@@ -79,6 +78,17 @@ class FitResult:
                 raise TypeError(f"two result classes declare the model-file kind {kind!r}")
             cls.kind = kind
             FitResult.kinds[kind] = cls
+
+    @property
+    def yes_no(self) -> tuple[str, ...] | None:
+        """The covariates that were yes/no columns in the data fitted to (None: not known,
+        a model file from an older regen); a prediction takes only yes/no words for them."""
+        return self.design.yes_no
+
+    @property
+    def model_spec(self):
+        """formulaic's spec of the fitted covariates (``design.spec``)."""
+        return self.design.spec
 
     # ------------------------------------------------------------ inference --
     @property

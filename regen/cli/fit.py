@@ -29,7 +29,6 @@ from regen.cli.common import (
     user_errors,
     window_options,
 )
-from regen.design import typical_profiles
 from regen.survival.likelihood import DISTRIBUTIONS
 from regen.validation import BOOLEAN_WORDS
 
@@ -419,7 +418,7 @@ def print_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_f
 def profiles_for(episodes: pd.DataFrame, model, settings: tuple[str, ...],
               exclude: tuple[str, ...] = ()) -> pd.DataFrame:
     """One profile per nerve: --at values, else the median or most common value."""
-    names = sorted(set(model.model_spec.required_variables) - set(exclude))
+    names = sorted(set(model.design.variables) - set(exclude))
     given = {}
     for setting in settings:
         name, sep, value = setting.partition("=")
@@ -433,7 +432,7 @@ def profiles_for(episodes: pd.DataFrame, model, settings: tuple[str, ...],
         given[name] = _setting_value(episodes[name], value.strip(), setting)
     by = "nerve" if "nerve" in names else None
     groups = sorted(episodes["nerve"].dropna().unique()) if by else [None]
-    profiles = typical_profiles(episodes, names, by, groups)
+    profiles = model.design.typical_profiles(episodes, by, groups, exclude)
     for name, value in given.items():
         profiles[name] = value
     return profiles

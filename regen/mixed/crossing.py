@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from regen.design import covariates_for
 from regen.exceptions import RegenWarning
 
 __all__ = ["first_crossing", "time_to"]
@@ -110,7 +109,7 @@ def _delta_interval(fit, profile, time, t, z):
 
 
 def _covariates(fit, profiles: pd.DataFrame) -> np.ndarray:
-    return covariates_for(fit.model_spec, profiles, fit.formula)
+    return fit.design.matrix(profiles)
 
 
 def first_crossing(signed: np.ndarray, grid: np.ndarray) -> np.ndarray:

@@ -26,16 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from regen.design import (
-    check_full_rank,
-    check_levels,
-    covariates_for,
-    design_from_dict,
-    design_to_dict,
-    formula_frame,
-    stored_yes_no,
-    yes_no_columns,
-)
+from regen.design import Design, formula_frame
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
 from regen.results import FitResult
 from regen.serialize import (
@@ -79,7 +70,6 @@ def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_
     >>> gee = regen.fit_probability("numb ~ bs(day, df=4)", numb)  # doctest: +SKIP
     >>> gee.predict(pd.DataFrame({"day": [30, 90, 180]}))  # doctest: +SKIP
     """
-    from formulaic import model_matrix
     from statsmodels.genmod import cov_struct, families
     from statsmodels.genmod.generalized_estimating_equations import GEE
 
@@ -94,31 +84,8 @@ def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_
     if data[groups].isna().any():
         raise ValueError(f"{int(data[groups].isna().sum())} row(s) have no {groups}; every "
                          "row needs its group")
-    frame = formula_frame(data)
-    response = formula.split("~")[0].strip()
-    if response in frame.columns and not pd.api.types.is_numeric_dtype(frame[response]):
-        frame[response] = _yes_no(frame[response], response)
-    matrices = model_matrix(formula, frame, na_action="drop")
-    rows = matrices.rhs.index.intersection(matrices.lhs.index)
+    design, frame, rows, y, X = _probability_rows(formula, data)
     n_dropped = len(data) - len(rows)
-    if n_dropped:
-        warnings.warn(f"{n_dropped} row(s) have a missing value in {formula!r} and are left "
-                      "out (ProbabilityFit.n_dropped).", DataWarning, stacklevel=2)
-    if len(rows) == 0:
-        raise ModelError("no row with the response and every covariate to fit")
-    y = np.asarray(matrices.lhs.loc[rows], dtype="float64")
-    if y.ndim != 2 or y.shape[1] != 1:
-        raise ValueError(f"formula {formula!r} must have one yes/no response")
-    y = y[:, 0]
-    if not np.isin(y, (0.0, 1.0)).all():
-        bad = y[~np.isin(y, (0.0, 1.0))][0]
-        raise ValueError(f"the response of {formula!r} must be 0/1 or yes/no; found {bad:g}")
-    if y.min() == y.max():
-        raise ModelError(f"the response is {int(y[0])} in every row: no probability to model")
-    X = np.asarray(matrices.rhs.loc[rows], dtype="float64")
-    names = list(matrices.rhs.columns)
-    check_levels(matrices.rhs, frame.loc[rows], formula)
-    check_full_rank(X, names, f"the design of {formula!r} is")
     codes = pd.factorize(frame.loc[rows, groups])[0]
     if codes.max() < 1:
         raise ModelError(f"GEE needs at least 2 values of {groups} (its standard errors come "
@@ -156,12 +123,40 @@ def fit_probability(formula: str, data: pd.DataFrame, *, groups: str = "patient_
         warnings.simplefilter("ignore")
         qic = float(result.qic(scale=1.0)[0])
     return ProbabilityFit(
-        params=pd.Series(params, index=names),
-        covariance=pd.DataFrame(covariance, index=names, columns=names),
+        params=pd.Series(params, index=design.names),
+        covariance=pd.DataFrame(covariance, index=design.names, columns=design.names),
         formula=formula, groups=groups, correlation=correlation,
-        working_correlation=dependence, qic=qic, model_spec=matrices.rhs.model_spec,
-        n=len(rows), n_groups=int(codes.max() + 1), n_dropped=n_dropped,
-        yes_no=yes_no_columns(data, matrices.rhs.model_spec))
+        working_correlation=dependence, qic=qic, design=design,
+        n=len(rows), n_groups=int(codes.max() + 1), n_dropped=n_dropped)
+
+
+def _probability_rows(formula: str, data: pd.DataFrame):
+    """The design of ``formula``, the formula frame, the rows with the response and every
+    covariate (a warning counts the others), their 0/1 response and their covariates."""
+    frame = formula_frame(data)
+    response = formula.split("~")[0].strip()
+    if response in frame.columns and not pd.api.types.is_numeric_dtype(frame[response]):
+        frame[response] = _yes_no(frame[response], response)
+    design, matrices = Design.fit(formula, frame, data)
+    rows = matrices.rhs.index.intersection(matrices.lhs.index)
+    n_dropped = len(data) - len(rows)
+    if n_dropped:
+        warnings.warn(f"{n_dropped} row(s) have a missing value in {formula!r} and are left "
+                      "out (ProbabilityFit.n_dropped).", DataWarning, stacklevel=3)
+    if len(rows) == 0:
+        raise ModelError("no row with the response and every covariate to fit")
+    y = np.asarray(matrices.lhs.loc[rows], dtype="float64")
+    if y.ndim != 2 or y.shape[1] != 1:
+        raise ValueError(f"formula {formula!r} must have one yes/no response")
+    y = y[:, 0]
+    if not np.isin(y, (0.0, 1.0)).all():
+        bad = y[~np.isin(y, (0.0, 1.0))][0]
+        raise ValueError(f"the response of {formula!r} must be 0/1 or yes/no; found {bad:g}")
+    if y.min() == y.max():
+        raise ModelError(f"the response is {int(y[0])} in every row: no probability to model")
+    X = np.asarray(matrices.rhs.loc[rows], dtype="float64")
+    design.check(X, frame.loc[rows])
+    return design, frame, rows, y, X
 
 
 def _yes_no(column: pd.Series, name: str) -> pd.Series:
@@ -197,18 +192,18 @@ class ProbabilityFit(FitResult, kind="ProbabilityFit"):
     aic = float("nan")
 
     def __init__(self, *, params, covariance, formula, groups, correlation,
-                 working_correlation, qic, model_spec, n, n_groups, n_dropped, yes_no=None):
+                 working_correlation, qic, design, n, n_groups, n_dropped):
         self.params, self.covariance = params, covariance
-        self.yes_no = yes_no
+        self.design = design
         self.formula, self.groups, self.correlation = formula, groups, correlation
         self.working_correlation, self.qic = working_correlation, qic
-        self.model_spec, self.n, self.n_groups, self.n_dropped = model_spec, n, n_groups, n_dropped
+        self.n, self.n_groups, self.n_dropped = n, n_groups, n_dropped
 
 
     def predict(self, profiles: pd.DataFrame, ci: bool = True, alpha: float = 0.05) -> pd.DataFrame:
         """P(outcome) for each profile: ``estimate`` and, with ``ci``, ``ci_lower, ci_upper``
         (a Wald interval on the logit scale, transformed)."""
-        X = covariates_for(self.model_spec, profiles, self.formula)
+        X = self.design.matrix(profiles)
         eta = X @ self.params.to_numpy()
         out = profiles.reset_index(drop=True).assign(estimate=special.expit(eta))
         if ci:
@@ -225,15 +220,15 @@ class ProbabilityFit(FitResult, kind="ProbabilityFit"):
             "parameters": list(self.params.index), "params": self.params.tolist(),
             "covariance": self.covariance.to_numpy().tolist(),
             "n": self.n, "n_groups": self.n_groups, "n_dropped": self.n_dropped,
-            "design": design_to_dict(self.model_spec, self.yes_no)}
+            "design": self.design.to_dict()}
 
     @classmethod
     def from_document(cls, document: dict) -> ProbabilityFit:
         params, covariance = stored_parameters(document)  # before any design
         if document["correlation"] not in CORRELATIONS:
             raise ValueError(f"unknown correlation {document['correlation']!r}")
-        spec = design_from_dict(document["formula"], document["design"])
-        if list(spec.column_names) != list(params.index):
+        design = Design.from_dict(document["formula"], document["design"])
+        if design.names != list(params.index):
             raise ValueError("the coefficients do not match the formula's design")
         # Reported, never computed with: these two may be NaN.
         return cls(params=params, covariance=covariance,
@@ -241,9 +236,9 @@ class ProbabilityFit(FitResult, kind="ProbabilityFit"):
                    correlation=document["correlation"],
                    working_correlation=stored_number(document, "working_correlation",
                                                      finite=False),
-                   qic=stored_number(document, "qic", finite=False), model_spec=spec,
+                   qic=stored_number(document, "qic", finite=False), design=design,
                    n=int(document["n"]), n_groups=int(document["n_groups"]),
-                   n_dropped=int(document["n_dropped"]), yes_no=stored_yes_no(document["design"]))
+                   n_dropped=int(document["n_dropped"]))
 
     def __repr__(self) -> str:
         return (f"<ProbabilityFit {self.formula!r} ({self.correlation}): {self.n} rows, "

@@ -35,16 +35,7 @@ import pandas as pd
 from scipy import optimize
 
 from regen._bootstrap import run_replicates
-from regen.design import (
-    check_full_rank,
-    check_levels,
-    covariates_for,
-    design_from_dict,
-    design_to_dict,
-    formula_frame,
-    stored_yes_no,
-    yes_no_columns,
-)
+from regen.design import Design, formula_frame
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError, RegenWarning
 from regen.mixed.crossing import time_to
 from regen.mixed.engine import GroupStatistics, diagonal_positions, evaluate, lower_triangle
@@ -110,7 +101,7 @@ def fit_trajectory(formula: str, data: pd.DataFrame, *, groups: str = "patient_i
     """
     if engine not in ("auto", "regen", "statsmodels"):
         raise ValueError(f"engine must be 'auto', 'regen' or 'statsmodels', not {engine!r}")
-    design = _Design.build(formula, re_formula, data, groups)
+    design = _MixedRows.build(formula, re_formula, data, groups)
     q = design.Z.shape[1]
     if engine == "auto":
         engine = "regen" if q <= MAX_RANDOM_TERMS else "statsmodels"
@@ -142,13 +133,11 @@ def fit_trajectory(formula: str, data: pd.DataFrame, *, groups: str = "patient_i
     return fit
 
 
-class _Design:
+class _MixedRows:
     """Response, fixed and random design, groups; rows with a missing value set aside."""
 
     @classmethod
-    def build(cls, formula, re_formula, data, groups) -> _Design:
-        from formulaic import model_matrix
-
+    def build(cls, formula, re_formula, data, groups) -> _MixedRows:
         if not isinstance(data, pd.DataFrame):
             raise TypeError(f"data must be a DataFrame, not {type(data).__name__}")
         if "~" not in formula or not formula.split("~")[0].strip():
@@ -162,9 +151,9 @@ class _Design:
             raise ValueError(f"{int(data[groups].isna().sum())} row(s) have no {groups} "
                              f"(first: row {first}); every measurement needs its group")
         frame = formula_frame(data)
-        first = model_matrix(formula, frame, na_action="drop")
+        _, first = Design.fit(formula, frame, data)
         rows = first.rhs.index.intersection(first.lhs.index)
-        random = model_matrix(re_formula, frame.loc[rows], na_action="drop")
+        random_design, random = Design.fit(re_formula, frame.loc[rows])
         rows = random.index
         self = cls()
         self.formula, self.re_formula, self.groups = formula, re_formula, groups
@@ -175,22 +164,20 @@ class _Design:
                           DataWarning, stacklevel=4)
         if len(rows) == 0:
             raise ModelError("no row with the response and every covariate to fit")
-        matrices = model_matrix(formula, frame.loc[rows], na_action="raise")
+        design, matrices = Design.fit(formula, frame.loc[rows], data)
         if matrices.lhs.shape[1] != 1:
             raise ValueError(f"formula {formula!r} must have one numeric response")
         self.response = matrices.lhs.columns[0]
         self.y = np.asarray(matrices.lhs, dtype="float64")[:, 0]
         self.X = np.asarray(matrices.rhs, dtype="float64")
-        self.fixed_names = list(matrices.rhs.columns)
-        self.model_spec = matrices.rhs.model_spec
-        self.yes_no = yes_no_columns(data, self.model_spec)
-        check_levels(matrices.rhs, frame.loc[rows], formula)
+        self.fixed_names = design.names
+        self.design = design
         if len(self.y) and np.ptp(self.y) == 0:
             raise ModelError(f"{self.response} is {self.y[0]:g} in every row: there is nothing "
                              "to model")
         self.Z = np.asarray(random, dtype="float64")
-        self.random_names = list(random.columns)
-        self.random_spec = random.model_spec
+        self.random_names = random_design.names
+        self.random_design = Design(re_formula, random_design.spec)
         self.index = rows
         self.frame = frame.loc[rows]
         self.codes, self.levels = pd.factorize(frame.loc[rows, groups])
@@ -204,7 +191,7 @@ class _Design:
         if len(self.levels) < 2:
             raise ModelError(f"a mixed model needs at least 2 values of {self.groups}; found "
                              f"{len(self.levels)}")
-        check_full_rank(self.X, self.fixed_names, f"the fixed effects of {self.formula!r} are")
+        self.design.check(self.X, self.frame, what=f"the fixed effects of {self.formula!r} are")
         if len(self.levels) >= n:
             raise ModelError(f"each {self.groups} has a single measurement ({n} rows, "
                              f"{len(self.levels)} groups): random effects cannot be told from "
@@ -283,7 +270,7 @@ def _canonical(theta: np.ndarray, q: int) -> np.ndarray:
     return Lambda[np.tril_indices(q)]
 
 
-def _statsmodels_theta(design: _Design, reml: bool):
+def _statsmodels_theta(design: _MixedRows, reml: bool):
     """theta (of the scaled Z) from statsmodels' MixedLM, its warnings held back."""
     from statsmodels.regression.mixed_linear_model import MixedLM
 
@@ -322,17 +309,17 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
     """
 
     def __init__(self, *, params, covariance, random_cov, residual_sd, random_effects, loglik,
-                 theta, reml, engine, formula, re_formula, groups, response, model_spec,
-                 random_spec, yes_no, n, n_groups, n_dropped, data=None, spans=None):
+                 theta, reml, engine, formula, re_formula, groups, response, design,
+                 random_design, n, n_groups, n_dropped, data=None, spans=None):
         self.params, self.covariance = params, covariance
         self.random_cov, self.residual_sd = random_cov, residual_sd
         self.random_effects = random_effects
         self.loglik, self.theta, self.reml, self.engine = loglik, theta, reml, engine
         self.formula, self.re_formula, self.groups = formula, re_formula, groups
-        self.response, self.model_spec, self.random_spec = response, model_spec, random_spec
-        self.yes_no, self.n, self.n_groups, self.n_dropped = yes_no, n, n_groups, n_dropped
+        self.response, self.design, self.random_design = response, design, random_design
+        self.n, self.n_groups, self.n_dropped = n, n_groups, n_dropped
         #: The fitted rows (None for a loaded model: a file holds no patient's data).
-        self._design = data
+        self._rows = data
         #: The fitted range of each numeric variable the formulas name (time_to's search
         #: range), from the rows or, for a loaded model, from its file.
         self.spans = self._fitted_spans() if spans is None else spans
@@ -344,7 +331,7 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
 
     # ---------------------------------------------------------------- build --
     @classmethod
-    def from_theta(cls, design: _Design, stats_: GroupStatistics, theta: np.ndarray, *,
+    def from_theta(cls, design: _MixedRows, stats_: GroupStatistics, theta: np.ndarray, *,
                    reml: bool, engine: str) -> TrajectoryFit:
         """The result at the variance parameters ``theta``: fixed effects, their
         covariance, the random effects' covariance and modes, from the engine."""
@@ -372,8 +359,8 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
                                         columns=design.random_names),
             loglik=-0.5 * float(deviance), theta=np.asarray(theta, dtype="float64"),
             reml=reml, engine=engine, formula=design.formula, re_formula=design.re_formula,
-            groups=design.groups, response=design.response, model_spec=design.model_spec,
-            random_spec=design.random_spec, yes_no=design.yes_no, n=n,
+            groups=design.groups, response=design.response, design=design.design,
+            random_design=design.random_design, n=n,
             n_groups=len(design.levels), n_dropped=design.n_dropped, data=design)
 
     # ------------------------------------------------------------- results --
@@ -437,17 +424,17 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
             return "~ 1"
         sd = self.random_sd
         weakest = min((n for n in names if n != "Intercept"),
-                      key=lambda n: sd[n] / max(self._design_spread(n), 1e-300))
+                      key=lambda n: sd[n] / max(self._random_spread(n), 1e-300))
         kept = [n for n in names if n not in ("Intercept", weakest)]
         return "~ " + (" + ".join(kept) if kept else "1")
 
-    def _design_spread(self, name: str) -> float:
+    def _random_spread(self, name: str) -> float:
         j = list(self.random_cov.index).index(name)
-        return float(1.0 / self._design.T[j, j]) if self._design is not None else 1.0
+        return float(1.0 / self._rows.T[j, j]) if self._rows is not None else 1.0
 
     # ---------------------------------------------------------- prediction --
     def _X(self, profiles: pd.DataFrame) -> np.ndarray:
-        return covariates_for(self.model_spec, profiles, self.formula)
+        return self.design.matrix(profiles)
 
     def predict(self, profiles: pd.DataFrame, ci: bool = True, alpha: float = 0.05) -> pd.DataFrame:
         """The population mean of the response for each profile (random effects at 0).
@@ -472,11 +459,11 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
         """
         if self.groups not in data.columns:
             raise ValueError(f"data need the {self.groups!r} column to predict per subject")
-        if self._design is None:
+        if self._rows is None:
             raise ModelError("a loaded model keeps no patient's random effects (they would "
                              "identify patients); refit the model to predict per patient")
         X = self._X(data)
-        Z = covariates_for(self.random_spec, data, self.re_formula)
+        Z = self.random_design.matrix(data)
         effects = self.random_effects.reindex(data[self.groups].to_numpy())
         known = effects.notna().all(axis=1).to_numpy()
         b = effects.fillna(0.0).to_numpy()
@@ -490,7 +477,7 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
         fitted_subject), ``standardized`` (residual / residual SD) and
         ``population_residual`` (observed − fitted_population).
         """
-        design = self._design
+        design = self._rows
         if design is None:
             raise ModelError("a loaded model has no data; refit to see its residuals")
         population = design.X @ self.params.to_numpy()
@@ -546,7 +533,7 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
                                 progress: bool | None = None) -> np.ndarray:
         """Fixed effects refitted to data simulated from the fit (parametric bootstrap):
         one row per replicate, seeded, through :func:`regen._bootstrap.run_replicates`."""
-        design = self._design
+        design = self._rows
         if design is None:
             raise ModelError("a loaded model has no data to bootstrap; use method='delta'")
         parts = dict(X=design.X, Z=design.Z, Z_scaled=design.Z_scaled, codes=design.codes,
@@ -568,8 +555,8 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
             "theta": self.theta.tolist(), "loglik": self.loglik,
             "n": self.n, "n_groups": self.n_groups, "n_dropped": self.n_dropped,
             "spans": {name: list(span) for name, span in self.spans.items()},
-            "design": design_to_dict(self.model_spec, self.yes_no),
-            "random_design": design_to_dict(self.random_spec),
+            "design": self.design.to_dict(),
+            "random_design": self.random_design.to_dict(),
         }
 
     @classmethod
@@ -578,10 +565,9 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
         if not isinstance(terms, list) or not 0 < len(terms) <= MAX_PARAMETERS:
             raise ValueError("random_terms is not a list of names")
         params, covariance = stored_parameters(document)  # before any design
-        model_spec = design_from_dict(document["formula"], document["design"])
-        random_spec = design_from_dict(document["re_formula"], document["random_design"])
-        if list(model_spec.column_names) != list(params.index) or \
-                list(random_spec.column_names) != terms:
+        design = Design.from_dict(document["formula"], document["design"])
+        random_design = Design.from_dict(document["re_formula"], document["random_design"])
+        if design.names != list(params.index) or random_design.names != terms:
             raise ValueError("the coefficients do not match the formulas' designs")
         stored = document["spans"]
         if not isinstance(stored, dict):
@@ -598,13 +584,13 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
             theta=stored_numbers(document, "theta", (len(terms) * (len(terms) + 1) // 2,)),
             reml=bool(document["reml"]), engine=str(document["engine"]),
             formula=document["formula"], re_formula=document["re_formula"],
-            groups=document["groups"], response=document["response"], model_spec=model_spec,
-            random_spec=random_spec, yes_no=stored_yes_no(document["design"]),
+            groups=document["groups"], response=document["response"], design=design,
+            random_design=random_design,
             n=int(document["n"]), n_groups=int(document["n_groups"]),
             n_dropped=int(document["n_dropped"]), spans=spans)
 
     def _fitted_spans(self) -> dict[str, tuple[float, float]]:
-        frame = self._design.frame
+        frame = self._rows.frame
         text = self.formula + " " + self.re_formula
         return {name: (float(frame[name].min()), float(frame[name].max()))
                 for name in frame.columns

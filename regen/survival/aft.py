@@ -47,16 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regen.design import (
-    check_design,
-    covariates_for,
-    design_from_dict,
-    design_to_dict,
-    formula_frame,
-    stored_yes_no,
-    typical_profiles,
-    yes_no_columns,
-)
+from regen.design import Design, formula_frame
 from regen.exceptions import DataWarning, ModelError
 from regen.results import ScaledFit, check_probabilities
 from regen.serialize import stored_parameters, write_model_file
@@ -120,8 +111,6 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
     >>> fit = regen.fit_recovery("~ nerve + age + diabetes", ep, cluster="patient_id")  # doctest: +SKIP
     >>> fit.summary[["time_ratio", "time_ratio_ci_lower", "time_ratio_ci_upper"]]  # doctest: +SKIP
     """
-    from formulaic import model_matrix
-
     if dist not in DISTRIBUTIONS:
         raise ValueError(f"dist must be one of {', '.join(DISTRIBUTIONS)}, not {dist!r}")
     if not isinstance(data, pd.DataFrame):
@@ -131,13 +120,13 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
     if missing:
         raise ValueError(f"no column {', '.join(map(repr, missing))} in data")
     original, data = data, formula_frame(data)
-    design = model_matrix(formula, data, na_action="drop")
-    dropped = len(data) - len(design)
+    design, matrix = Design.fit(formula, data, original)
+    dropped = len(data) - len(matrix)
     if dropped:
         warnings.warn(f"{dropped} episode(s) have a missing value in a covariate of {formula!r} "
                       "and are left out of the fit (RecoveryFit.n_dropped).", DataWarning,
                       stacklevel=2)
-    rows = data.loc[design.index]
+    rows = data.loc[matrix.index]
     low = rows[lower].to_numpy(dtype="float64")
     up = rows[upper].to_numpy(dtype="float64")
     w = np.ones(len(rows)) if weights is None else rows[weights].to_numpy(dtype="float64")
@@ -150,9 +139,9 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
     if (low == 0).all():
         raise ModelError("every episode is left-censored: the event happened before the first "
                          "visit every time, so the time to it cannot be estimated")
-    X = np.asarray(design, dtype="float64")
-    names = list(design.columns)
-    check_design(design, rows, formula)
+    X = np.asarray(matrix, dtype="float64")
+    names = design.names
+    design.check(X, rows, why=" (a covariate with a single value, or collinear covariates)")
     if cluster is not None:
         check_clusters(rows[cluster])
     likelihood = IntervalLikelihood(DISTRIBUTIONS[dist], X, low, up, w)
@@ -168,9 +157,8 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
         covariance=pd.DataFrame(covariance, index=[*names, "log_scale"],
                                 columns=[*names, "log_scale"]),
         loglik=likelihood.value(theta), dist=dist, formula=formula,
-        model_spec=design.model_spec, n=len(rows), n_dropped=dropped,
-        iterations=iterations, cluster=cluster, n_clusters=n_clusters,
-        yes_no=yes_no_columns(original, design.model_spec))
+        design=design, n=len(rows), n_dropped=dropped,
+        iterations=iterations, cluster=cluster, n_clusters=n_clusters)
 
 
 # ------------------------------------------------------------------ results --
@@ -197,15 +185,14 @@ class RecoveryFit(ScaledFit, kind="RecoveryFit"):
     ratio = "time_ratio"
     effect_name = "Time ratio"
 
-    def __init__(self, *, params, covariance, loglik, dist, formula, model_spec, n, n_dropped,
-                 iterations, cluster, yes_no=None, n_clusters=None):
+    def __init__(self, *, params, covariance, loglik, dist, formula, design, n, n_dropped,
+                 iterations, cluster, n_clusters=None):
         self.params = params
-        self.yes_no = yes_no
+        self.design = design
         self.covariance = covariance
         self.loglik = loglik
         self.dist = dist
         self.formula = formula
-        self.model_spec = model_spec
         self.n = n
         self.n_dropped = n_dropped
         self.iterations = iterations
@@ -220,7 +207,7 @@ class RecoveryFit(ScaledFit, kind="RecoveryFit"):
         return 2 * len(self.params) - 2 * self.loglik
 
     def _design(self, profiles: pd.DataFrame) -> np.ndarray:
-        return covariates_for(self.model_spec, profiles, self.formula)
+        return self.design.matrix(profiles)
 
     def predict_quantile(self, profiles: pd.DataFrame, q=(0.25, 0.5, 0.75),
                          alpha: float = 0.05) -> pd.DataFrame:
@@ -302,7 +289,7 @@ class RecoveryFit(ScaledFit, kind="RecoveryFit"):
             "covariance": self.covariance.to_numpy().tolist(), "loglik": self.loglik,
             "n": self.n, "n_dropped": self.n_dropped, "iterations": self.iterations,
             "cluster": self.cluster, "n_clusters": self.n_clusters,
-            "design": design_to_dict(self.model_spec, self.yes_no),
+            "design": self.design.to_dict(),
         }
 
     @classmethod
@@ -310,12 +297,12 @@ class RecoveryFit(ScaledFit, kind="RecoveryFit"):
         if document["dist"] not in DISTRIBUTIONS:
             raise ValueError(f"unknown dist {document['dist']!r}")
         params, covariance = stored_parameters(document, scale=True)  # before any design
-        spec = design_from_dict(document["formula"], document["design"])
-        if list(spec.column_names) != list(params.index[:-1]) or params.index[-1] != "log_scale":
+        design = Design.from_dict(document["formula"], document["design"])
+        if design.names != list(params.index[:-1]) or params.index[-1] != "log_scale":
             raise ValueError("the coefficients do not match the formula's design")
-        fit = cls(params=params, covariance=covariance, yes_no=stored_yes_no(document["design"]),
-                  loglik=float(document["loglik"]), dist=document["dist"],
-                  formula=document["formula"], model_spec=spec, n=int(document["n"]),
+        fit = cls(params=params, covariance=covariance, loglik=float(document["loglik"]),
+                  dist=document["dist"], formula=document["formula"], design=design,
+                  n=int(document["n"]),
                   n_dropped=int(document["n_dropped"]), iterations=int(document["iterations"]),
                   cluster=document["cluster"],
                   n_clusters=stored_cluster_count(document, document["cluster"]))
@@ -379,7 +366,7 @@ def compare_distributions(formula: str, data: pd.DataFrame, *, by: str | None = 
     table["delta_aic"] = table["aic"] - table["aic"].iloc[0]
 
     groups = [None] if by is None else sorted(data[by].dropna().unique())
-    profiles = typical_profiles(data, fits["weibull"].model_spec.required_variables, by, groups)
+    profiles = fits["weibull"].design.typical_profiles(data, by, groups)
     npmle = turnbull(data, lower=lower, upper=upper, by=by).survival_at(times)
     parts = [npmle.rename(columns={by: "group"} if by else {}).assign(curve="npmle")]
     for dist, fit in fits.items():

@@ -91,15 +91,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from regen.design import (
-    check_design,
-    covariates_for,
-    design_from_dict,
-    design_to_dict,
-    formula_frame,
-    stored_yes_no,
-    yes_no_columns,
-)
+from regen.design import Design, formula_frame
 from regen.exceptions import DataWarning, ModelError
 from regen.results import ScaledFit, check_probabilities
 from regen.serialize import stored_number, stored_numbers, stored_parameters
@@ -206,9 +198,8 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     """
     _check_arguments(data, formula, (lower, upper, distance), cluster, velocity_dist,
                      failed_freeze)
-    rows, design, dropped, (low, up, d), implausible, excluded = _kinetics_rows(
+    rows, design, X, dropped, (low, up, d), implausible, excluded = _kinetics_rows(
         data, formula, lower, upper, distance, failed_freeze)
-    spec = design.model_spec
     if np.isinf(up).all():
         raise ModelError("every episode is right-censored: no recovery observed")
     if (low == 0).all():
@@ -222,9 +213,8 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         warnings.warn(f"{int(implausible.sum())} {distance} value(s) outside 5–500 mm (e.g. "
                       f"{d[implausible][0]:g}); check the units (mm) and the entries, as one such "
                       "value can move the velocity and lag.", DataWarning, stacklevel=2)
-    check_design(design, rows, formula)
-    X = np.asarray(design, dtype="float64")
-    names = list(design.columns)
+    design.check(X, rows, why=" (a covariate with a single value, or collinear covariates)")
+    names = design.names
     kinetics = Kinetics(X, low, up, d, np.ones(len(rows)), velocity_dist)
     if lag is not None and not 0 <= lag < kinetics.lag_max:
         raise ValueError(f"lag must lie in [0, {kinetics.lag_max:g}) days: the earliest "
@@ -258,8 +248,7 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         lag_estimate=lag_hat, lag_interval=lag_interval, lag_fixed=lag is not None,
         lag_flat=flat, loglik=loglik, formula=formula, distance=distance,
         velocity_dist=velocity_dist,
-        model_spec=spec, n=len(rows), n_dropped=dropped, alpha=alpha,
-        profile=profile.table(), yes_no=yes_no_columns(data, spec),
+        design=design, n=len(rows), n_dropped=dropped, alpha=alpha, profile=profile.table(),
         cluster=cluster, n_clusters=n_clusters, failed_freeze=failed_freeze, excluded=excluded,
         refit=Refit(X, low, up, d, velocity_dist, lag))  # in memory only, never saved
     return fit
@@ -290,25 +279,22 @@ def _check_arguments(data, formula: str, columns: tuple[str, str, str], cluster,
 def _kinetics_rows(data: pd.DataFrame, formula: str, lower: str, upper: str, distance: str,
                    failed_freeze: str):
     """The episodes the kinetics model fits: with a distance and complete covariates, less
-    possible failed freezes when ``failed_freeze="exclude"``. Returns the rows, their design,
-    the number dropped, (lower, upper, distance) as arrays, which distances are implausible,
+    possible failed freezes when ``failed_freeze="exclude"``. Returns the rows, their design
+    and covariates, the number dropped, (lower, upper, distance) as arrays, which distances are implausible,
     and the failed-freeze table."""
-    from formulaic import model_matrix
-
     frame = formula_frame(data)
     has_distance = frame[distance].notna()
     if not has_distance.all():
         warnings.warn(f"{int((~has_distance).sum())} episode(s) have no {distance} and are left "
                       "out of the kinetics fit.", DataWarning, stacklevel=3)
     frame = frame.loc[has_distance]
-    design = model_matrix(formula, frame, na_action="drop")
-    spec = design.model_spec
-    dropped = len(data) - len(design)
-    if len(frame) > len(design):
-        warnings.warn(f"{len(frame) - len(design)} episode(s) have a missing value in a covariate "
+    design, matrix = Design.fit(formula, frame, data)
+    dropped = len(data) - len(matrix)
+    if len(frame) > len(matrix):
+        warnings.warn(f"{len(frame) - len(matrix)} episode(s) have a missing value in a covariate "
                       f"of {formula!r} and are left out (RegenerationFit.n_dropped).",
                       DataWarning, stacklevel=3)
-    rows = frame.loc[design.index]
+    rows = frame.loc[matrix.index]
     if len(rows) == 0:
         raise ModelError("no episode with a distance and complete covariates to fit")
     low = rows[lower].to_numpy(dtype="float64")
@@ -327,8 +313,9 @@ def _kinetics_rows(data: pd.DataFrame, formula: str, lower: str, upper: str, dis
     if early.any() and failed_freeze == "exclude":
         rows, low, up, d = rows.loc[~early], low[~early], up[~early], d[~early]
         implausible = implausible[~early]
-        design = spec.get_model_matrix(rows)  # the same columns, on the rows kept
-    return rows, design, dropped, (low, up, d), implausible, excluded
+        matrix = design.rows(rows)  # the same columns, on the rows kept
+    return (rows, design, np.asarray(matrix, dtype="float64"), dropped, (low, up, d),
+            implausible, excluded)
 
 
 def _estimated_lag_interval(kinetics: Kinetics, profile: LagProfile, lag_hat: float,
@@ -446,19 +433,19 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
     """
 
     def __init__(self, *, params, covariance, lag_estimate, lag_interval, lag_fixed, lag_flat,
-                 loglik, formula, distance, model_spec, n, n_dropped, alpha, profile,
-                 velocity_dist="lognormal", yes_no=None, cluster=None, n_clusters=None,
+                 loglik, formula, distance, design, n, n_dropped, alpha, profile,
+                 velocity_dist="lognormal", cluster=None, n_clusters=None,
                  failed_freeze="keep", excluded=None, n_excluded=None, refit=None):
         self.params, self.covariance = params, covariance
         #: What sensitivity() refits with (the design, intervals, distances; None for a
         #: loaded model, whose file does not hold the rows).
         self._refit = refit
-        self.yes_no = yes_no
+        self.design = design
         self.velocity_dist = velocity_dist
         self._lag = (lag_estimate, lag_interval)
         self.lag_fixed, self.lag_flat = lag_fixed, lag_flat
         self.loglik, self.formula, self.distance = loglik, formula, distance
-        self.model_spec, self.n, self.n_dropped, self.alpha = model_spec, n, n_dropped, alpha
+        self.n, self.n_dropped, self.alpha = n, n_dropped, alpha
         self.lag_profile = profile
         self.cluster, self.n_clusters = cluster, n_clusters
         self.reference_df = None if n_clusters is None else n_clusters - 1
@@ -553,7 +540,7 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
 
     def predict_velocity(self, profiles: pd.DataFrame) -> pd.DataFrame:
         """Median velocity (mm/day) for each profile: ``estimate, ci_lower, ci_upper``."""
-        X = covariates_for(self.model_spec, profiles, self.formula)
+        X = self.design.matrix(profiles)
         eta, se = self._log_median_velocity(X)
         z = self.critical_value(self.alpha)
         return profiles.reset_index(drop=True).assign(
@@ -567,7 +554,7 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
         """
         if self.distance not in profiles.columns:
             raise ValueError(f"profiles need a {self.distance} column (mm)")
-        X = covariates_for(self.model_spec, profiles, self.formula)
+        X = self.design.matrix(profiles)
         d = profiles[self.distance].to_numpy(dtype="float64")
         if not (d > 0).all():
             raise ValueError(f"{self.distance} must be > 0 mm in every profile")
@@ -600,7 +587,7 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
                     "flat": self.lag_flat},
             "n": self.n, "n_dropped": self.n_dropped, "alpha": self.alpha,
             "cluster": self.cluster, "n_clusters": self.n_clusters,
-            "design": design_to_dict(self.model_spec, self.yes_no),
+            "design": self.design.to_dict(),
             "lag_profile": self.lag_profile.to_dict(orient="list"),
             "failed_freeze": {"setting": self.failed_freeze, "n_excluded": self.n_excluded},
         }
@@ -618,20 +605,20 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
         cluster = document.get("cluster")  # absent from files of older regen versions
         if cluster is not None and not isinstance(cluster, str):
             raise ValueError("cluster is not a column name")
-        spec = design_from_dict(document["formula"], document["design"])
+        design = Design.from_dict(document["formula"], document["design"])
         names = [n for n in params.index if n not in ("log_scale", "lag")]
-        if list(spec.column_names) != names:
+        if design.names != names:
             raise ValueError("the coefficients do not match the formula's design")
         return cls(
             params=params, covariance=covariance,
             lag_estimate=estimate, lag_interval=interval,
             lag_fixed=bool(lag["fixed"]), lag_flat=bool(lag["flat"]),
             loglik=float(document["loglik"]), formula=document["formula"],
-            distance=document["distance"], model_spec=spec,
+            distance=document["distance"], design=design,
             n=int(document["n"]), n_dropped=int(document["n_dropped"]),
             alpha=_level(document["alpha"]), profile=_profile_table(document["lag_profile"]),
             velocity_dist=_known_dist(document.get("velocity_dist", "lognormal")),
-            yes_no=stored_yes_no(document["design"]), cluster=cluster,
+            cluster=cluster,
             n_clusters=stored_cluster_count(document, cluster),
             **_stored_failed_freeze(document))
 
