@@ -119,7 +119,7 @@ def recovery(np_fit, parametric=None, *, profiles: pd.DataFrame | None = None, a
              complement: bool = False, ci: bool = True, at_risk: bool = True, times=None,
              max_day: float | None = None, ylabel: str = "Proportion still numb",
              xlabel: str = "Days after the freeze", legend: bool = True,
-             at_risk_below: int | None = None):
+             at_risk_below: int | None = None, **kwargs):
     """NPMLE recovery curves by group, with CI bands, an optional model overlay and at-risk counts.
 
     Parameters
@@ -143,6 +143,9 @@ def recovery(np_fit, parametric=None, *, profiles: pd.DataFrame | None = None, a
         Show an at-risk count from 1 to below this number as ``<n`` (a count of one or two
         treatments, published, could point to a patient); the practice report uses its
         ``min_patients``.
+    **kwargs
+        Passed to matplotlib's ``plot`` for each group's curve (``linewidth=2``,
+        ``drawstyle="steps-post"``, ...; ``color`` replaces the palette).
     """
     with style():
         columns = _group_columns(np_fit)
@@ -159,7 +162,8 @@ def recovery(np_fit, parametric=None, *, profiles: pd.DataFrame | None = None, a
         for group in groups:
             part = band.loc[band["_group"] == group]
             colour = palette[group]
-            ax.plot(part["time"], flip(part["survival"]), color=colour, label=_label(group))
+            ax.plot(part["time"], flip(part["survival"]),
+                    **{"color": colour, "label": _label(group), **kwargs})
             if ci and "ci_lower" in part.columns:
                 low, high = flip(part["ci_lower"]), flip(part["ci_upper"])
                 ax.fill_between(part["time"], np.minimum(low, high), np.maximum(low, high),
@@ -221,7 +225,7 @@ def _draw_at_risk(ax, np_fit, ticks, columns, groups, palette, smallest: int | N
 
 def trajectories(fit, data: pd.DataFrame, *, profile: dict | None = None, time: str = "day",
                  ax=None, n_patients: int = 60, seed: int = 0, ylabel: str | None = None,
-                 xlabel: str = "Days after the freeze", colour=None):
+                 xlabel: str = "Days after the freeze", colour=None, **kwargs):
     """Patients' scores as thin lines, with the fitted population mean and its 95% band.
 
     Parameters
@@ -237,6 +241,9 @@ def trajectories(fit, data: pd.DataFrame, *, profile: dict | None = None, time: 
         How many patients' lines to draw (a seeded random sample), so that the
         figure stays readable. Each treated nerve (``treatment_id`` when the data
         have it) is one line.
+    **kwargs
+        Passed to matplotlib's ``plot`` for the population mean (``linewidth=3``,
+        ``linestyle="--"``, ...).
     """
     with style():
         ax = _axes(ax, height=2.4)
@@ -256,8 +263,8 @@ def trajectories(fit, data: pd.DataFrame, *, profile: dict | None = None, time: 
         line = colour or "#0173b2"
         ax.fill_between(mean[time], mean["ci_lower"], mean["ci_upper"], color=line, alpha=0.25,
                         linewidth=0)
-        ax.plot(mean[time], mean["estimate"], color=line, linewidth=1.8,
-                label="population mean (95% CI)")
+        ax.plot(mean[time], mean["estimate"], **{"color": line, "linewidth": 1.8,
+                                                 "label": "population mean (95% CI)", **kwargs})
         ax.set_xlim(lo, hi)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel or response.replace("_", " "))
@@ -265,11 +272,12 @@ def trajectories(fit, data: pd.DataFrame, *, profile: dict | None = None, time: 
         return ax
 
 
-def forest(fit, *, ax=None, terms=None, title: str | None = None):
+def forest(fit, *, ax=None, terms=None, title: str | None = None, **kwargs):
     """Effects with 95% CIs: time ratios (AFT), velocity ratios, odds ratios, or coefficients.
 
     Ratios are drawn on a log axis around 1; a mixed model's coefficients on a
-    linear axis around 0.
+    linear axis around 0. ``**kwargs`` go to matplotlib's ``errorbar``
+    (``color="C3"``, ``markersize=5``, ...).
     """
     table, label, ratio = _effects(fit)
     if terms is not None:
@@ -279,7 +287,8 @@ def forest(fit, *, ax=None, terms=None, title: str | None = None):
         y = np.arange(len(table))[::-1]
         ax.errorbar(table["estimate"], y, xerr=[table["estimate"] - table["ci_lower"],
                                                 table["ci_upper"] - table["estimate"]],
-                    fmt="o", color="0.15", markersize=3.5, capsize=2, linewidth=1)
+                    **{"fmt": "o", "color": "0.15", "markersize": 3.5, "capsize": 2,
+                       "linewidth": 1, **kwargs})
         ax.axvline(1.0 if ratio else 0.0, color="0.5", linewidth=0.8, linestyle=":")
         ax.set_yticks(y, [_term_label(t) for t in table.index])
         if ratio:
@@ -297,13 +306,14 @@ def forest(fit, *, ax=None, terms=None, title: str | None = None):
         return ax
 
 
-def sensitivity(table: pd.DataFrame, *, ax=None, title: str | None = None):
+def sensitivity(table: pd.DataFrame, *, ax=None, title: str | None = None, **kwargs):
     """Distance-error sensitivity: each parameter as fitted and SIMEX-corrected, by error SD.
 
     ``table`` is :meth:`RegenerationFit.sensitivity`'s. One line per parameter
     shows how far the SIMEX correction moves it, as a percentage change of the
     velocity or a velocity ratio (``log_*`` parameters, ``exp(shift) - 1``) and
     in days for the lag (right-hand axis); an error SD of 0 is the fit itself.
+    ``**kwargs`` go to matplotlib's ``plot`` for every line (``linewidth=2``, ...).
 
     Examples
     --------
@@ -323,14 +333,16 @@ def sensitivity(table: pd.DataFrame, *, ax=None, title: str | None = None):
             name = str(parameter)
             if name == "lag":
                 lag_ax = lag_ax or ax.twinx()
-                lag_ax.plot(x, np.r_[0.0, shift], marker="s", markersize=3, color="0.45",
-                            linestyle="--", label="lag (days, right axis)")
+                lag_ax.plot(x, np.r_[0.0, shift], **{
+                    "marker": "s", "markersize": 3, "color": "0.45", "linestyle": "--",
+                    "label": "lag (days, right axis)", **kwargs})
                 lag_ax.set_ylabel("SIMEX shift of the lag (days)")
                 continue
             label = "velocity" if name == "log_velocity" else \
                 "velocity ratio, " + name.removeprefix("log_ratio:")
-            ax.plot(x, np.r_[0.0, np.expm1(shift) * 100], marker="o", markersize=3,
-                    label=literal(label.replace("_", " ")))
+            ax.plot(x, np.r_[0.0, np.expm1(shift) * 100], **{
+                "marker": "o", "markersize": 3, "label": literal(label.replace("_", " ")),
+                **kwargs})
         ax.axhline(0.0, color="0.5", linewidth=0.8, linestyle=":")
         ax.set_xlabel("Assumed error in distance (SD, %)")
         ax.set_ylabel("SIMEX shift (%)")
@@ -359,14 +371,16 @@ def _effects(fit) -> tuple[pd.DataFrame, str, bool]:
 
 
 def calibration(fit, data: pd.DataFrame, *, time: float = 56.0, groups: int = 4, ax=None,
-                n_bootstrap: int = 200, seed: int = 0, lower: str = "lower", upper: str = "upper"):
+                n_bootstrap: int = 200, seed: int = 0, lower: str = "lower", upper: str = "upper",
+                **kwargs):
     """Predicted against observed survival at ``time``, by risk group.
 
     The episodes are split into ``groups`` groups of about equal size by the
     model's predicted S(time); in each, the observed S(time) is the NPMLE
     (:func:`regen.turnbull`) with a patient-bootstrap 95% interval, and the
     predicted is the group's mean prediction. Points on the diagonal mean the
-    model is calibrated.
+    model is calibrated. ``**kwargs`` go to matplotlib's ``errorbar`` (or ``plot``
+    without bootstrap intervals) for the points.
     """
     from regen.survival.npmle import turnbull
 
@@ -387,9 +401,11 @@ def calibration(fit, data: pd.DataFrame, *, time: float = 56.0, groups: int = 4,
             ax.errorbar(summary["predicted"], summary["observed"],
                         yerr=[summary["observed"] - summary["ci_lower"],
                               summary["ci_upper"] - summary["observed"]],
-                        fmt="o", color="#0173b2", markersize=4, capsize=2, linewidth=1)
+                        **{"fmt": "o", "color": "#0173b2", "markersize": 4, "capsize": 2,
+                           "linewidth": 1, **kwargs})
         else:
-            ax.plot(summary["predicted"], summary["observed"], "o", color="#0173b2")
+            ax.plot(summary["predicted"], summary["observed"],
+                    **{"marker": "o", "linestyle": "none", "color": "#0173b2", **kwargs})
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_aspect("equal")

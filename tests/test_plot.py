@@ -92,3 +92,21 @@ def test_calibration_groups_and_trajectories(cohort, relief):
     traj = regen.fit_trajectory("pain ~ bs(day, df=4) + baseline_pain", pain, re_formula="~ 1")
     ax = plot.trajectories(traj, pain, n_patients=10)
     assert len(ax.lines) >= 11 and ax.get_ylabel() == "pain"
+
+
+def test_matplotlib_options_reach_the_drawn_lines(cohort, relief):
+    fit = regen.turnbull(relief, by="nerve")
+    ax = plot.recovery(fit, linewidth=2.5, drawstyle="steps-post", at_risk=False)
+    assert {line.get_linewidth() for line in ax.lines} == {2.5}
+    assert {line.get_drawstyle() for line in ax.lines} == {"steps-post"}
+    model = regen.fit_recovery("~ nerve + age", relief)
+    ax = plot.forest(model, color="C3", markersize=6)
+    marker = ax.lines[0]
+    assert marker.get_markersize() == 6 and marker.get_color() == "C3"
+    pain = cohort.measurements("pain").query("day >= 1")
+    traj = regen.fit_trajectory("pain ~ bs(day, df=4)", pain, re_formula="~ 1")
+    ax = plot.trajectories(traj, pain, n_patients=5, linestyle="--", linewidth=3)
+    mean = [line for line in ax.lines if line.get_label().startswith("population mean")]
+    assert len(mean) == 1 and mean[0].get_linestyle() == "--" and mean[0].get_linewidth() == 3
+    with pytest.raises(AttributeError):
+        plot.recovery(fit, not_a_line_property=1)           # a typo is not silently ignored
