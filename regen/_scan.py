@@ -114,19 +114,15 @@ def scan_lines(file: Path, start: int, unit: str, sep: str, limit: int, utf8: bo
     seps_open = quotes_open = 0        # in the line not ended yet
     line_start = position = start      # file offsets: that line's start, pending[0]
     piece_open, piece_start = 0, start  # the field (stretch between boundaries) not ended yet
-    pending, tail, checked = b"", b"", start
+    pending = b""
+    decoder = _Utf8Check(start) if utf8 else None
     with file.open("rb") as handle:
         handle.seek(start)
         while True:
             block = handle.read(_BLOCK_BYTES)
             last = not block
-            if utf8 and scan.not_utf8 is None:
-                data = tail + block
-                try:
-                    used = codecs.utf_8_decode(data, "strict", last)[1]
-                    tail, checked = data[used:], checked + used
-                except UnicodeDecodeError as error:
-                    scan.not_utf8 = checked + error.start
+            if decoder is not None and scan.not_utf8 is None:
+                scan.not_utf8 = decoder.feed(block, last)
             data = pending + block
             n = len(data) // size
             if not last and n and int(np.frombuffer(data, unit, 1, (n - 1) * size)[0]) == 13:
@@ -134,11 +130,7 @@ def scan_lines(file: Path, start: int, unit: str, sep: str, limit: int, utf8: bo
             units = np.frombuffer(data, unit, n)
             pending = data[n * size:]
             lf, cr = units == 10, units == 13
-            ends = lf.copy()
-            ends[:-1] |= cr[:-1] & ~lf[1:]
-            if n:
-                ends[-1] |= cr[-1]
-            ends = np.flatnonzero(ends)
+            ends = _line_ends(lf, cr)
             is_sep = units == sep_code
             seps = np.cumsum(is_sep, dtype=np.int32)   # a block holds < 2**31 units
             quotes = np.cumsum(units == 34, dtype=np.int32)
@@ -191,6 +183,34 @@ def scan_lines(file: Path, start: int, unit: str, sep: str, limit: int, utf8: bo
         if seps_open >= limit:
             scan.wide.append((scan.lines, line_start, position - line_start, seps_open, quotes_open))
     return scan
+
+
+class _Utf8Check:
+    """Finds the first byte that is not UTF-8 in a file read block by block (a character
+    may straddle two blocks)."""
+
+    def __init__(self, start: int):
+        self.tail, self.checked = b"", start
+
+    def feed(self, block: bytes, last: bool) -> int | None:
+        """The file offset of the first byte that is not UTF-8 so far, or None."""
+        data = self.tail + block
+        try:
+            used = codecs.utf_8_decode(data, "strict", last)[1]
+        except UnicodeDecodeError as error:
+            return self.checked + error.start
+        self.tail, self.checked = data[used:], self.checked + used
+        return None
+
+
+def _line_ends(lf: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    """Positions of the units that end a line: \n, the \r of a lone \r, and a \r that
+    ends the block (the caller holds back a \r that may start a \r\n)."""
+    ends = lf.copy()
+    ends[:-1] |= cr[:-1] & ~lf[1:]
+    if len(ends):
+        ends[-1] |= cr[-1]
+    return np.flatnonzero(ends)
 
 
 def _long_field(k: int, bounds: np.ndarray, ends: np.ndarray, seps: np.ndarray,

@@ -320,27 +320,8 @@ class VisitLinks(_Links):
                              self.problems.flagged("treatments", "treated_on"))
         needs_date = ((day.isna() & v["visit_date"].notna() & treated_on.isna()).to_numpy(dtype=bool)
                       & known_treatment & ~unreadable_on[np.maximum(self.treatment_row, 0)])
-        t_raw = self.raws["treatments"]
-        if needs_date.any() and "treated_on" not in self.present["treatments"]:
-            self.problems.add(t_raw.file, "treatments", None, "treated_on", None,
-                              f"column missing, but {int(needs_date.sum())} visits in {raw.file} "
-                              "are dated and have no day",
-                              missing_column_fix("treated_on", t_raw.frame.columns,
-                                                 TREATMENTS.names)
-                              + "; or give the visits a day column")
-        elif needs_date.any():
-            waiting = v.loc[needs_date].groupby(self.treatment_row[needs_date])["source_row"]
-            counts, first = waiting.size(), waiting.min()
-            flagged = np.zeros(len(self.treatments), dtype=bool)
-            flagged[counts.index.to_numpy()] = True
-            shown = np.full(len(self.treatments), "", dtype=object)
-            shown[counts.index.to_numpy()] = [
-                f"(empty); {n} dated visit(s), first on {raw.file} row {r}"
-                for n, r in zip(counts, first, strict=True)]
-            self.problems.add_rows(t_raw, flagged, "treated_on", shown,
-                                   "treated_on missing, but the treatment's visits are dated",
-                                   "fill in the treatment date (YYYY-MM-DD), or give the visits "
-                                   "a day column")
+        if needs_date.any():
+            self._undated_treatments(needs_date)
         disagree = (day.notna() & date_day.notna() & (day != date_day)).fillna(False)
         disagree = disagree.to_numpy(dtype=bool)
         if disagree.any():
@@ -355,6 +336,39 @@ class VisitLinks(_Links):
         # Name the column the user wrote: the day, or the date it was computed from.
         from_date = day.isna().to_numpy()
         column = np.where(from_date, "visit_date", "day")
+        self._outside_follow_up(v, column, from_date, treated_on)
+        return v
+
+    def _undated_treatments(self, needs_date: np.ndarray) -> None:
+        """A problem for visits that are dated and have no day, when their treatment has no
+        treated_on: one for the missing column, else one per treatment."""
+        raw, t_raw = self.raws["visits"], self.raws["treatments"]
+        if "treated_on" not in self.present["treatments"]:
+            self.problems.add(t_raw.file, "treatments", None, "treated_on", None,
+                              f"column missing, but {int(needs_date.sum())} visits in {raw.file} "
+                              "are dated and have no day",
+                              missing_column_fix("treated_on", t_raw.frame.columns,
+                                                 TREATMENTS.names)
+                              + "; or give the visits a day column")
+        else:
+            waiting = self.visits.loc[needs_date].groupby(self.treatment_row[needs_date])["source_row"]
+            counts, first = waiting.size(), waiting.min()
+            flagged = np.zeros(len(self.treatments), dtype=bool)
+            flagged[counts.index.to_numpy()] = True
+            shown = np.full(len(self.treatments), "", dtype=object)
+            shown[counts.index.to_numpy()] = [
+                f"(empty); {n} dated visit(s), first on {raw.file} row {r}"
+                for n, r in zip(counts, first, strict=True)]
+            self.problems.add_rows(t_raw, flagged, "treated_on", shown,
+                                   "treated_on missing, but the treatment's visits are dated",
+                                   "fill in the treatment date (YYYY-MM-DD), or give the visits "
+                                   "a day column")
+
+    def _outside_follow_up(self, v: pd.DataFrame, column: np.ndarray, from_date: np.ndarray,
+                           treated_on: pd.Series) -> None:
+        """A problem for each visit before the baseline window or after the follow-up
+        horizon, on the column the user wrote (the day, or the date it came from)."""
+        raw = self.raws["visits"]
         early = (v["day"] < -self.window).fillna(False).to_numpy(dtype=bool)
         late = (v["day"] > self.horizon).fillna(False).to_numpy(dtype=bool)
         days, dates = v["day"], v["visit_date"]
@@ -375,7 +389,6 @@ class VisitLinks(_Links):
                 f"visit more than {self.horizon} days after the treatment",
                 "check the visit's date (a typo in the year?); for longer follow-up use "
                 "--max-follow-up-days (read_cohort(max_follow_up_days=...) in Python)")
-        return v
 
     def _after_retreatment(self, v: pd.DataFrame, treatments: pd.DataFrame):
         """Visits on or after a retreatment of the same nerve and side leave, with a reason.

@@ -142,40 +142,15 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
                    n_jobs=n_jobs)
     # The durations describe a nerve's responders (or its numbness episodes): that group
     # must pass the rule too, or one patient's relief could be read off a nerve's median.
-    relief_shown = relief.loc[relief["nerve"].isin(
-        _publishable(_sizes(relief.loc[relief["nerve"].isin(shown)], "nerve"), min_group,
-                     min_patients))]
-    numb_shown = numbness.loc[numbness["nerve"].isin(
-        _publishable(_sizes(numbness.loc[numbness["nerve"].isin(shown)], "nerve"), min_group,
-                     min_patients))]
+    relief_shown = _published_episodes(relief, shown, min_group, min_patients)
+    numb_shown = _published_episodes(numbness, shown, min_group, min_patients)
     relief_fit = turnbull(relief_shown, by="nerve", **options) if len(relief_shown) else None
     numb_fit = turnbull(numb_shown, by="nerve", **options) if len(numb_shown) else None
 
-    rows = []
-    for nerve in sorted(set(shown) | set(hidden)):
-        row = {"nerve": nerve, "procedure": "all", "treatments": int(counts.loc[nerve,
-                                                                                "treatments"]),
-               "patients": int(counts.loc[nerve, "patients"])}
-        if nerve in hidden:
-            rows.append({**row, "suppressed": True, "treatments": None, "patients": None,
-                         "note": _too_small(counts.loc[nerve], min_group, min_patients)})
-            continue
-        too_few = f"fewer than {min_group} episodes or {min_patients} patients"
-        rows.append({**row, "suppressed": False, "note": "",
-                     **_responders(assessed.loc[assessed["nerve"] == nerve]),
-                     **_durations(relief_fit, nerve, "relief"),
-                     "relief_note": "" if nerve in set(relief_shown["nerve"]) else too_few,
-                     **_durations(numb_fit, nerve, "numbness"),
-                     "numbness_note": "" if nerve in set(numb_shown["nerve"]) else too_few})
-    if unnamed:
-        rows.append({"nerve": "other nerves", "procedure": "all", "treatments": None,
-                     "patients": None, "suppressed": True,
-                     "note": f"{len(unnamed)} other nerve name(s), each with fewer than "
-                             f"{min_group} treatments or {min_patients} patients"})
-    table = pd.DataFrame(rows)
-    for name in ("treatments", "patients", "assessed", "responders"):  # counts, not 85.0
-        if name in table.columns:
-            table[name] = table[name].astype("Int64")
+    table = _nerve_table(counts, shown, hidden, unnamed, assessed,
+                         {"relief": (relief_fit, set(relief_shown["nerve"])),
+                          "numbness": (numb_fit, set(numb_shown["nerve"]))},
+                         min_group, min_patients)
     by_procedure = _by_procedure(relief, assessed, treatments, shown, min_group, min_patients,
                                  options)
     report_days = _visit_days(cohort.visits, relief_shown)
@@ -187,22 +162,11 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     if numb_fit is not None:
         figures["numbness"] = _figure(numb_fit, "Still numb", min_patients)
 
-    # Totals over the groups shown only: the whole cohort's counts, less those shown, would
-    # give the size of the groups that are not.
-    published = treatments.loc[treatments["nerve"].isin(shown)]
-    dates = published["treated_on"].dropna()
     content = {
         "title": title or "Expected relief after cryoneurolysis",
         "generated": _today().isoformat(),
         "regen_version": __version__,
-        "data": {
-            "files": [{"name": s.name, "sha256": s.sha256} for s in cohort.sources],
-            "treated_from": dates.min().strftime("%Y-%m") if len(dates) else None,
-            "treated_to": dates.max().strftime("%Y-%m") if len(dates) else None,
-            "patients": int(published["patient_id"].nunique()),
-            "treatments": int(len(published)),
-            "counts_cover": "the nerves shown",
-        },
+        "data": _data_summary(cohort, shown),
         "privacy": {"min_group": min_group, "min_patients": min_patients,
                     "rule": privacy_rule(min_group, min_patients)},
         "settings": {"min_group": min_group, "min_patients": min_patients,
@@ -226,6 +190,66 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     outputs.write_table(weeks, weeks_file)
     content["files"] = files
     return content
+
+
+def _data_summary(cohort, shown: list) -> dict:
+    """The files read (names and checksums), and the dates and counts of the treatments of
+    the nerves shown only: the whole cohort's counts, less those shown, would give the size
+    of the groups that are not."""
+    published = cohort.treatments.loc[cohort.treatments["nerve"].isin(shown)]
+    dates = published["treated_on"].dropna()
+    return {
+        "files": [{"name": s.name, "sha256": s.sha256} for s in cohort.sources],
+        "treated_from": dates.min().strftime("%Y-%m") if len(dates) else None,
+        "treated_to": dates.max().strftime("%Y-%m") if len(dates) else None,
+        "patients": int(published["patient_id"].nunique()),
+        "treatments": int(len(published)),
+        "counts_cover": "the nerves shown",
+    }
+
+
+def _published_episodes(episodes: pd.DataFrame, shown: list, min_group: int,
+                        min_patients: int) -> pd.DataFrame:
+    """The episodes of the nerves shown whose episodes pass the rule too: a nerve's durations
+    describe its responders (or its numbness episodes), a smaller group than its treatments,
+    and one patient's relief must not be read off a nerve's median."""
+    of_shown = episodes.loc[episodes["nerve"].isin(shown)]
+    return episodes.loc[episodes["nerve"].isin(
+        _publishable(_sizes(of_shown, "nerve"), min_group, min_patients))]
+
+
+def _nerve_table(counts: pd.DataFrame, shown: list, hidden: list, unnamed: list,
+                 assessed: pd.DataFrame, fits: dict, min_group: int,
+                 min_patients: int) -> pd.DataFrame:
+    """One row per nerve: counts, responders and durations for a nerve shown; only why it
+    is not for a nerve hidden; one row for the unnamed ones together. ``fits`` holds, for
+    relief and numbness, the NPMLE and the nerves whose episodes may be published."""
+    rows = []
+    too_few = f"fewer than {min_group} episodes or {min_patients} patients"
+    for nerve in sorted(set(shown) | set(hidden)):
+        row = {"nerve": nerve, "procedure": "all",
+               "treatments": int(counts.loc[nerve, "treatments"]),
+               "patients": int(counts.loc[nerve, "patients"])}
+        if nerve in hidden:
+            rows.append({**row, "suppressed": True, "treatments": None, "patients": None,
+                         "note": _too_small(counts.loc[nerve], min_group, min_patients)})
+            continue
+        row.update(suppressed=False, note="",
+                   **_responders(assessed.loc[assessed["nerve"] == nerve]))
+        for outcome, (fit, published) in fits.items():
+            row.update(_durations(fit, nerve, outcome))
+            row[f"{outcome}_note"] = "" if nerve in published else too_few
+        rows.append(row)
+    if unnamed:
+        rows.append({"nerve": "other nerves", "procedure": "all", "treatments": None,
+                     "patients": None, "suppressed": True,
+                     "note": f"{len(unnamed)} other nerve name(s), each with fewer than "
+                             f"{min_group} treatments or {min_patients} patients"})
+    table = pd.DataFrame(rows)
+    for name in ("treatments", "patients", "assessed", "responders"):  # counts, not 85.0
+        if name in table.columns:
+            table[name] = table[name].astype("Int64")
+    return table
 
 
 def _sizes(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
