@@ -198,7 +198,7 @@ class SimulatedCohort:
         >>> sim = cohort(5, seed=2)
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     sorted(p.name for p in sim.write(tmp).iterdir())
-        ['patients.csv', 'treatments.csv', 'visits.csv']
+        ['.regen-manifest.json', 'patients.csv', 'treatments.csv', 'visits.csv']
         """
         if not isinstance(format, str) or format.lower() not in _FORMATS:
             raise ValueError(f"format must be one of {', '.join(_FORMATS)}; got {format!r}")
@@ -353,206 +353,387 @@ def cohort(
     >>> bool((sim.events.recovery_day > sim.truth["lag_days"]).all())
     True
     """
-    arguments = dict(locals())
-    n = _check_number("n_patients", n_patients, low=1, integer=True)
-    seed_used = _check_seed(seed)
-    v_ref = _check_number("velocity_mm_per_day", velocity_mm_per_day, low=0, low_open=True)
-    sd_log = _check_number("velocity_sd_log", velocity_sd_log, low=0)
-    lag = _check_number("lag_days", lag_days, low=0)
+    settings = _check_settings(dict(locals()))
+    # One random stream: the order of these calls fixes the cohort drawn for a seed.
+    rng = np.random.default_rng(settings.seed)
+    patients = _patients(rng, settings)
+    procedures = _procedures(rng, settings, patients)
+    treatments = _treatments(patients, procedures)
+    latent = _latent(rng, settings, patients, treatments)
+    visits = _visits(rng, settings, procedures)
+    numb, numbness = _numbness(rng, settings, latent, visits)
+    pain, headache = _pain(rng, settings, latent, visits)
+    outcomes = _Outcomes(numb, numbness, pain, headache)
+    patient_table, treatment_table, visit_table, events = _tables(
+        settings, patients, procedures, treatments, latent, visits, outcomes
+    )
+    return SimulatedCohort(patient_table, treatment_table, visit_table, _truth(settings), events)
+
+
+@dataclass(frozen=True, eq=False)
+class _Settings:
+    """The checked settings of :func:`cohort` (days as numbers counted from 1970-01-01)."""
+
+    n_patients: int
+    seed: int
+    velocity_mm_per_day: float
+    velocity_sd_log: float
+    lag_days: float
+    ratios: dict[str, float]
+    probabilities: dict[str, float]
+    relief_extension_days: float
+    baseline_pain_mean: float
+    baseline_pain_sd: float
+    pain_noise_sd: float
+    pain_noise_crosses: bool
+    jitter_days: int
+    nerves: dict[str, float]
+    schedule: list[int]
+    time_columns: tuple[str, ...]
+    start: np.int64
+    end: np.int64
+    span_days: int
+
+
+def _check_settings(arguments: Mapping[str, Any]) -> _Settings:
+    """Check the arguments of :func:`cohort`; the first bad one raises."""
+    n = _check_number("n_patients", arguments["n_patients"], low=1, integer=True)
+    seed = _check_seed(arguments["seed"])
+    v_ref = _check_number("velocity_mm_per_day", arguments["velocity_mm_per_day"], low=0, low_open=True)
+    sd_log = _check_number("velocity_sd_log", arguments["velocity_sd_log"], low=0)
+    lag = _check_number("lag_days", arguments["lag_days"], low=0)
     ratios = {k: _check_number(k, arguments[k], low=0, low_open=True) for k in _RATIOS}
     probs = {k: _check_number(k, arguments[k], low=0, high=1) for k in _PROBABILITIES}
-    extension = _check_number("relief_extension_days", relief_extension_days, low=0)
-    pain_mean = _check_number("baseline_pain_mean", baseline_pain_mean,
+    extension = _check_number("relief_extension_days", arguments["relief_extension_days"], low=0)
+    pain_mean = _check_number("baseline_pain_mean", arguments["baseline_pain_mean"],
                               low=_BASELINE_PAIN["min"], high=_BASELINE_PAIN["max"])
-    pain_sd = _check_number("baseline_pain_sd", baseline_pain_sd, low=0)
-    noise_sd = _check_number("pain_noise_sd", pain_noise_sd, low=0)
-    if not isinstance(pain_noise_crosses, bool | np.bool_):
-        raise TypeError(f"pain_noise_crosses must be True or False, got {pain_noise_crosses!r}")
-    crosses = bool(pain_noise_crosses)
-    jitter = _check_number("jitter_days", jitter_days, low=0, integer=True)
+    pain_sd = _check_number("baseline_pain_sd", arguments["baseline_pain_sd"], low=0)
+    noise_sd = _check_number("pain_noise_sd", arguments["pain_noise_sd"], low=0)
+    crosses = arguments["pain_noise_crosses"]
+    if not isinstance(crosses, bool | np.bool_):
+        raise TypeError(f"pain_noise_crosses must be True or False, got {crosses!r}")
+    jitter = _check_number("jitter_days", arguments["jitter_days"], low=0, integer=True)
+    nerves = arguments["nerves"]
     mix = _check_nerves(DEFAULT_NERVE_MIX if nerves is None else nerves)
-    slots = _check_schedule(schedule)
-    times = _check_time_columns(time_columns)
-    start = _check_date("start_date", start_date)
-    end = _check_date("end_date", end_date)
+    slots = _check_schedule(arguments["schedule"])
+    times = _check_time_columns(arguments["time_columns"])
+    start = _check_date("start_date", arguments["start_date"])
+    end = _check_date("end_date", arguments["end_date"])
     span = int(end - start)
     if span < 0:
-        raise ValueError(f"end_date {end_date!r} is before start_date {start_date!r}")
+        raise ValueError(f"end_date {arguments['end_date']!r} is before start_date "
+                         f"{arguments['start_date']!r}")
     if probs["p_retreat"] > 0 and span < _RETREAT_GAP_DAYS[1]:
         raise ValueError(
             f"start_date to end_date spans {span} days; retreatments need at least "
             f"{_RETREAT_GAP_DAYS[1]}. Widen the range or set p_retreat=0."
         )
+    return _Settings(
+        n_patients=n, seed=seed, velocity_mm_per_day=v_ref, velocity_sd_log=sd_log, lag_days=lag,
+        ratios=ratios, probabilities=probs, relief_extension_days=extension,
+        baseline_pain_mean=pain_mean, baseline_pain_sd=pain_sd, pain_noise_sd=noise_sd,
+        pain_noise_crosses=bool(crosses), jitter_days=jitter, nerves=mix, schedule=slots,
+        time_columns=times, start=start, end=end, span_days=span,
+    )
 
-    rng, pop = np.random.default_rng(seed_used), _POPULATION
 
-    # Patients and their index procedure.
+@dataclass(frozen=True, eq=False)
+class _Patients:
+    """One row per patient: covariates, the nerve (index into ``settings.nerves``) and sides
+    treated, the retreatment gap (0 if none), the first treatment day and the distances."""
+
+    sex: np.ndarray
+    birth_year: np.ndarray
+    diabetes: np.ndarray
+    smoker: np.ndarray
+    bmi: np.ndarray
+    nerve: np.ndarray
+    bilateral: np.ndarray
+    side_code: np.ndarray  # 0 left, 1 right, 2 midline (for a unilateral or midline nerve)
+    retreat: np.ndarray
+    gap: np.ndarray
+    first_day: np.ndarray
+    distance_lr: np.ndarray  # mm, per side (left, right); a retreatment freezes the same site
+
+
+def _patients(rng: np.random.Generator, settings: _Settings) -> _Patients:
+    """Draw the patients and their index procedure."""
+    n, pop, probs, names = settings.n_patients, _POPULATION, settings.probabilities, list(settings.nerves)
     sex = np.where(rng.random(n) < pop["p_female"], "F", "M")
     age0 = np.rint(np.clip(rng.normal(pop["age_mean"], pop["age_sd"], n), *pop["age_range"]))
     diabetes = rng.random(n) < pop["p_diabetes"]
     smoker = rng.random(n) < pop["p_smoker"]
     bmi = np.round(np.clip(rng.normal(pop["bmi_mean"], pop["bmi_sd"], n), *pop["bmi_range"]), 1)
-    names = list(mix)
     lateral = np.array([name not in _MIDLINE_NERVES for name in names])
-    weight = np.array(list(mix.values())) / (1 + probs["p_bilateral"] * lateral)
+    weight = np.array(list(settings.nerves.values())) / (1 + probs["p_bilateral"] * lateral)
     nerve = rng.choice(len(names), size=n, p=weight / weight.sum())
     midline = ~lateral[nerve]
     bilateral = ~midline & (rng.random(n) < probs["p_bilateral"])
-    side_code = np.where(midline, 2, (rng.random(n) < 0.5).astype(np.int64))  # 0 left, 1 right
+    side_code = np.where(midline, 2, (rng.random(n) < 0.5).astype(np.int64))
     retreat = rng.random(n) < probs["p_retreat"]
     gap = np.where(retreat, rng.integers(_RETREAT_GAP_DAYS[0], _RETREAT_GAP_DAYS[1] + 1, n), 0)
-    first_day = start + rng.integers(0, span - gap + 1)
+    first_day = settings.start + rng.integers(0, settings.span_days - gap + 1)
     birth_year = (_year(first_day) - age0).astype(np.int64)
     medians = np.array([NERVE_DISTANCES[name][0] for name in names])[nerve]
     sd_dist = np.array([NERVE_DISTANCES[name][1] for name in names])[nerve]
     distance_lr = np.maximum(
         1, np.rint(medians[:, None] * np.exp(sd_dist[:, None] * rng.standard_normal((n, 2))))
-    ).astype(np.int64)  # per patient and side (left, right); a retreatment freezes the same site
+    ).astype(np.int64)
+    return _Patients(sex, birth_year, diabetes, smoker, bmi, nerve, bilateral, side_code, retreat,
+                     gap, first_day, distance_lr)
 
-    # Procedures (index + retreatments), ordered by patient then date.
+
+@dataclass(frozen=True, eq=False)
+class _Procedures:
+    """One row per procedure (index and retreatments), ordered by patient then date."""
+
+    patient: np.ndarray
+    day: np.ndarray
+    next_day: np.ndarray  # days from this procedure to the next on the same sides (int64 max: none)
+    decompression: np.ndarray
+    sides: np.ndarray  # treatments per procedure: 1, or 2 if bilateral
+    first_treatment: np.ndarray  # row of the procedure's first treatment
+
+
+def _procedures(rng: np.random.Generator, settings: _Settings, patients: _Patients) -> _Procedures:
+    """Lay out the procedures and draw which include a decompression."""
+    retreat, gap, first_day = patients.retreat, patients.gap, patients.first_day
     again = np.flatnonzero(retreat)
-    proc_patient = np.concatenate([np.arange(n), again])
-    proc_day = np.concatenate([first_day, first_day[again] + gap[again]])
-    never = np.iinfo(np.int64).max  # day of the next procedure on the same sides
-    proc_next = np.concatenate([np.where(retreat, gap, never), np.full(again.size, never)])
-    order = np.lexsort((proc_day, proc_patient))
-    proc_patient, proc_day, proc_next = proc_patient[order], proc_day[order], proc_next[order]
-    n_proc = proc_patient.size
-    decompression = rng.random(n_proc) < probs["p_decompression"]
-    per_proc = 1 + bilateral[proc_patient].astype(np.int64)
+    patient = np.concatenate([np.arange(settings.n_patients), again])
+    day = np.concatenate([first_day, first_day[again] + gap[again]])
+    never = np.iinfo(np.int64).max
+    next_day = np.concatenate([np.where(retreat, gap, never), np.full(again.size, never)])
+    order = np.lexsort((day, patient))
+    patient, day, next_day = patient[order], day[order], next_day[order]
+    decompression = rng.random(patient.size) < settings.probabilities["p_decompression"]
+    sides = 1 + patients.bilateral[patient].astype(np.int64)
+    return _Procedures(patient, day, next_day, decompression, sides, np.cumsum(sides) - sides)
 
-    # Treatments: one per procedure and side.
-    t_proc = np.repeat(np.arange(n_proc), per_proc)
-    first_treat = np.cumsum(per_proc) - per_proc
-    t_offset = np.arange(t_proc.size) - first_treat[t_proc]
-    t_patient = proc_patient[t_proc]
-    t_side = np.where(bilateral[t_patient], t_offset, side_code[t_patient])
-    t_distance = distance_lr[t_patient, np.minimum(t_side, 1)]
-    t_day = proc_day[t_proc]
-    t_age = _year(t_day) - birth_year[t_patient]
-    n_treat = t_proc.size
+
+@dataclass(frozen=True, eq=False)
+class _Treatments:
+    """One row per procedure and side."""
+
+    procedure: np.ndarray
+    patient: np.ndarray
+    side: np.ndarray  # 0 left, 1 right, 2 midline
+    nerve: np.ndarray  # index into settings.nerves
+    distance: np.ndarray
+    day: np.ndarray
+    age: np.ndarray
+
+
+def _treatments(patients: _Patients, procedures: _Procedures) -> _Treatments:
+    """Expand the procedures into treatments (no random draws)."""
+    procedure = np.repeat(np.arange(procedures.patient.size), procedures.sides)
+    offset = np.arange(procedure.size) - procedures.first_treatment[procedure]
+    patient = procedures.patient[procedure]
+    side = np.where(patients.bilateral[patient], offset, patients.side_code[patient])
+    distance = patients.distance_lr[patient, np.minimum(side, 1)]
+    day = procedures.day[procedure]
+    age = _year(day) - patients.birth_year[patient]
+    return _Treatments(procedure, patient, side, patients.nerve[patient], distance, day, age)
+
+
+@dataclass(frozen=True, eq=False)
+class _Latent:
+    """The latent truth of each treatment (the model in the module docstring)."""
+
+    velocity: np.ndarray
+    recovery: np.ndarray
+    responder: np.ndarray
+    relief_end: np.ndarray  # NaN for non-responders
+    baseline: np.ndarray
+    relief_fraction: np.ndarray  # relieved pain as a fraction of baseline
+    headache_base: np.ndarray  # headache days a month without relief
+
+
+def _latent(rng: np.random.Generator, settings: _Settings, patients: _Patients,
+            treatments: _Treatments) -> _Latent:
+    """Draw each treatment's velocity, recovery, response, relief and baseline pain."""
+    n_treat, ratios = treatments.procedure.size, settings.ratios
     log_v = (
-        math.log(v_ref)
-        + math.log(ratios["age_velocity_ratio_per_decade"]) * (t_age - _REFERENCE_AGE) / 10
-        + math.log(ratios["diabetes_velocity_ratio"]) * diabetes[t_patient]
-        + math.log(ratios["smoker_velocity_ratio"]) * smoker[t_patient]
-        + sd_log * rng.standard_normal(n_treat)
+        math.log(settings.velocity_mm_per_day)
+        + math.log(ratios["age_velocity_ratio_per_decade"]) * (treatments.age - _REFERENCE_AGE) / 10
+        + math.log(ratios["diabetes_velocity_ratio"]) * patients.diabetes[treatments.patient]
+        + math.log(ratios["smoker_velocity_ratio"]) * patients.smoker[treatments.patient]
+        + settings.velocity_sd_log * rng.standard_normal(n_treat)
     )
     velocity = np.exp(log_v)
-    recovery = lag + t_distance / velocity
-    responder = rng.random(n_treat) < probs["p_response"]
-    extra = rng.gamma(_RELIEF_EXTENSION_SHAPE, extension / _RELIEF_EXTENSION_SHAPE, n_treat)
+    recovery = settings.lag_days + treatments.distance / velocity
+    responder = rng.random(n_treat) < settings.probabilities["p_response"]
+    scale = settings.relief_extension_days / _RELIEF_EXTENSION_SHAPE
+    extra = rng.gamma(_RELIEF_EXTENSION_SHAPE, scale, n_treat)
     relief_end = np.where(responder, recovery + extra, np.nan)
     bp = _BASELINE_PAIN
-    baseline = np.rint(np.clip(rng.normal(pain_mean, pain_sd, n_treat), bp["min"], bp["max"]))
+    drawn = rng.normal(settings.baseline_pain_mean, settings.baseline_pain_sd, n_treat)
+    baseline = np.rint(np.clip(drawn, bp["min"], bp["max"]))
     relief_fraction = rng.uniform(*_RELIEVED_PAIN_FRACTION, n_treat)
     headache_base = rng.uniform(8, 24, n_treat)
+    return _Latent(velocity, recovery, responder, relief_end, baseline, relief_fraction,
+                   headache_base)
 
-    # Visits, drawn per procedure (both sides are assessed at the same visit).
-    days, keep = _visit_days(rng, n_proc, slots, jitter, probs["p_missed"])
+
+@dataclass(frozen=True, eq=False)
+class _Visits:
+    """One row per kept visit and treatment, ordered by treatment then day."""
+
+    treatment: np.ndarray
+    day: np.ndarray  # days since the treatment, <= 0 at baseline
+
+
+def _visits(rng: np.random.Generator, settings: _Settings, procedures: _Procedures) -> _Visits:
+    """Draw visits per procedure (both sides are assessed at the same visit), then dropout."""
+    n_proc, probs = procedures.patient.size, settings.probabilities
+    days, keep = _visit_days(rng, n_proc, settings.schedule, settings.jitter_days, probs["p_missed"])
     yearly = probs["dropout_per_year"]
     rate = -math.log1p(-yearly) / 365.25 if yearly < 1 else math.inf  # per day
     dropout = rng.exponential(1 / rate, n_proc) if rate > 0 else np.full(n_proc, np.inf)
-    keep &= (days <= 0) | ((days <= dropout[:, None]) & (days < proc_next[:, None]))
+    keep &= (days <= 0) | ((days <= dropout[:, None]) & (days < procedures.next_day[:, None]))
     v_proc, v_slot = np.nonzero(keep)
-    v_day = days[v_proc, v_slot]
-    reps = per_proc[v_proc]
-    v_treat = np.repeat(first_treat[v_proc], reps)
-    v_treat += np.arange(v_treat.size) - np.repeat(np.cumsum(reps) - reps, reps)
-    v_day = np.repeat(v_day, reps)
-    sort = np.argsort(v_treat, kind="stable")
-    v_treat, v_day = v_treat[sort], v_day[sort]
-    n_visits = v_treat.size
+    reps = procedures.sides[v_proc]
+    treatment = np.repeat(procedures.first_treatment[v_proc], reps)
+    treatment += np.arange(treatment.size) - np.repeat(np.cumsum(reps) - reps, reps)
+    day = np.repeat(days[v_proc, v_slot], reps)
+    sort = np.argsort(treatment, kind="stable")
+    return _Visits(treatment[sort], day[sort])
 
-    # Outcomes at each visit.
-    post = v_day >= 1
-    numb = post & (v_day < recovery[v_treat])
-    numb ^= post & (rng.random(n_visits) < probs["p_misclassified"])
-    fraction_left = np.clip(1 - v_day / recovery[v_treat], 0, 1)
+
+def _numbness(rng: np.random.Generator, settings: _Settings, latent: _Latent,
+              visits: _Visits) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the ``numb`` flag (flipped with ``p_misclassified``) and numbness score per visit."""
+    n_visits, day = visits.treatment.size, visits.day
+    recovery = latent.recovery[visits.treatment]
+    post = day >= 1
+    numb = post & (day < recovery)
+    numb ^= post & (rng.random(n_visits) < settings.probabilities["p_misclassified"])
+    fraction_left = np.clip(1 - day / recovery, 0, 1)
     numbness = np.where(
         numb,
         np.clip(np.rint(2 + 7 * fraction_left + rng.normal(0, 1, n_visits)), 1, 10),
         post * np.clip(np.rint(np.abs(rng.normal(0, 0.4, n_visits))), 0, 1),
     )
-    b = baseline[v_treat]
+    return numb, numbness
+
+
+def _pain(rng: np.random.Generator, settings: _Settings, latent: _Latent,
+          visits: _Visits) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the pain score and headache days per visit; relieved exactly when pain <= cap
+    unless ``pain_noise_crosses``."""
+    n_visits, day, treatment = visits.treatment.size, visits.day, visits.treatment
+    post = day >= 1
+    b = latent.baseline[treatment]
     cap = np.floor(_RELIEF_THRESHOLD * b)  # relieved <=> pain <= cap
-    end_v = relief_end[v_treat]
-    relieved = post & responder[v_treat] & (v_day < end_v)
-    after = np.where(responder[v_treat], v_day - end_v, np.inf)  # days since relief ended
+    end = latent.relief_end[treatment]
+    responder = latent.responder[treatment]
+    relieved = post & responder & (day < end)
+    after = np.where(responder, day - end, np.inf)  # days since relief ended
     back = b * (1 - 0.4 * np.exp(-after / 30))  # pain creeps back after relief
-    noise = rng.normal(0, noise_sd, n_visits)
-    pain_mean_v = np.where(relieved, relief_fraction[v_treat] * b,
-                           np.where(responder[v_treat], back, 0.9 * b))
+    noise = rng.normal(0, settings.pain_noise_sd, n_visits)
+    mean = np.where(relieved, latent.relief_fraction[treatment] * b,
+                    np.where(responder, back, 0.9 * b))
     pain = np.where(
         ~post,
         b,
-        np.clip(np.rint(pain_mean_v + noise), 0, 10) if crosses else np.where(
+        np.clip(np.rint(mean + noise), 0, 10) if settings.pain_noise_crosses else np.where(
             relieved,
-            np.clip(np.rint(pain_mean_v + noise), 0, cap),
-            np.clip(np.rint(pain_mean_v + noise), cap + 1, 10),
+            np.clip(np.rint(mean + noise), 0, cap),
+            np.clip(np.rint(mean + noise), cap + 1, 10),
         ),
     )
-    occipital = np.isin(nerve[t_patient], [i for i, x in enumerate(names) if x in _HEADACHE_NERVES])
-    hmean = headache_base[v_treat] * np.where(relieved, 0.35, 1.0)
+    hmean = latent.headache_base[treatment] * np.where(relieved, 0.35, 1.0)
     headache = np.clip(np.rint(hmean + rng.normal(0, 1.5, n_visits)), 0, 31)
+    return pain, headache
 
-    # Tables.
-    patient_ids = _ids("P", n, 5)
-    treatment_ids = _ids("T", n_treat, 6)
-    sides = np.array(["left", "right", "midline"])[t_side]
-    nerve_names = np.array(names)[nerve[t_patient]]
-    procedure = np.where(decompression[t_proc], "cryo_with_decompression", "cryo")
-    patients = pd.DataFrame({
-        "patient_id": patient_ids, "sex": sex, "birth_year": birth_year,
-        "diabetes": diabetes, "smoker": smoker, "bmi": bmi,
+
+@dataclass(frozen=True, eq=False)
+class _Outcomes:
+    """What is recorded at each visit (rows of :class:`_Visits`)."""
+
+    numb: np.ndarray
+    numbness: np.ndarray
+    pain: np.ndarray
+    headache: np.ndarray  # recorded for headache nerves only
+
+
+def _tables(
+    settings: _Settings, patients: _Patients, procedures: _Procedures, treatments: _Treatments,
+    latent: _Latent, visits: _Visits, outcomes: _Outcomes,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The patients, treatments and visits tables, and the events (no random draws)."""
+    names = list(settings.nerves)
+    patient_ids = _ids("P", settings.n_patients, 5)
+    treatment_ids = _ids("T", treatments.procedure.size, 6)
+    t_patient_ids = patient_ids[treatments.patient]
+    sides = np.array(["left", "right", "midline"])[treatments.side]
+    nerve_names = np.array(names)[treatments.nerve]
+    procedure = np.where(procedures.decompression[treatments.procedure], "cryo_with_decompression",
+                         "cryo")
+    patient_table = pd.DataFrame({
+        "patient_id": patient_ids, "sex": patients.sex, "birth_year": patients.birth_year,
+        "diabetes": patients.diabetes, "smoker": patients.smoker, "bmi": patients.bmi,
     })
-    treatments = pd.DataFrame({
-        "treatment_id": treatment_ids, "patient_id": patient_ids[t_patient], "nerve": nerve_names,
-        "side": sides, "treated_on": _dates(t_day), "procedure": procedure,
-        "distance_mm": t_distance,
+    treatment_table = pd.DataFrame({
+        "treatment_id": treatment_ids, "patient_id": t_patient_ids, "nerve": nerve_names,
+        "side": sides, "treated_on": _dates(treatments.day), "procedure": procedure,
+        "distance_mm": treatments.distance,
     })
-    visit_columns: dict[str, Any] = {"treatment_id": pd.Series(treatment_ids).array.take(v_treat)}
-    if "day" in times:
-        visit_columns["day"] = v_day
-    if "visit_date" in times:
-        visit_columns["visit_date"] = _dates(t_day[v_treat] + v_day)
+    visit_columns: dict[str, Any] = {
+        "treatment_id": pd.Series(treatment_ids).array.take(visits.treatment)
+    }
+    if "day" in settings.time_columns:
+        visit_columns["day"] = visits.day
+    if "visit_date" in settings.time_columns:
+        visit_columns["visit_date"] = _dates(treatments.day[visits.treatment] + visits.day)
+    headache_nerves = [i for i, name in enumerate(names) if name in _HEADACHE_NERVES]
+    occipital = np.isin(treatments.nerve, headache_nerves)
     visit_columns.update({
-        "numb": numb, "numbness": numbness.astype(np.int64), "pain": pain.astype(np.int64),
-        "headache_days": pd.arrays.IntegerArray(headache.astype(np.int64), ~occipital[v_treat]),
+        "numb": outcomes.numb, "numbness": outcomes.numbness.astype(np.int64),
+        "pain": outcomes.pain.astype(np.int64),
+        "headache_days": pd.arrays.IntegerArray(outcomes.headache.astype(np.int64),
+                                                ~occipital[visits.treatment]),
     })
-    visits = pd.DataFrame(visit_columns)
     events = pd.DataFrame({
-        "patient_id": patient_ids[t_patient], "treatment_id": treatment_ids, "nerve": nerve_names,
-        "side": sides, "distance_mm": t_distance, "age": t_age.astype(np.int64),
-        "diabetes": diabetes[t_patient], "velocity_mm_per_day": velocity,
-        "recovery_day": recovery, "responder": responder, "relief_end_day": relief_end,
-        "baseline_pain": baseline.astype(np.int64), "smoker": smoker[t_patient],
-        "procedure": procedure,
+        "patient_id": t_patient_ids, "treatment_id": treatment_ids, "nerve": nerve_names,
+        "side": sides, "distance_mm": treatments.distance, "age": treatments.age.astype(np.int64),
+        "diabetes": patients.diabetes[treatments.patient],
+        "velocity_mm_per_day": latent.velocity, "recovery_day": latent.recovery,
+        "responder": latent.responder, "relief_end_day": latent.relief_end,
+        "baseline_pain": latent.baseline.astype(np.int64),
+        "smoker": patients.smoker[treatments.patient], "procedure": procedure,
     })
-    truth: dict[str, Any] = {
-        "n_patients": n, "seed": seed_used,
-        "velocity_mm_per_day": v_ref, "velocity_sd_log": sd_log, "lag_days": lag,
-        "reference_age": _REFERENCE_AGE, **ratios,
-        "nerves": mix,
+    return patient_table, treatment_table, pd.DataFrame(visit_columns), events
+
+
+def _truth(settings: _Settings) -> dict[str, Any]:
+    """Every parameter used, JSON-serialisable (``SimulatedCohort.truth``)."""
+    pain_mean, pain_sd = settings.baseline_pain_mean, settings.baseline_pain_sd
+    return {
+        "n_patients": settings.n_patients, "seed": settings.seed,
+        "velocity_mm_per_day": settings.velocity_mm_per_day,
+        "velocity_sd_log": settings.velocity_sd_log, "lag_days": settings.lag_days,
+        "reference_age": _REFERENCE_AGE, **settings.ratios,
+        "nerves": dict(settings.nerves),
         "nerve_distances": {
             k: {"median_mm": m, "sd_log": s} for k, (m, s) in NERVE_DISTANCES.items()
         },
         "midline_nerves": list(_MIDLINE_NERVES), "headache_nerves": list(_HEADACHE_NERVES),
-        **probs,
-        "retreat_gap_days": list(_RETREAT_GAP_DAYS), "schedule": slots, "jitter_days": jitter,
+        **settings.probabilities,
+        "retreat_gap_days": list(_RETREAT_GAP_DAYS), "schedule": list(settings.schedule),
+        "jitter_days": settings.jitter_days,
         "baseline_window_days": list(_BASELINE_WINDOW_DAYS),
-        "relief_extension_days": extension, "relief_extension_shape": _RELIEF_EXTENSION_SHAPE,
+        "relief_extension_days": settings.relief_extension_days,
+        "relief_extension_shape": _RELIEF_EXTENSION_SHAPE,
         "relief_threshold": _RELIEF_THRESHOLD,
         "relieved_pain_fraction": list(_RELIEVED_PAIN_FRACTION),
         "baseline_pain": {**_BASELINE_PAIN, "mean": pain_mean, "sd": pain_sd},
         "baseline_pain_mean": pain_mean, "baseline_pain_sd": pain_sd,
-        "pain_noise_sd": noise_sd, "pain_noise_crosses": crosses,
+        "pain_noise_sd": settings.pain_noise_sd, "pain_noise_crosses": settings.pain_noise_crosses,
         "population": dict(_POPULATION),
-        "procedure_effect": "none", "time_columns": list(times),
-        "start_date": str(start.astype("datetime64[D]")),
-        "end_date": str(end.astype("datetime64[D]")),
+        "procedure_effect": "none", "time_columns": list(settings.time_columns),
+        "start_date": str(settings.start.astype("datetime64[D]")),
+        "end_date": str(settings.end.astype("datetime64[D]")),
     }
-    return SimulatedCohort(patients, treatments, visits, truth, events)
 
 
 def _visit_days(
