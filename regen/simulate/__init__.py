@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import numbers
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -78,54 +77,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from regen.simulate.settings import (
+    BASELINE_PAIN,
+    DEFAULT_NERVE_MIX,
+    NERVE_DISTANCES,
+    RETREAT_GAP_DAYS,
+    Settings,
+    check_settings,
+)
+
 __all__ = ["DEFAULT_NERVE_MIX", "NERVE_DISTANCES", "SimulatedCohort", "cohort"]
-
-#: Freeze site to skin territory, mm: lognormal ``(median_mm, sd_log)`` per nerve.
-#: Chosen so that, for the simulated population (median velocity about
-#: 1.33 mm/day, 10-day lag), median sensory recovery falls at about 5-6 weeks
-#: for occipital nerves (relief 6.5-8 weeks; about a third of greater occipital
-#: treatments still relieved at 8 weeks, as in the occipital pilot), 8 weeks for
-#: facial nerves, 10-11 weeks for the knee nerves (relief about 85-90 days, "up
-#: to 90 days") and 6 months (about 185 days) for intercostal nerves.
-NERVE_DISTANCES: dict[str, tuple[float, float]] = {
-    "greater_occipital": (40.0, 0.25),
-    "lesser_occipital": (35.0, 0.25),
-    "third_occipital": (30.0, 0.25),
-    "supraorbital": (60.0, 0.20),
-    "supratrochlear": (55.0, 0.20),
-    "auriculotemporal": (50.0, 0.25),
-    "infrapatellar_saphenous": (80.0, 0.25),
-    "anterior_femoral_cutaneous": (90.0, 0.25),
-    "intercostal": (230.0, 0.12),
-}
-
-#: Default share of treatments per nerve (the mix of a headache and knee practice).
-DEFAULT_NERVE_MIX: dict[str, float] = {
-    "greater_occipital": 0.35,
-    "lesser_occipital": 0.10,
-    "third_occipital": 0.05,
-    "supraorbital": 0.10,
-    "infrapatellar_saphenous": 0.20,
-    "anterior_femoral_cutaneous": 0.10,
-    "intercostal": 0.10,
-}
 
 _MIDLINE_NERVES = ("third_occipital",)
 _HEADACHE_NERVES = ("greater_occipital", "lesser_occipital", "third_occipital")
 _REFERENCE_AGE = 50
-_RETREAT_GAP_DAYS = (90, 300)
 _BASELINE_WINDOW_DAYS = (-14, 0)
 _RELIEF_THRESHOLD = 0.5
 _RELIEF_EXTENSION_SHAPE = 2.0
 _RELIEVED_PAIN_FRACTION = (0.25, 0.35)
-_BASELINE_PAIN = {"mean": 6.5, "sd": 1.5, "min": 3, "max": 10}
 _POPULATION = {
     "p_female": 0.6, "age_mean": 52.0, "age_sd": 13.0, "age_range": [25, 85],
     "p_diabetes": 0.15, "p_smoker": 0.2, "bmi_mean": 27.0, "bmi_sd": 5.0, "bmi_range": [16, 50],
 }
-_RATIOS = ("age_velocity_ratio_per_decade", "diabetes_velocity_ratio", "smoker_velocity_ratio")
-_PROBABILITIES = ("p_bilateral", "p_retreat", "p_decompression", "p_missed", "dropout_per_year",
-                  "p_misclassified", "p_response")
 _FORMATS = ("csv", "parquet", "xlsx")
 _EXCEL_MAX_ROWS = 1_048_575  # one row is the header
 
@@ -353,7 +326,7 @@ def cohort(
     >>> bool((sim.events.recovery_day > sim.truth["lag_days"]).all())
     True
     """
-    settings = _check_settings(dict(locals()))
+    settings = check_settings(dict(locals()))
     # One random stream: the order of these calls fixes the cohort drawn for a seed.
     rng = np.random.default_rng(settings.seed)
     patients = _patients(rng, settings)
@@ -368,73 +341,6 @@ def cohort(
         settings, patients, procedures, treatments, latent, visits, outcomes
     )
     return SimulatedCohort(patient_table, treatment_table, visit_table, _truth(settings), events)
-
-
-@dataclass(frozen=True, eq=False)
-class _Settings:
-    """The checked settings of :func:`cohort` (days as numbers counted from 1970-01-01)."""
-
-    n_patients: int
-    seed: int
-    velocity_mm_per_day: float
-    velocity_sd_log: float
-    lag_days: float
-    ratios: dict[str, float]
-    probabilities: dict[str, float]
-    relief_extension_days: float
-    baseline_pain_mean: float
-    baseline_pain_sd: float
-    pain_noise_sd: float
-    pain_noise_crosses: bool
-    jitter_days: int
-    nerves: dict[str, float]
-    schedule: list[int]
-    time_columns: tuple[str, ...]
-    start: np.int64
-    end: np.int64
-    span_days: int
-
-
-def _check_settings(arguments: Mapping[str, Any]) -> _Settings:
-    """Check the arguments of :func:`cohort`; the first bad one raises."""
-    n = _check_number("n_patients", arguments["n_patients"], low=1, integer=True)
-    seed = _check_seed(arguments["seed"])
-    v_ref = _check_number("velocity_mm_per_day", arguments["velocity_mm_per_day"], low=0, low_open=True)
-    sd_log = _check_number("velocity_sd_log", arguments["velocity_sd_log"], low=0)
-    lag = _check_number("lag_days", arguments["lag_days"], low=0)
-    ratios = {k: _check_number(k, arguments[k], low=0, low_open=True) for k in _RATIOS}
-    probs = {k: _check_number(k, arguments[k], low=0, high=1) for k in _PROBABILITIES}
-    extension = _check_number("relief_extension_days", arguments["relief_extension_days"], low=0)
-    pain_mean = _check_number("baseline_pain_mean", arguments["baseline_pain_mean"],
-                              low=_BASELINE_PAIN["min"], high=_BASELINE_PAIN["max"])
-    pain_sd = _check_number("baseline_pain_sd", arguments["baseline_pain_sd"], low=0)
-    noise_sd = _check_number("pain_noise_sd", arguments["pain_noise_sd"], low=0)
-    crosses = arguments["pain_noise_crosses"]
-    if not isinstance(crosses, bool | np.bool_):
-        raise TypeError(f"pain_noise_crosses must be True or False, got {crosses!r}")
-    jitter = _check_number("jitter_days", arguments["jitter_days"], low=0, integer=True)
-    nerves = arguments["nerves"]
-    mix = _check_nerves(DEFAULT_NERVE_MIX if nerves is None else nerves)
-    slots = _check_schedule(arguments["schedule"])
-    times = _check_time_columns(arguments["time_columns"])
-    start = _check_date("start_date", arguments["start_date"])
-    end = _check_date("end_date", arguments["end_date"])
-    span = int(end - start)
-    if span < 0:
-        raise ValueError(f"end_date {arguments['end_date']!r} is before start_date "
-                         f"{arguments['start_date']!r}")
-    if probs["p_retreat"] > 0 and span < _RETREAT_GAP_DAYS[1]:
-        raise ValueError(
-            f"start_date to end_date spans {span} days; retreatments need at least "
-            f"{_RETREAT_GAP_DAYS[1]}. Widen the range or set p_retreat=0."
-        )
-    return _Settings(
-        n_patients=n, seed=seed, velocity_mm_per_day=v_ref, velocity_sd_log=sd_log, lag_days=lag,
-        ratios=ratios, probabilities=probs, relief_extension_days=extension,
-        baseline_pain_mean=pain_mean, baseline_pain_sd=pain_sd, pain_noise_sd=noise_sd,
-        pain_noise_crosses=bool(crosses), jitter_days=jitter, nerves=mix, schedule=slots,
-        time_columns=times, start=start, end=end, span_days=span,
-    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -456,7 +362,7 @@ class _Patients:
     distance_lr: np.ndarray  # mm, per side (left, right); a retreatment freezes the same site
 
 
-def _patients(rng: np.random.Generator, settings: _Settings) -> _Patients:
+def _patients(rng: np.random.Generator, settings: Settings) -> _Patients:
     """Draw the patients and their index procedure."""
     n, pop, probs, names = settings.n_patients, _POPULATION, settings.probabilities, list(settings.nerves)
     sex = np.where(rng.random(n) < pop["p_female"], "F", "M")
@@ -471,7 +377,7 @@ def _patients(rng: np.random.Generator, settings: _Settings) -> _Patients:
     bilateral = ~midline & (rng.random(n) < probs["p_bilateral"])
     side_code = np.where(midline, 2, (rng.random(n) < 0.5).astype(np.int64))
     retreat = rng.random(n) < probs["p_retreat"]
-    gap = np.where(retreat, rng.integers(_RETREAT_GAP_DAYS[0], _RETREAT_GAP_DAYS[1] + 1, n), 0)
+    gap = np.where(retreat, rng.integers(RETREAT_GAP_DAYS[0], RETREAT_GAP_DAYS[1] + 1, n), 0)
     first_day = settings.start + rng.integers(0, settings.span_days - gap + 1)
     birth_year = (_year(first_day) - age0).astype(np.int64)
     medians = np.array([NERVE_DISTANCES[name][0] for name in names])[nerve]
@@ -495,7 +401,7 @@ class _Procedures:
     first_treatment: np.ndarray  # row of the procedure's first treatment
 
 
-def _procedures(rng: np.random.Generator, settings: _Settings, patients: _Patients) -> _Procedures:
+def _procedures(rng: np.random.Generator, settings: Settings, patients: _Patients) -> _Procedures:
     """Lay out the procedures and draw which include a decompression."""
     retreat, gap, first_day = patients.retreat, patients.gap, patients.first_day
     again = np.flatnonzero(retreat)
@@ -548,7 +454,7 @@ class _Latent:
     headache_base: np.ndarray  # headache days a month without relief
 
 
-def _latent(rng: np.random.Generator, settings: _Settings, patients: _Patients,
+def _latent(rng: np.random.Generator, settings: Settings, patients: _Patients,
             treatments: _Treatments) -> _Latent:
     """Draw each treatment's velocity, recovery, response, relief and baseline pain."""
     n_treat, ratios = treatments.procedure.size, settings.ratios
@@ -565,7 +471,7 @@ def _latent(rng: np.random.Generator, settings: _Settings, patients: _Patients,
     scale = settings.relief_extension_days / _RELIEF_EXTENSION_SHAPE
     extra = rng.gamma(_RELIEF_EXTENSION_SHAPE, scale, n_treat)
     relief_end = np.where(responder, recovery + extra, np.nan)
-    bp = _BASELINE_PAIN
+    bp = BASELINE_PAIN
     drawn = rng.normal(settings.baseline_pain_mean, settings.baseline_pain_sd, n_treat)
     baseline = np.rint(np.clip(drawn, bp["min"], bp["max"]))
     relief_fraction = rng.uniform(*_RELIEVED_PAIN_FRACTION, n_treat)
@@ -582,7 +488,7 @@ class _Visits:
     day: np.ndarray  # days since the treatment, <= 0 at baseline
 
 
-def _visits(rng: np.random.Generator, settings: _Settings, procedures: _Procedures) -> _Visits:
+def _visits(rng: np.random.Generator, settings: Settings, procedures: _Procedures) -> _Visits:
     """Draw visits per procedure (both sides are assessed at the same visit), then dropout."""
     n_proc, probs = procedures.patient.size, settings.probabilities
     days, keep = _visit_days(rng, n_proc, settings.schedule, settings.jitter_days, probs["p_missed"])
@@ -599,7 +505,7 @@ def _visits(rng: np.random.Generator, settings: _Settings, procedures: _Procedur
     return _Visits(treatment[sort], day[sort])
 
 
-def _numbness(rng: np.random.Generator, settings: _Settings, latent: _Latent,
+def _numbness(rng: np.random.Generator, settings: Settings, latent: _Latent,
               visits: _Visits) -> tuple[np.ndarray, np.ndarray]:
     """Draw the ``numb`` flag (flipped with ``p_misclassified``) and numbness score per visit."""
     n_visits, day = visits.treatment.size, visits.day
@@ -616,7 +522,7 @@ def _numbness(rng: np.random.Generator, settings: _Settings, latent: _Latent,
     return numb, numbness
 
 
-def _pain(rng: np.random.Generator, settings: _Settings, latent: _Latent,
+def _pain(rng: np.random.Generator, settings: Settings, latent: _Latent,
           visits: _Visits) -> tuple[np.ndarray, np.ndarray]:
     """Draw the pain score and headache days per visit; relieved exactly when pain <= cap
     unless ``pain_noise_crosses``."""
@@ -657,7 +563,7 @@ class _Outcomes:
 
 
 def _tables(
-    settings: _Settings, patients: _Patients, procedures: _Procedures, treatments: _Treatments,
+    settings: Settings, patients: _Patients, procedures: _Procedures, treatments: _Treatments,
     latent: _Latent, visits: _Visits, outcomes: _Outcomes,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The patients, treatments and visits tables, and the events (no random draws)."""
@@ -705,7 +611,7 @@ def _tables(
     return patient_table, treatment_table, pd.DataFrame(visit_columns), events
 
 
-def _truth(settings: _Settings) -> dict[str, Any]:
+def _truth(settings: Settings) -> dict[str, Any]:
     """Every parameter used, JSON-serialisable (``SimulatedCohort.truth``)."""
     pain_mean, pain_sd = settings.baseline_pain_mean, settings.baseline_pain_sd
     return {
@@ -719,14 +625,14 @@ def _truth(settings: _Settings) -> dict[str, Any]:
         },
         "midline_nerves": list(_MIDLINE_NERVES), "headache_nerves": list(_HEADACHE_NERVES),
         **settings.probabilities,
-        "retreat_gap_days": list(_RETREAT_GAP_DAYS), "schedule": list(settings.schedule),
+        "retreat_gap_days": list(RETREAT_GAP_DAYS), "schedule": list(settings.schedule),
         "jitter_days": settings.jitter_days,
         "baseline_window_days": list(_BASELINE_WINDOW_DAYS),
         "relief_extension_days": settings.relief_extension_days,
         "relief_extension_shape": _RELIEF_EXTENSION_SHAPE,
         "relief_threshold": _RELIEF_THRESHOLD,
         "relieved_pain_fraction": list(_RELIEVED_PAIN_FRACTION),
-        "baseline_pain": {**_BASELINE_PAIN, "mean": pain_mean, "sd": pain_sd},
+        "baseline_pain": {**BASELINE_PAIN, "mean": pain_mean, "sd": pain_sd},
         "baseline_pain_mean": pain_mean, "baseline_pain_sd": pain_sd,
         "pain_noise_sd": settings.pain_noise_sd, "pain_noise_crosses": settings.pain_noise_crosses,
         "population": dict(_POPULATION),
@@ -768,75 +674,3 @@ def _dates(day_number: np.ndarray) -> pd.Series:
 def _ids(prefix: str, count: int, width: int) -> np.ndarray:
     digits = np.arange(1, count + 1).astype(str)
     return np.char.add(prefix, np.char.zfill(digits, max(width, len(str(count)))))
-
-
-def _check_number(
-    name: str, value: Any, *, low: float | None = None, high: float | None = None,
-    low_open: bool = False, integer: bool = False,
-) -> Any:
-    kind = "a whole number" if integer else "a number"
-    wanted = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, wanted):
-        raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
-    result = int(value) if integer else float(value)
-    if not math.isfinite(result):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if low is not None and (result < low or (low_open and result == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {value!r}")
-    if high is not None and result > high:
-        raise ValueError(f"{name} must be <= {high:g}, got {value!r}")
-    return result
-
-
-def _check_seed(seed: Any) -> int:
-    if seed is None:
-        return int(np.random.SeedSequence().entropy)
-    return _check_number("seed", seed, low=0, integer=True)
-
-
-def _check_nerves(nerves: Any) -> dict[str, float]:
-    if not isinstance(nerves, Mapping):
-        raise TypeError(f"nerves must map nerve names to shares, got {type(nerves).__name__}")
-    unknown = [name for name in nerves if name not in NERVE_DISTANCES]
-    if unknown:
-        raise ValueError(
-            f"nerves: no distance table for {unknown}; use names from {', '.join(NERVE_DISTANCES)}"
-        )
-    shares = {str(name): _check_number(f"nerves[{name!r}]", v, low=0) for name, v in nerves.items()}
-    total = sum(shares.values())
-    if total <= 0:
-        raise ValueError("nerves: the shares must sum to more than 0")
-    return {name: share / total for name, share in shares.items()}
-
-
-def _check_schedule(schedule: Any) -> list[int]:
-    if isinstance(schedule, str | bytes) or not isinstance(schedule, Sequence | np.ndarray):
-        raise TypeError(f"schedule must be a sequence of days, got {type(schedule).__name__}")
-    days = [_check_number("schedule day", day, low=1, integer=True) for day in schedule]
-    if not days or any(b <= a for a, b in zip(days, days[1:], strict=False)):
-        raise ValueError(f"schedule must be non-empty, strictly increasing; got {list(schedule)!r}")
-    return days
-
-
-def _check_time_columns(time_columns: Any) -> tuple[str, ...]:
-    if isinstance(time_columns, str):
-        time_columns = (time_columns,)
-    if not isinstance(time_columns, Sequence):
-        raise TypeError(f"time_columns must be a sequence of column names, got {time_columns!r}")
-    columns = tuple(time_columns)
-    valid = set(columns) <= {"day", "visit_date"} and len(set(columns)) == len(columns)
-    if not columns or not valid:
-        raise ValueError(
-            f"time_columns must name 'day', 'visit_date' or both, once each; got {time_columns!r}"
-        )
-    return tuple(c for c in ("day", "visit_date") if c in columns)
-
-
-def _check_date(name: str, value: Any) -> np.int64:
-    if not isinstance(value, str | _dt.date | np.datetime64):
-        raise TypeError(f"{name} must be an ISO date text or a date, got {type(value).__name__}")
-    try:
-        day = np.datetime64(pd.Timestamp(value).date(), "D")
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"{name} must be an ISO date like 2021-01-01, got {value!r}") from error
-    return day.astype(np.int64)
