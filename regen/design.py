@@ -37,7 +37,7 @@ from regen.serialize import MAX_PARAMETERS, ModelFileError
 __all__ = ["Design", "MAX_EXPONENT", "MAX_FORMULA_CHARS", "MAX_LEVELS", "MAX_TERMS", "MAX_TOTAL_LEVELS",
            "MAX_TRANSFORM_SIZE", "MAX_VARIABLES", "aliased_columns", "categorical_levels",
            "check_formula", "check_full_rank", "check_levels", "covariates_for",
-           "design_from_dict", "design_to_dict", "formula_frame", "spline_hint",
+           "design_from_dict", "design_to_dict", "formula_frame", "no_column", "spline_hint",
            "stored_yes_no", "typical_profiles", "typical_value", "yes_no_columns"]
 
 #: Longest formula a model file may hold, in characters.
@@ -123,6 +123,17 @@ def covariates_for(spec, profiles: pd.DataFrame, formula: str) -> np.ndarray:
         raise ValueError(f"cannot build the model's covariates {formula!r} from the profiles "
                          f"({type(error).__name__}: {error}); give every covariate a value") \
             from None
+
+
+def no_column(name: str, formula: str, columns) -> str:
+    """The message for a formula naming a column the data do not have: the closest names."""
+    import difflib
+
+    names = [str(c) for c in columns]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    hint = (f"did you mean {' or '.join(map(repr, close))}?" if close else
+            f"the data have {', '.join(sorted(names)[:20])}{', ...' if len(names) > 20 else ''}")
+    return f"no column {name!r} in the data for the formula {formula!r}; {hint}"
 
 
 def yes_no_columns(data: pd.DataFrame, spec) -> tuple[str, ...]:
@@ -649,8 +660,15 @@ class Design:
         formula has a response). ``data`` is the table before :func:`formula_frame`,
         whose yes/no columns the design records (default ``frame``)."""
         from formulaic import ModelMatrices, model_matrix
+        from formulaic.errors import FormulaicError
 
-        matrices = model_matrix(formula, frame, na_action="drop")
+        try:
+            matrices = model_matrix(formula, frame, na_action="drop")
+        except FormulaicError as error:
+            missing = re.search(r"`([^`]+)` is not present in the dataset", str(error))
+            if missing is None:
+                raise
+            raise ValueError(no_column(missing.group(1), formula, frame.columns)) from None
         rhs = matrices.rhs if isinstance(matrices, ModelMatrices) else matrices
         source = frame if data is None else data
         return cls(formula, rhs.model_spec, yes_no_columns(source, rhs.model_spec)), matrices

@@ -75,3 +75,20 @@ def test_a_model_holds_its_design():
     fit = regen.fit_recovery("~ nerve + age", data)
     assert isinstance(fit.design, Design) and fit.model_spec is fit.design.spec
     assert fit.design.names == list(fit.params.index[:-1])
+
+
+def test_a_misspelt_column_is_named_with_the_closest_names(table):
+    with pytest.raises(ValueError, match=r"no column 'agee' in the data for the formula "
+                                         r"'~ nerve \+ agee'; did you mean 'age'\?"):
+        Design.fit("~ nerve + agee", formula_frame(table))
+    with pytest.raises(ValueError, match="no column 'zzz' .*; the data have age, diabetes, nerve"):
+        Design.fit("~ zzz", formula_frame(table))
+
+
+def test_every_model_names_a_misspelt_column():
+    data = pd.read_csv(Path(__file__).parent / "reference" / "aft_input_a.csv")
+    with pytest.raises(ValueError, match="did you mean 'age'"):
+        regen.fit_recovery("~ agee", data)
+    pain = regen.read_cohort("data/example").measurements("pain").query("day >= 1")
+    with pytest.raises(ValueError, match="did you mean 'baseline_pain'"):
+        regen.fit_trajectory("pain ~ day + baseline_pian", pain)
