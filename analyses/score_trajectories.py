@@ -61,6 +61,11 @@ def after_treatment(cohort: regen.Cohort, score: str) -> pd.DataFrame:
     return cohort.measurements(score).query("day >= 1").reset_index(drop=True)
 
 
+def recorded(cohort: regen.Cohort, score: str) -> bool:
+    """Whether any visit records ``score`` (``numbness`` is an optional column)."""
+    return score in cohort.visits.columns and bool(cohort.visits[score].notna().any())
+
+
 def baseline_profiles(visits: pd.DataFrame, column: str = "baseline_pain") -> dict[str, float]:
     """Low, typical and high baseline: the quartiles over treatments (not over visits)."""
     per_treatment = visits.drop_duplicates("treatment_id")[column].dropna()
@@ -102,6 +107,10 @@ def analyse(cohort: regen.Cohort, seed: int = 1) -> Result:
     result = Result()
     fixed, components, crossings = [], [], []
     for score, spec in SCORES.items():
+        if not recorded(cohort, score):
+            result.summary.append(f"{score}: no visit records this optional score in this "
+                                  "cohort, so its trajectory is left out.")
+            continue
         visits = after_treatment(cohort, score)
         fit = regen.fit_trajectory(spec["formula"], visits, groups="patient_id",
                                    re_formula=spec["re_formula"])
@@ -144,8 +153,7 @@ def analyse(cohort: regen.Cohort, seed: int = 1) -> Result:
 
     table = result.tables["time_to_threshold"]
     result.summary += [
-        f"{fit_line(result.models['pain'])}",
-        f"{fit_line(result.models['numbness'])}",
+        *[fit_line(result.models[score]) for score in SCORES if score in result.models],
         *[f"  {r.score}: {r.rule} ({r.profile}"
           + (f", baseline {r.profile_baseline_pain:g}" if r.profile != "all" else "")
           + f"): day {r.day:.0f} (95% CI {r.ci_lower:.0f}–{r.ci_upper:.0f})"

@@ -298,9 +298,13 @@ def measurements(treatments: pd.DataFrame, visits: pd.DataFrame, patients: pd.Da
     ignored = {"treatment_id", "patient_id", "day", "visit_date", "source_row"}
     usable = [c for c in visits.columns if c not in ignored
               and (pd.api.types.is_numeric_dtype(visits[c]) or pd.api.types.is_bool_dtype(visits[c]))]
+    recorded = [c for c in usable if visits[c].notna().any()]
     if score not in usable:
         raise ValueError(f"no score {score!r} in the visits table; choose one of: "
-                         f"{', '.join(usable)}")
+                         f"{', '.join(recorded)}")
+    if score not in recorded:
+        raise ValueError(f"no visit records a {score} score in this cohort (the column is "
+                         f"optional, and empty here); choose one of: {', '.join(recorded)}")
     table = _VisitTable(treatments, visits)
     rows = np.flatnonzero(visits[score].notna().to_numpy())
     values = visits[score].iloc[rows].reset_index(drop=True)

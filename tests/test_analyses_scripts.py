@@ -159,6 +159,18 @@ def test_score_trajectories(tmp_path):
             & (probability["probability"] <= probability["ci_upper"])).all()
 
 
+def test_score_trajectories_without_the_optional_numbness_score(tmp_path, capsys):
+    data = tmp_path / "cohort"
+    shutil.copytree(EXAMPLE, data)
+    visits = pd.read_csv(data / "visits.csv", dtype=str, keep_default_na=False)
+    visits.drop(columns="numbness").to_csv(data / "visits.csv", index=False)
+    written = load("score_trajectories").main(["--data", str(data), "--out", str(tmp_path / "out")])
+    said = capsys.readouterr().out
+    assert "numbness: no visit records this optional score in this cohort" in said
+    assert tmp_path / "out" / "pain_trajectory.png" in written
+    assert set(read(tmp_path / "out", "variance_components")["score"]) == {"pain"}
+
+
 def test_suspicious_data_warn_once_and_the_script_goes_on(tmp_path):
     data = tmp_path / "cohort"
     shutil.copytree(EXAMPLE, data)

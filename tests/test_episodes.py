@@ -187,8 +187,16 @@ def test_measurements_long_table(tmp_path):
                                       "baseline_pain"]
     assert len(pain) == 8
     assert pain.groupby("treatment_id")["baseline_pain"].first().to_dict() == {"T1": 8, "T2": 6}
-    with pytest.raises(ValueError, match="no score 'sleep'.*choose one of: numb, numbness, pain"):
+    with pytest.raises(ValueError, match="no score 'sleep'.*choose one of: pain$"):  # recorded ones
         cohort.measurements("sleep")
+
+
+def test_measurements_of_an_optional_score_no_visit_records(tmp_path):
+    cohort = cohort_of(tmp_path, TWO, RELIEF_VISITS)          # pain only: no numbness column
+    with pytest.raises(ValueError, match=r"no visit records a numbness score in this cohort "
+                                         r"\(the column is optional, and empty here\); choose "
+                                         r"one of: pain$"):
+        cohort.measurements("numbness")
 
 
 def test_cohort_is_immutable(tiny):
