@@ -266,6 +266,36 @@ def test_report_command_writes_the_report_and_its_tables(run, tmp_path):
         assert (tmp_path / "out" / name).exists()
 
 
+def test_report_takes_what_counts_as_relief_and_a_title(run, tmp_path):
+    import json
+
+    out = tmp_path / "out" / "report.html"
+    result = run("report", EXAMPLE, "-o", out, "--n-bootstrap", 20, "--response-window", 1, 50,
+                 "--threshold", 0.4, "--confirm", 2, "--title", "Relief at <our> clinic",
+                 "--min-patients", 6)
+    assert result.exit_code == 0, result.output
+    content = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert content["settings"]["response_window_days"] == [1, 50]
+    assert content["settings"]["relief_threshold"] == 0.4
+    assert content["settings"]["relief_confirm_visits"] == 2
+    assert content["settings"]["min_patients"] == 6
+    assert content["title"] == "Relief at <our> clinic"
+    assert "Relief at &lt;our&gt; clinic" in out.read_text()
+    bad = run("report", EXAMPLE, "-o", tmp_path / "x.html", "--response-window", 30, 1)
+    assert bad.exit_code == 2 and "need 1 ≤ first day ≤ last day" in bad.stderr
+
+
+def test_relief_options_reach_the_recovery_fit_and_only_with_relief(run):
+    wide = run("fit", "recovery", EXAMPLE, "--outcome", "relief", "--response-window", 1, 50,
+               "--json")
+    narrow = run("fit", "recovery", EXAMPLE, "--outcome", "relief", "--json")
+    assert wide.exit_code == narrow.exit_code == 0, wide.output
+    import json
+    assert json.loads(wide.stdout)["episodes"] > json.loads(narrow.stdout)["episodes"]
+    numbness = run("fit", "recovery", EXAMPLE, "--threshold", 0.4)
+    assert numbness.exit_code == 2 and "--threshold applies to relief episodes" in numbness.stderr
+
+
 def test_fit_options_that_do_not_apply_are_refused(run):
     """Each model has only its own options: another model's is no option at all."""
     wrong = run("fit", "trajectory", EXAMPLE, "--lag", 3)

@@ -23,13 +23,12 @@ from regen._write import Outputs
 from regen.cli.common import (
     OUTCOMES,
     check_suffix,
-    check_window,
-    confirm_option,
     echo,
     force_option,
     limit_options,
     path_argument,
     read,
+    relief_options,
     user_errors,
     window_options,
 )
@@ -87,12 +86,7 @@ def validate(path: Path, baseline_window_days: int, max_follow_up_days: int,
 @click.option("--outcome", type=OUTCOMES, default="numbness", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Episodes file to write (.csv or .parquet).")
-@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1,
-              min_open=True, max_open=True), help="Relief: share of baseline pain removed.")
-@click.option("--response-window", nargs=2, type=int, default=(1, 30), show_default=True,
-              callback=check_window,
-              help="Relief: first and last day in which relief must begin.")
-@confirm_option
+@relief_options
 @click.option("--exclusions", "exclusions_file", type=click.Path(path_type=Path),
               help="Also write the treatments without an episode, with reasons.")
 @window_options
@@ -129,12 +123,15 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
 @click.option("--n-bootstrap", type=click.IntRange(min=20), default=200, show_default=True,
               help="Bootstrap samples of patients for the 95% intervals.")
 @click.option("--seed", type=int, default=2026, show_default=True)
-@confirm_option
+@click.option("--title", default=None,
+              help="The report's title [default: Expected relief after cryoneurolysis].")
+@relief_options
 @window_options
 @force_option
 @user_errors
 def report(path: Path, output: Path, min_group: int, min_patients: int, n_bootstrap: int,
-           seed: int, confirm: int, baseline_window_days: int, max_follow_up_days: int,
+           seed: int, title: str | None, threshold: float, response_window: tuple[int, int],
+           confirm: int, baseline_window_days: int, max_follow_up_days: int,
            force: bool) -> None:
     """Write the practice's expected-relief report for the cohort in PATH.
 
@@ -148,7 +145,9 @@ def report(path: Path, output: Path, min_group: int, min_patients: int, n_bootst
     Outputs(inputs=[path], force=force).files(report_files(output))  # refuse before the work
     cohort = read(path, baseline_window_days, max_follow_up_days)
     content = relief_report(cohort, output, min_group=min_group, min_patients=min_patients,
-                            n_bootstrap=n_bootstrap, seed=seed, confirm=confirm, force=force)
+                            n_bootstrap=n_bootstrap, seed=seed, threshold=threshold,
+                            response_window=response_window, confirm=confirm, title=title,
+                            force=force)
     shown = sum(not row["suppressed"] for row in content["by_nerve"])
     hidden: dict[str, list[str]] = {}
     for row in content["by_nerve"]:

@@ -21,8 +21,8 @@ from regen.exceptions import CohortValidationError, OutputError, RegenError
 from regen.io import LIMIT_OPTIONS, LIMIT_UNITS
 
 __all__ = ["OUTCOMES", "check_suffix", "check_window", "confirm_option", "echo", "force_option",
-           "limit_options", "path_argument", "read", "show_warning", "user_errors",
-           "window_options"]
+           "limit_options", "path_argument", "read", "relief_options", "show_warning",
+           "user_errors", "window_options"]
 
 
 OUTCOMES = click.Choice(["numbness", "relief"])
@@ -94,6 +94,20 @@ confirm_option = click.option(
     "--confirm", type=click.IntRange(min=1), default=RELIEF_CONFIRM, show_default=True,
     help="Relief: relief ends at the first of this many consecutive unrelieved visits (the "
          "last visit of the follow-up counts alone); 1: at the first unrelieved visit.")
+
+def relief_options(command):
+    """--threshold, --response-window and --confirm: what counts as relief and when it ends,
+    as in Cohort.episodes("relief")."""
+    command = confirm_option(command)
+    command = click.option(
+        "--response-window", nargs=2, type=int, default=(1, 30), show_default=True,
+        callback=check_window, metavar="FIRST LAST",
+        help="Relief: first and last day after the treatment in which relief must begin "
+             "(widen it when the one-month visit falls later, e.g. 1 50).")(command)
+    return click.option(
+        "--threshold", default=0.5, show_default=True,
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        help="Relief: share of baseline pain removed.")(command)
 
 def limit_options(command):
     """--max-file-mb, --max-rows, ...: raise the limits at which a crafted or huge file is

@@ -21,11 +21,11 @@ from regen._write import Outputs
 from regen.cli.common import (
     OUTCOMES,
     check_suffix,
-    confirm_option,
     echo,
     force_option,
     path_argument,
     read,
+    relief_options,
     user_errors,
     window_options,
 )
@@ -108,22 +108,27 @@ _cluster_option = click.option(
 @click.option("--dist", type=click.Choice(list(DISTRIBUTIONS)), default="weibull",
               show_default=True, help="Law of the time to the event.")
 @_cluster_option
-@confirm_option
+@relief_options
 @_at_option
 @_fit_output_options
 def fit_recovery(path: Path, outcome: str, formula: str, dist: str, cluster: str,
-                 confirm: int, settings: tuple[str, ...], as_json: bool, save_to: Path | None,
+                 threshold: float, response_window: tuple[int, int], confirm: int,
+                 settings: tuple[str, ...], as_json: bool, save_to: Path | None,
                  baseline_window_days: int, max_follow_up_days: int, force: bool) -> None:
     """An accelerated-failure-time model of the time to the event.
 
     Prints the time ratios with 95% CIs and each nerve's predicted median and
     quartiles (covariates at --at values, else typical ones).
     """
-    if click.get_current_context().get_parameter_source("confirm") == \
-            click.core.ParameterSource.COMMANDLINE and outcome != "relief":
-        raise click.UsageError("--confirm applies to relief episodes: add --outcome relief")
+    context = click.get_current_context()
+    for name in ("threshold", "response_window", "confirm"):
+        if context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE and \
+                outcome != "relief":
+            raise click.UsageError(f"--{name.replace('_', '-')} applies to relief episodes: "
+                                   "add --outcome relief")
     cohort = _prepare(path, save_to, force, baseline_window_days, max_follow_up_days)
-    episodes = cohort.episodes(outcome, **({"confirm": confirm} if outcome == "relief" else {}))
+    relief = dict(threshold=threshold, response_window=response_window, confirm=confirm)
+    episodes = cohort.episodes(outcome, **(relief if outcome == "relief" else {}))
     model = regen.fit_recovery(formula, episodes, dist=dist, cluster=_robust_over(cluster))
     profiles = profiles_for(episodes, model, settings)
     predicted = model.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
