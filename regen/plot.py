@@ -129,7 +129,9 @@ def recovery(np_fit, parametric=None, *, profiles: pd.DataFrame | None = None, a
     parametric : RecoveryFit, optional
         Drawn dashed over each group, at ``profiles`` (one row per group, with
         the group column); by default each group's own value of the group
-        column, which suffices for ``fit_recovery("~ nerve", ...)``.
+        column, which suffices for ``fit_recovery("~ nerve", ...)``. A model with
+        more covariates needs ``profiles``, e.g.
+        ``parametric.design.typical_profiles(episodes, "nerve", np_fit.groups)``.
     complement : bool, default False
         Draw 1 − S(t) (the share recovered, or whose relief has ended).
     ci : bool, default True
@@ -187,6 +189,14 @@ def _overlay(ax, parametric, profiles, columns, groups, grid, palette, flip):
     if profiles is None:
         if len(columns) != 1:
             raise ValueError("give profiles= (one row per group) to overlay the model")
+        others = sorted(set(parametric.design.variables) - set(columns))
+        if others:
+            raise ValueError(
+                f"the model also has {', '.join(others)}, which the curves by {columns[0]} do not "
+                f"set: give profiles= with one row per {columns[0]} and a value for each (e.g. "
+                f"model.design.typical_profiles(episodes, {columns[0]!r}, np_fit.groups) sets "
+                f"each at its median or most common value), or overlay a model of "
+                f"'~ {columns[0]}' only")
         profiles = pd.DataFrame({columns[0]: groups})
     times = grid[grid > 0]
     predicted = parametric.predict_survival(profiles.reset_index(drop=True), times=times)

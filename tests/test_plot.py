@@ -110,3 +110,14 @@ def test_matplotlib_options_reach_the_drawn_lines(cohort, relief):
     assert len(mean) == 1 and mean[0].get_linestyle() == "--" and mean[0].get_linewidth() == 3
     with pytest.raises(AttributeError):
         plot.recovery(fit, not_a_line_property=1)           # a typo is not silently ignored
+
+
+def test_a_model_with_more_covariates_asks_for_profiles_by_name(relief):
+    curve = regen.turnbull(relief, by="nerve")
+    model = regen.fit_recovery("~ nerve + age + diabetes", relief)
+    with pytest.raises(ValueError, match=r"the model also has age, diabetes, which the curves by "
+                                         r"nerve do not set: give profiles="):
+        plot.recovery(curve, model)
+    ax = plot.recovery(curve, model, profiles=model.design.typical_profiles(relief, "nerve",
+                                                                            curve.groups))
+    assert any(line.get_linestyle() == "--" for line in ax.lines)
