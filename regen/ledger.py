@@ -244,7 +244,7 @@ def format_problems(problems: pd.DataFrame, where: str, limit: int = SHOWN_IN_FU
     listed = problems.iloc[:len(problems) - len(counted)]
     count = len(listed) + sum(counted)
     lines = [f"{literal(where)}: {count:,} problem{'s' if count != 1 else ''}; nothing was "
-             "analysed. Fix them and run again."]
+             f"analysed. Fix {'them' if count != 1 else 'it'} and run again."]
     shown = listed.iloc[:limit]
     for (file, rule, fix), group in shown.groupby(["file", "rule", "fix"], sort=False):
         lines.append("")

@@ -285,6 +285,13 @@ def test_report_takes_what_counts_as_relief_and_a_title(run, tmp_path):
     assert bad.exit_code == 2 and "need 1 ≤ first day ≤ last day" in bad.stderr
 
 
+def test_a_trajectory_of_a_yes_no_score_points_to_the_probability_model(run):
+    numb = run("fit", "trajectory", EXAMPLE, "--score", "numb")
+    assert numb.exit_code == 2 and "--threshold" not in numb.stderr
+    assert "numb is a yes/no score" in numb.stderr
+    assert "regen fit probability --score numb" in numb.stderr
+
+
 def test_relief_options_reach_the_recovery_fit_and_only_with_relief(run):
     wide = run("fit", "recovery", EXAMPLE, "--outcome", "relief", "--response-window", 1, 50,
                "--json")

@@ -146,6 +146,14 @@ def test_every_problem_is_collected_before_raising(tmp_path):
     assert len(problems) == 5
 
 
+def test_one_problem_is_spoken_of_in_the_singular(tmp_path):
+    visits = "treatment_id,day,numb,pain\nT1,0,no,3\nT1,7,no,14\nT2,0,no,3\n"
+    with pytest.raises(CohortValidationError) as caught:
+        regen.read_cohort(write_cohort(tmp_path, visits=visits))
+    assert str(caught.value).splitlines()[0].endswith(
+        ": 1 problem; nothing was analysed. Fix it and run again.")
+
+
 def test_message_lists_twenty_in_full_and_counts_the_rest(tmp_path):
     rows = "".join(f"T1,{day},no,{11 + day % 3}\n" for day in range(1, 31))
     visits = "treatment_id,day,numb,pain\n" + rows + "T2,0,no,3\n"

@@ -352,6 +352,11 @@ def print_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_f
                     save_to: Path | None, force: bool = False) -> regen.TrajectoryFit:
     """Fit, print (or print as JSON) and save a trajectory model; return it."""
     measurements = cohort.measurements(score)      # an unknown score is an error here
+    if pd.api.types.is_bool_dtype(measurements[score]):
+        raise click.BadParameter(
+            f"{score} is a yes/no score, and a trajectory models a graded one (pain, "
+            f"numbness): for the share of visits with {score} over time, use regen fit "
+            f"probability --score {score}", param_hint="--score")
     crossing = crossing.resolve(score)
     rows = measurements.loc[measurements["day"] >= 1]
     baseline = f"baseline_{score}"
