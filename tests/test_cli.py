@@ -130,6 +130,17 @@ def test_demo_writes_episodes_and_flow(run, tmp_path):
     assert "until numbness fades" in result.stdout
 
 
+def test_demo_runs_from_any_folder_on_the_example_it_writes(run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                  # no data/example here
+    result = run("demo", "--out", "here")
+    assert result.exit_code == 0, result.output
+    for table in ("patients", "treatments", "visits"):
+        assert (tmp_path / "here" / "example_cohort" / f"{table}.csv").read_bytes() == \
+            (EXAMPLE / f"{table}.csv").read_bytes()
+    assert (tmp_path / "here" / "report.html").is_file()
+    assert "The example cohort (300 simulated patients" in result.stdout
+
+
 def test_data_warnings_are_plain_lines(run, tmp_path):
     folder = tmp_path / "warn"
     shutil.copytree(EXAMPLE, folder)

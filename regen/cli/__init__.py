@@ -229,18 +229,25 @@ def simulate(n_patients: int, output: Path, seed: int | None, file_format: str,
           f"{len(sim.visits)} visits written to {written}")
 
 @main.command()
-@click.option("--data", type=click.Path(path_type=Path), default=Path("data/example"),
-              show_default=True, help="Cohort to run on.")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Cohort to run on [default: the example cohort, written to "
+                   "OUT/example_cohort: the repository's data/example, simulated, so the demo "
+                   "runs wherever regen is installed].")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("demo_output"),
               show_default=True, help="Folder for the outputs.")
 @limit_options
 @force_option
 @user_errors
-def demo(data: Path, out: Path, force: bool) -> None:
+def demo(data: Path | None, out: Path, force: bool) -> None:
     """Run the main job on the example cohort: validate, flow, episodes, recovery medians,
     and the pain trajectory with the day pain comes back to 80% of baseline."""
     from regen.report import relief_report, report_files
 
+    if data is None:
+        data = out / "example_cohort"
+        Outputs(force=force).folder(out)
+        regen.simulate.example().write(data, force=force)
+        echo(f"The example cohort (300 simulated patients, as in data/example) is in {data}.\n")
     outputs = Outputs(inputs=[data], force=force)
     outputs.folder(out)
     outputs.folder(out / "figures")

@@ -86,7 +86,7 @@ from regen.simulate.settings import (
     check_settings,
 )
 
-__all__ = ["DEFAULT_NERVE_MIX", "NERVE_DISTANCES", "SimulatedCohort", "cohort"]
+__all__ = ["DEFAULT_NERVE_MIX", "NERVE_DISTANCES", "SimulatedCohort", "cohort", "example"]
 
 _MIDLINE_NERVES = ("third_occipital",)
 _HEADACHE_NERVES = ("greater_occipital", "lesser_occipital", "third_occipital")
@@ -674,3 +674,17 @@ def _dates(day_number: np.ndarray) -> pd.Series:
 def _ids(prefix: str, count: int, width: int) -> np.ndarray:
     digits = np.arange(1, count + 1).astype(str)
     return np.char.add(prefix, np.char.zfill(digits, max(width, len(str(count)))))
+
+
+def example() -> SimulatedCohort:
+    """The example cohort: 300 simulated patients, seed 2026, every other setting at its
+    default. Written out, its files are byte for byte the repository's ``data/example``,
+    so ``regen demo`` can run anywhere regen is installed.
+
+    Examples
+    --------
+    >>> from regen.simulate import example
+    >>> example()
+    SimulatedCohort(patients=300, treatments=465, visits=3536, seed=2026)
+    """
+    return cohort(300, seed=2026)
