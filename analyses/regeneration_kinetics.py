@@ -159,8 +159,9 @@ def analyse(cohort: regen.Cohort, seed: int = 1, lag: float | None = None,
     result.tables["kinetics_estimates"] = estimates(fit)
     result.tables["velocity_ratios"] = ratio_table(fit)
     result.tables["model_comparison"] = model_comparison(episodes, fits)
+    # Every fitted distance is covered: the longest nerves are the ones a patient asks about.
     distances = np.linspace(max(5.0, float(episodes["distance_mm"].min())),
-                            float(episodes["distance_mm"].quantile(0.99)), 60)
+                            float(episodes["distance_mm"].max()), 60)
     result.tables["median_day_by_distance"] = by_distance(fit, distances)
     if lag is None:
         fine = lag_profile(episodes, fit, velocity_dist=velocity_dist, **options)

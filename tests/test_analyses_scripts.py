@@ -134,6 +134,8 @@ def test_regeneration_kinetics(tmp_path):
     by_distance = read(tmp_path, "median_day_by_distance")
     for _, part in by_distance.groupby("profile"):
         assert np.all(np.diff(part["days"].to_numpy()) > 0)  # further away, later
+    fitted = regen.read_cohort(EXAMPLE).episodes("numbness")["distance_mm"].dropna()
+    assert by_distance["distance_mm"].max() == pytest.approx(fitted.max())  # the longest nerves too
 
 
 def test_score_trajectories(tmp_path):
