@@ -24,9 +24,12 @@ def strict_json(document, indent: int = 1) -> str:
     return json.dumps(json_safe(document), indent=indent, default=str, allow_nan=False)
 
 
-def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFrame) -> str:
-    """The time ratios and each nerve's predicted quartiles, as text."""
-    lines = [f"{model.dist} AFT, {outcome}: {model.formula}  ({model.n} episodes, "
+def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFrame,
+               aic: pd.DataFrame | None = None) -> str:
+    """The time ratios and each nerve's predicted quartiles, as text; with ``aic`` (the table of
+    :func:`regen.choose_distribution`), first the line that says why this distribution."""
+    lines = [] if aic is None else [distribution_choice(aic)]
+    lines += [f"{model.dist_label} AFT, {outcome}: {model.formula}  ({model.n} episodes, "
              f"log-likelihood {model.loglik:.2f}, AIC {model.aic:.1f}"
              + (f", standard errors robust over {model.cluster}" if model.cluster else "") + ")"]
     lines += _ratio_lines(model, "Time ratios (x how long the time to the event is; 95% CI):")
@@ -43,6 +46,19 @@ def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFr
                      f"{days(by_q.loc[0.25, 'estimate'], infinite=too_long)}–"
                      f"{days(by_q.loc[0.75, 'estimate'], infinite=too_long)}")
     return "\n".join(lines)
+
+
+def distribution_choice(aic: pd.DataFrame) -> str:
+    """"Distribution chosen by AIC: log-normal (log-logistic +0.5, Weibull +35.3; a difference
+    under 2 means the data barely tell them apart)"."""
+    from regen.survival.likelihood import DISTRIBUTIONS
+
+    label = {name: law.label for name, law in DISTRIBUTIONS.items()}
+    best, *others = aic.itertuples()
+    trailing = ", ".join(f"{label[row.dist]} +{row.delta_aic:.1f}" for row in others)
+    close = " (a difference under 2: the data barely tell them apart)" \
+        if others and others[0].delta_aic < 2 else ""
+    return f"Distribution chosen by AIC: {label[best.dist]} ({trailing}){close}"
 
 
 def at_words(profile, skip=()) -> str:

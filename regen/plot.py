@@ -209,7 +209,8 @@ def _overlay(ax, parametric, profiles, columns, groups, grid, palette, flip):
         ax.plot(rows["time"], flip(rows["estimate"]), color=palette[group], linestyle="--",
                 linewidth=0.9)
     ax.plot([], [], color="0.3", linestyle="--", linewidth=0.9,
-            label=f"{parametric.dist} model" if hasattr(parametric, "dist") else "model")
+            label=f"{parametric.dist_label} model" if hasattr(parametric, "dist_label")
+            else "model")
 
 
 def _draw_at_risk(ax, np_fit, ticks, columns, groups, palette, smallest: int | None = None):

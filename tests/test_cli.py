@@ -303,6 +303,20 @@ def test_a_trajectory_of_a_yes_no_score_points_to_the_probability_model(run):
     assert "regen fit probability --score numb" in numb.stderr
 
 
+def test_fit_recovery_chooses_the_distribution_by_aic_and_says_so(run):
+    import json
+
+    chosen = run("fit", "recovery", EXAMPLE, "--formula", "~ nerve + age")
+    assert chosen.exit_code == 0, chosen.output
+    first = chosen.stdout.splitlines()[0]
+    assert first.startswith("Distribution chosen by AIC: log-normal (") and "Weibull +" in first
+    assert chosen.stdout.splitlines()[1].startswith("log-normal AFT, numbness")
+    data = json.loads(run("fit", "recovery", EXAMPLE, "--json").stdout)
+    assert data["dist"] == data["distributions"][0]["dist"]
+    fixed = run("fit", "recovery", EXAMPLE, "--dist", "weibull")
+    assert fixed.stdout.startswith("Weibull AFT, numbness") and "chosen by AIC" not in fixed.stdout
+
+
 def test_relief_options_reach_the_recovery_fit_and_only_with_relief(run):
     wide = run("fit", "recovery", EXAMPLE, "--outcome", "relief", "--response-window", 1, 50,
                "--json")

@@ -121,3 +121,9 @@ def test_a_model_with_more_covariates_asks_for_profiles_by_name(relief):
     ax = plot.recovery(curve, model, profiles=model.design.typical_profiles(relief, "nerve",
                                                                             curve.groups))
     assert any(line.get_linestyle() == "--" for line in ax.lines)
+
+
+def test_the_model_overlay_is_named_as_a_sentence_names_its_law(relief):
+    curve = regen.turnbull(relief, by="nerve")
+    ax = plot.recovery(curve, regen.fit_recovery("~ nerve", relief, dist="lognormal"))
+    assert "log-normal model" in [t.get_text() for t in ax.get_legend().get_texts()]

@@ -272,14 +272,16 @@ def demo(data: Path | None, out: Path, force: bool) -> None:
     echo("\n" + format_medians(medians))
     for outcome in ("numbness", "relief"):
         episodes = cohort.episodes(outcome)
-        model = models[outcome] = regen.fit_recovery("~ nerve + age + diabetes", episodes,
-                                                     cluster="patient_id")
+        model, aic = regen.choose_distribution("~ nerve + age + diabetes", episodes,
+                                               cluster="patient_id")
+        models[outcome] = model
         profiles = profiles_for(episodes, model, ())
         predicted = model.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
+        outputs.write_table(aic, out / f"aft_{outcome}_distributions.csv")
         outputs.write_table(predicted.drop(columns="std_err_log"),
                             out / f"aft_{outcome}_predictions.csv")
         model.save(out / f"aft_{outcome}_model.json", outcome=outcome, force=force)
-        echo("\n" + format_fit(model, outcome, profiles, predicted))
+        echo("\n" + format_fit(model, outcome, profiles, predicted, aic))
     echo("")
     trajectory = print_trajectory(cohort, "pain", None, "~ day", (),
                                  Crossing(None, None, None, "delta", 200, None), "patient_id",
@@ -288,7 +290,8 @@ def demo(data: Path | None, out: Path, force: bool) -> None:
     content = relief_report(cohort, out / "report.html", seed=2026, force=force)
     echo(f"\nWritten to {out}/:\n  tables: numbness_episodes.csv, relief_episodes.csv, "
                "exclusions.csv, flow.csv, summary_by_nerve.csv, npmle_quantiles_by_nerve.csv, "
-               "aft_*_predictions.csv\n  models: aft_*_model.json, trajectory_pain_model.json\n"
+               "aft_*_distributions.csv, aft_*_predictions.csv\n"
+               "  models: aft_*_model.json, trajectory_pain_model.json\n"
                f"  figures: {', '.join(sorted({p.name for p in figures}))} (in figures/)\n"
                f"  the practice report: {content['files'][0].name}, with "
                f"{', '.join(p.name for p in content['files'][1:])}")
@@ -296,6 +299,7 @@ def demo(data: Path | None, out: Path, force: bool) -> None:
 #: The tables and models ``regen demo`` writes, and its figures (PNG and SVG, in figures/).
 DEMO_FILES = ("flow.csv", "exclusions.csv", "summary_by_nerve.csv", "numbness_episodes.csv",
               "relief_episodes.csv", "npmle_quantiles_by_nerve.csv",
+              "aft_numbness_distributions.csv", "aft_relief_distributions.csv",
               "aft_numbness_predictions.csv", "aft_relief_predictions.csv",
               "aft_numbness_model.json", "aft_relief_model.json", "trajectory_pain_model.json")
 
@@ -304,8 +308,9 @@ DEMO_FIGURES = ("numbness_curves", "numbness_forest", "relief_curves", "relief_f
 
 def _demo_figures(cohort: regen.Cohort, curves: dict, models: dict,
                   trajectory: regen.TrajectoryFit, folder: Path, outputs: Outputs) -> list[Path]:
-    """The recovery curves (the demo's NPMLE fits, with a Weibull AFT by nerve over them), the
-    forest plots of the demo's AFT models and the pain trajectories, as PNG and SVG."""
+    """The recovery curves (the demo's NPMLE fits, with its AFT model over them at each nerve's
+    typical patient), the forest plots of those models and the pain trajectories, as PNG and
+    SVG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -316,8 +321,9 @@ def _demo_figures(cohort: regen.Cohort, curves: dict, models: dict,
     written = []
     labels = {"numbness": "Still numb", "relief": "Still relieved (responders)"}
     for outcome, label in labels.items():
-        by_nerve = regen.fit_recovery("~ nerve", cohort.episodes(outcome), cluster="patient_id")
-        ax = plot.recovery(curves[outcome], by_nerve, ylabel=label)
+        model, episodes = models[outcome], cohort.episodes(outcome)
+        profiles = model.design.typical_profiles(episodes, "nerve", curves[outcome].groups)
+        ax = plot.recovery(curves[outcome], model, profiles=profiles, ylabel=label)
         written += plot.save(ax, folder / f"{outcome}_curves", outputs=outputs)
         plt.close(ax.figure)
         ax = plot.forest(models[outcome], title=f"{outcome.capitalize()}: time ratios")

@@ -105,8 +105,10 @@ _cluster_option = click.option(
               help="Which episodes to model.")
 @click.option("--formula", default="~ nerve", show_default=True,
               help='Covariates, e.g. "~ nerve + age + diabetes".')
-@click.option("--dist", type=click.Choice(list(DISTRIBUTIONS)), default="weibull",
-              show_default=True, help="Law of the time to the event.")
+@click.option("--dist", type=click.Choice(["auto", *DISTRIBUTIONS]), default="auto",
+              show_default=True,
+              help="Law of the time to the event; auto: the one of the three with the lowest "
+                   "AIC (the table is printed).")
 @_cluster_option
 @relief_options
 @_at_option
@@ -129,20 +131,25 @@ def fit_recovery(path: Path, outcome: str, formula: str, dist: str, cluster: str
     cohort = _prepare(path, save_to, force, baseline_window_days, max_follow_up_days)
     relief = dict(threshold=threshold, response_window=response_window, confirm=confirm)
     episodes = cohort.episodes(outcome, **(relief if outcome == "relief" else {}))
-    model = regen.fit_recovery(formula, episodes, dist=dist, cluster=_robust_over(cluster))
+    aic = None
+    if dist == "auto":
+        model, aic = regen.choose_distribution(formula, episodes, cluster=_robust_over(cluster))
+    else:
+        model = regen.fit_recovery(formula, episodes, dist=dist, cluster=_robust_over(cluster))
     profiles = profiles_for(episodes, model, settings)
     predicted = model.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
     if save_to:
         model.save(save_to, outcome=outcome, force=force)
     if as_json:
         echo(strict_json({
-            "outcome": outcome, "dist": dist, "formula": formula, "episodes": model.n,
+            "outcome": outcome, "dist": model.dist, "formula": formula, "episodes": model.n,
             "loglik": model.loglik, "aic": model.aic,
+            "distributions": None if aic is None else aic.to_dict(orient="records"),
             "summary": model.summary.reset_index(names="term").to_dict(orient="records"),
             "predictions": predicted.drop(columns="std_err_log").to_dict(orient="records"),
         }, indent=1))
         return
-    echo(format_fit(model, outcome, profiles, predicted))
+    echo(format_fit(model, outcome, profiles, predicted, aic))
     if save_to:
         echo(f"\nModel saved to {save_to}")
 

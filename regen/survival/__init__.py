@@ -1,6 +1,11 @@
 """Survival models for interval-censored episodes."""
 
-from regen.survival.aft import RecoveryFit, compare_distributions, fit_recovery
+from regen.survival.aft import (
+    RecoveryFit,
+    choose_distribution,
+    compare_distributions,
+    fit_recovery,
+)
 from regen.survival.npmle import TurnbullFit, turnbull
 from regen.survival.regeneration import RegenerationFit, fit_regeneration
 
@@ -8,6 +13,7 @@ __all__ = [
     "RecoveryFit",
     "RegenerationFit",
     "TurnbullFit",
+    "choose_distribution",
     "compare_distributions",
     "fit_recovery",
     "fit_regeneration",

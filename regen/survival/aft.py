@@ -65,7 +65,8 @@ from regen.survival.likelihood import (
 )
 from regen.survival.npmle import check_intervals
 
-__all__ = ["DISTRIBUTIONS", "RecoveryFit", "compare_distributions", "fit_recovery"]
+__all__ = ["DISTRIBUTIONS", "RecoveryFit", "choose_distribution", "compare_distributions",
+           "fit_recovery"]
 
 
 # ---------------------------------------------------------------------- fit --
@@ -206,6 +207,11 @@ class RecoveryFit(ScaledFit, kind="RecoveryFit"):
     def aic(self) -> float:
         return 2 * len(self.params) - 2 * self.loglik
 
+    @property
+    def dist_label(self) -> str:
+        """The law of the time as a sentence names it: "Weibull", "log-normal", "log-logistic"."""
+        return DISTRIBUTIONS[self.dist].label
+
     def _design(self, profiles: pd.DataFrame) -> np.ndarray:
         return self.design.matrix(profiles)
 
@@ -319,6 +325,48 @@ class RecoveryFit(ScaledFit, kind="RecoveryFit"):
 
 # --------------------------------------------------------------- comparison --
 
+def choose_distribution(formula: str, data: pd.DataFrame, **options
+                        ) -> tuple[RecoveryFit, pd.DataFrame]:
+    """Fit the three distributions and keep the one with the lowest AIC.
+
+    The three laws have the same number of parameters, so the AIC ranks them as the
+    log-likelihood does; a difference under about 2 means the data barely tell them
+    apart (the table says by how much each trails).
+
+    Parameters
+    ----------
+    formula, data, **options
+        As for :func:`fit_recovery` (``dist`` aside).
+
+    Returns
+    -------
+    fit : RecoveryFit
+        The fit with the lowest AIC.
+    table : DataFrame
+        ``dist, loglik, n_params, aic, delta_aic``, best first.
+
+    Examples
+    --------
+    >>> fit, table = regen.choose_distribution("~ nerve + age", episodes)  # doctest: +SKIP
+    >>> fit.dist, table  # doctest: +SKIP
+    """
+    if "dist" in options:
+        raise TypeError("choose_distribution() fits every dist; call fit_recovery(dist=...) for one")
+    fits = {dist: fit_recovery(formula, data, dist=dist, **options) for dist in DISTRIBUTIONS}
+    table = _aic_table(fits)
+    return fits[table["dist"].iloc[0]], table
+
+
+def _aic_table(fits: dict[str, RecoveryFit]) -> pd.DataFrame:
+    table = pd.DataFrame({
+        "dist": list(fits), "loglik": [f.loglik for f in fits.values()],
+        "n_params": [len(f.params) for f in fits.values()],
+        "aic": [f.aic for f in fits.values()],
+    }).sort_values("aic", ignore_index=True, kind="stable")
+    table["delta_aic"] = table["aic"] - table["aic"].iloc[0]
+    return table
+
+
 def compare_distributions(formula: str, data: pd.DataFrame, *, by: str | None = "nerve",
                           times=None, **options) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit the three distributions; rank them by AIC; give the curves to overlay on the NPMLE.
@@ -358,12 +406,7 @@ def compare_distributions(formula: str, data: pd.DataFrame, *, by: str | None = 
         times = np.linspace(0, float(finite.max()), 100)
     times = np.asarray(times, dtype="float64")
     fits = {dist: fit_recovery(formula, data, dist=dist, **options) for dist in DISTRIBUTIONS}
-    table = pd.DataFrame({
-        "dist": list(fits), "loglik": [f.loglik for f in fits.values()],
-        "n_params": [len(f.params) for f in fits.values()],
-        "aic": [f.aic for f in fits.values()],
-    }).sort_values("aic", ignore_index=True)
-    table["delta_aic"] = table["aic"] - table["aic"].iloc[0]
+    table = _aic_table(fits)
 
     groups = [None] if by is None else sorted(data[by].dropna().unique())
     profiles = fits["weibull"].design.typical_profiles(data, by, groups)

@@ -39,7 +39,9 @@ class Distribution:
     derivatives of log f in z, and the quantile function.
     """
 
+    #: The law of the time (``dist=`` of the models), and how a sentence names it.
     name: ClassVar[str]
+    label: ClassVar[str]
 
     def log_cdf(self, z):
         raise NotImplementedError
@@ -69,6 +71,7 @@ class ExtremeValue(Distribution):
     """Standard (minimum) extreme value: T is Weibull."""
 
     name = "weibull"
+    label = "Weibull"
 
     def log_cdf(self, z):
         return np.log(-np.expm1(-np.exp(z)))
@@ -93,6 +96,7 @@ class Normal(Distribution):
     """Standard normal: T is log-normal."""
 
     name = "lognormal"
+    label = "log-normal"
 
     def log_cdf(self, z):
         return special.log_ndtr(z)
@@ -117,6 +121,7 @@ class Logistic(Distribution):
     """Standard logistic: T is log-logistic."""
 
     name = "loglogistic"
+    label = "log-logistic"
 
     def log_cdf(self, z):
         return -np.logaddexp(0.0, -z)

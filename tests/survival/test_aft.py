@@ -214,3 +214,16 @@ def test_a_covariate_in_tiny_units_is_not_taken_for_separation(data):
     tiny = regen.fit_recovery("~ tiny", data.assign(tiny=data["age"] * 1e-7))
     assert tiny.params["tiny"] == pytest.approx(plain.params["age"] * 1e7, rel=1e-6)
     assert tiny.bse["tiny"] > 1e4
+
+
+def test_choose_distribution_keeps_the_lowest_aic(data):
+    fit, table = regen.choose_distribution("~ nerve + age", data)
+    assert list(table.columns) == ["dist", "loglik", "n_params", "aic", "delta_aic"]
+    assert sorted(table["dist"]) == sorted(DISTRIBUTIONS) and table["aic"].is_monotonic_increasing
+    assert fit.dist == table["dist"].iloc[0] and table["delta_aic"].iloc[0] == 0
+    for row in table.itertuples():
+        assert regen.fit_recovery("~ nerve + age", data, dist=row.dist).aic == pytest.approx(row.aic)
+    assert {"Weibull", "log-normal", "log-logistic"} == {
+        regen.fit_recovery("~ age", data, dist=d).dist_label for d in DISTRIBUTIONS}
+    with pytest.raises(TypeError, match="fits every dist"):
+        regen.choose_distribution("~ age", data, dist="weibull")
