@@ -185,7 +185,7 @@ def model_panels(episodes: pd.DataFrame, fit, profiles: pd.DataFrame, *, seed: i
         key.legend(handles=[Line2D([], [], color="0.3", label="NPMLE"),
                             Patch(color="0.3", alpha=0.15, linewidth=0, label="95% CI"),
                             Line2D([], [], color="0.3", linestyle="--", linewidth=0.9,
-                                   label=f"{fit.dist.title()} AFT")],
+                                   label=f"{fit.dist_label[0].upper()}{fit.dist_label[1:]} AFT")],
                    loc="center", frameon=False)
         for ax in list(axes.flat)[len(groups) + 1:]:
             ax.axis("off")

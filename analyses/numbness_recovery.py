@@ -11,7 +11,7 @@ Nerves with fewer than 10 patients (``--min-patients``) stay in the AFT model bu
 NPMLE curve or quartiles.
 
 Usage: python analyses/numbness_recovery.py [--data PATH] [--out DIR] [--seed N]
-           [--bootstrap N] [--min-patients N] [--dist weibull]
+           [--bootstrap N] [--min-patients N] [--dist auto]
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ CALIBRATION_DAY = 56.0
 
 def analyse(cohort: regen.Cohort, seed: int = 1, n_bootstrap: int = 200,
             min_patients: int = MIN_PATIENTS,
-            dist: str = "weibull") -> Result:
+            dist: str = "auto") -> Result:
     """Fit every model of the time until numbness fades; return tables, figures, summary.
 
     Parameters
@@ -73,7 +73,8 @@ def analyse(cohort: regen.Cohort, seed: int = 1, n_bootstrap: int = 200,
     min_patients : int
         Nerves with fewer patients are left out of the NPMLE curves and quartiles.
     dist : str
-        Distribution of the AFT model ("weibull", "lognormal" or "loglogistic").
+        Distribution of the AFT model: "auto" (the default), the one of "weibull",
+        "lognormal" and "loglogistic" with the lowest AIC; or one of those.
     """
     result = Result()
     episodes = cohort.episodes("numbness")
@@ -85,15 +86,18 @@ def analyse(cohort: regen.Cohort, seed: int = 1, n_bootstrap: int = 200,
 
     coded = with_reference(episodes)
     reference = str(coded["nerve"].cat.categories[0])
+    comparison, _ = regen.compare_distributions(FORMULA, episodes, cluster="patient_id")
+    result.tables["aft_distributions"] = comparison
+    if dist == "auto":
+        dist = str(comparison["dist"].iloc[0])
     fit = regen.fit_recovery(FORMULA, coded, dist=dist, cluster="patient_id")
+    law = fit.dist_label[0].upper() + fit.dist_label[1:]
     result.models.update(npmle=npmle, aft=fit)
     result.tables["aft_time_ratios"] = time_ratio_table(fit, reference)
     profiles = typical_profiles(episodes, "nerve", ["age", "diabetes"])
     predicted = fit.predict_quantile(profiles, q=list(QUARTILES)).drop(columns="std_err_log")
     result.tables["aft_predicted_quartiles"] = predicted.rename(columns={"estimate": "days"})
 
-    comparison, _ = regen.compare_distributions(FORMULA, episodes, cluster="patient_id")
-    result.tables["aft_distributions"] = comparison
 
     with regen.plot.style():  # titles and labels added here in regen's sizes too
         ax = regen.plot.recovery(npmle, ylabel="Share still numb", max_day=last_day(curves),
@@ -103,14 +107,14 @@ def analyse(cohort: regen.Cohort, seed: int = 1, n_bootstrap: int = 200,
         result.figures["numbness_by_nerve_aft"] = model_panels(
             curves, fit, profiles, seed=seed, n_bootstrap=n_bootstrap,
             ylabel="Share still numb", title=f"Numbness by nerve: NPMLE (95% CI) and the "
-            f"{dist.title()} AFT at the nerve's median age, {_diabetes(profiles)}")
+            f"{law} AFT at the nerve's median age, {_diabetes(profiles)}")
         result.figures["aft_forest"] = forest(
-            fit, reference, title=f"Time until numbness fades: time ratios ({dist.title()} AFT)")
+            fit, reference, title=f"Time until numbness fades: time ratios ({law} AFT)")
         ax = regen.plot.calibration(fit, _complete(episodes, ["age", "diabetes"]),
                                     time=CALIBRATION_DAY, n_bootstrap=n_bootstrap, seed=seed)
         ax.set_xlabel(f"Predicted share still numb at day {CALIBRATION_DAY:g}")
         ax.set_ylabel(f"Observed (NPMLE, 95% CI) at day {CALIBRATION_DAY:g}")
-        ax.set_title(f"{dist.title()} AFT, by quarter of predicted risk", loc="left")
+        ax.set_title(f"{law} AFT, by quarter of predicted risk", loc="left")
         result.figures["aft_calibration_day56"] = ax.figure
     calibration = ax.calibration_table.rename(columns={"_risk": "risk_group"})
     result.tables["aft_calibration_day56"] = calibration
@@ -125,14 +129,14 @@ def analyse(cohort: regen.Cohort, seed: int = 1, n_bootstrap: int = 200,
         "Median days until numbness fades (NPMLE, 95% CI):",
         *[f"  {row.nerve:<28} {row.median_days:6.1f} ({ci(row, 'median')})  n={row.episodes}"
           for row in quartiles.itertuples()],
-        f"{dist.title()} AFT {FORMULA}: diabetes time ratio "
+        f"{law} AFT {FORMULA}: diabetes time ratio "
         + _ratio(result.tables["aft_time_ratios"], "diabetes")
         + ", age per 10 years " + _ratio(result.tables["aft_time_ratios"], "I((age - 50) / 10)"),
         *([f"No curve for nerves with fewer than {min_patients} patients: {', '.join(small)}"]
           if small else []),
         f"Best distribution by AIC: {best['dist']}"
         + ("" if best["dist"] == dist else f" ({dist} is {mine['delta_aic']:.1f} AIC units worse;"
-           f" rerun with --dist {best['dist']})"),
+           f" rerun without --dist to use {best['dist']})"),
         f"Calibration at day {CALIBRATION_DAY:g}: largest |observed - predicted| = "
         f"{(calibration['observed'] - calibration['predicted']).abs().max():.3f}",
     ]
@@ -155,8 +159,9 @@ def _ratio(table: pd.DataFrame, term: str) -> str:
 def main(argv: list[str] | None = None) -> list[Path]:
     """Run the analysis from the command line; return the files written."""
     p = parser(NAME, __doc__.splitlines()[0], "seed of the bootstraps (default 1)", bootstrap=True)
-    p.add_argument("--dist", default="weibull", choices=["weibull", "lognormal", "loglogistic"],
-                   help="AFT distribution (default weibull)")
+    p.add_argument("--dist", default="auto",
+                   choices=["auto", "weibull", "lognormal", "loglogistic"],
+                   help="AFT distribution (default auto: the lowest AIC of the three)")
     args = p.parse_args(argv)
     return run(args, lambda cohort: analyse(cohort, seed=args.seed, n_bootstrap=args.bootstrap,
                                             min_patients=args.min_patients, dist=args.dist),

@@ -15,7 +15,7 @@ responders only. Relief ends at the first of ``--confirm`` consecutive unrelieve
 
 Usage: python analyses/relief_duration.py [--data PATH] [--out DIR] [--seed N]
            [--bootstrap N] [--min-patients N] [--threshold 0.5] [--confirm 3]
-           [--dist weibull]
+           [--dist auto]
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def wilson(successes, trials) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def analyse(cohort: regen.Cohort, seed: int = 1, n_bootstrap: int = 200,
             min_patients: int = MIN_PATIENTS,
-            threshold: float = 0.5, dist: str = "weibull",
+            threshold: float = 0.5, dist: str = "auto",
             confirm: int = RELIEF_CONFIRM) -> Result:
     """Responders, and every model of how long relief lasts; return tables, figures, summary.
 
@@ -121,7 +121,8 @@ def analyse(cohort: regen.Cohort, seed: int = 1, n_bootstrap: int = 200,
     threshold : float
         Relieved means pain at most (1 - threshold) x baseline (0.5: at least halved).
     dist : str
-        Distribution of the AFT model ("weibull", "lognormal" or "loglogistic").
+        Distribution of the AFT model: "auto" (the default), the one of "weibull",
+        "lognormal" and "loglogistic" with the lowest AIC; or one of those.
     confirm : int
         Relief ends at the first of this many consecutive unrelieved visits (the last
         visit of the follow-up counts alone); 1: at the first unrelieved visit.
@@ -137,14 +138,17 @@ def analyse(cohort: regen.Cohort, seed: int = 1, n_bootstrap: int = 200,
 
     coded = with_reference(episodes)
     reference = str(coded["nerve"].cat.categories[0])
+    comparison, _ = regen.compare_distributions(FORMULA, episodes, cluster="patient_id")
+    result.tables["aft_distributions"] = comparison
+    if dist == "auto":
+        dist = str(comparison["dist"].iloc[0])
     fit = regen.fit_recovery(FORMULA, coded, dist=dist, cluster="patient_id")
+    law = fit.dist_label[0].upper() + fit.dist_label[1:]
     result.models.update(npmle=npmle, aft=fit)
     result.tables["aft_time_ratios"] = time_ratio_table(fit, reference)
     profiles = typical_profiles(episodes, "nerve", COVARIATES)
     predicted = fit.predict_quantile(profiles, q=list(QUARTILES)).drop(columns="std_err_log")
     result.tables["aft_predicted_quartiles"] = predicted.rename(columns={"estimate": "days"})
-    comparison, _ = regen.compare_distributions(FORMULA, episodes, cluster="patient_id")
-    result.tables["aft_distributions"] = comparison
 
     with regen.plot.style():  # titles and labels added here in regen's sizes too
         result.figures["responders"] = responder_plot(result.tables["responders"], threshold)
@@ -155,10 +159,10 @@ def analyse(cohort: regen.Cohort, seed: int = 1, n_bootstrap: int = 200,
         result.figures["relief_by_nerve"] = ax.figure
         result.figures["relief_by_nerve_aft"] = model_panels(
             curves, fit, profiles, seed=seed, n_bootstrap=n_bootstrap, ylabel="Share still relieved",
-            title=f"Relief by nerve: NPMLE (95% CI) and the {dist.title()} AFT for a typical "
+            title=f"Relief by nerve: NPMLE (95% CI) and the {law} AFT for a typical "
             "patient of the nerve")
         result.figures["aft_forest"] = forest(
-            fit, reference, title=f"Day relief ends: time ratios ({dist.title()} AFT)")
+            fit, reference, title=f"Day relief ends: time ratios ({law} AFT)")
 
     rates = result.tables["responders"].set_index("nerve")
     quartiles = result.tables["npmle_quartiles"]
@@ -178,7 +182,7 @@ def analyse(cohort: regen.Cohort, seed: int = 1, n_bootstrap: int = 200,
           if small else []),
         f"Best distribution by AIC: {best['dist']}"
         + ("" if best["dist"] == dist else f" ({dist} is {mine['delta_aic']:.1f} AIC units worse;"
-           f" rerun with --dist {best['dist']})"),
+           f" rerun without --dist to use {best['dist']})"),
     ]
     return result
 
@@ -214,8 +218,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
     p.add_argument("--confirm", type=at_least(1), default=RELIEF_CONFIRM,
                    help="relief ends at the first of this many consecutive unrelieved visits "
                         f"(the last visit counts alone; default {RELIEF_CONFIRM})")
-    p.add_argument("--dist", default="weibull", choices=["weibull", "lognormal", "loglogistic"],
-                   help="AFT distribution (default weibull)")
+    p.add_argument("--dist", default="auto",
+                   choices=["auto", "weibull", "lognormal", "loglogistic"],
+                   help="AFT distribution (default auto: the lowest AIC of the three)")
     args = p.parse_args(argv)
     return run(args, lambda cohort: analyse(cohort, seed=args.seed, n_bootstrap=args.bootstrap,
                                             min_patients=args.min_patients,

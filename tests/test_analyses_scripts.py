@@ -199,3 +199,11 @@ def test_every_script_takes_the_read_limits(name, tmp_path, capsys):
     message = capsys.readouterr().err
     assert "more than the limit of 50" in message and "--max-rows" in message
     assert not any((tmp_path / "out").glob("*.csv"))
+
+
+@pytest.mark.parametrize("name", ["numbness_recovery", "relief_duration"])
+def test_the_scripts_fit_the_distribution_with_the_lowest_aic(name):
+    result = load(name).analyse(regen.read_cohort(EXAMPLE), n_bootstrap=20)
+    assert result.models["aft"].dist == result.tables["aft_distributions"]["dist"].iloc[0]
+    assert any(line.startswith("Best distribution by AIC") and "worse" not in line
+               for line in result.summary)
