@@ -94,6 +94,12 @@ def _day_ticks(top: float) -> np.ndarray:
     return np.arange(0, top + 1e-9, step)
 
 
+def _week_ticks(top: float) -> np.ndarray:
+    """Every 4 weeks up to about a year, then every 8 or 13 weeks (in days)."""
+    step = 28.0 if top <= 400 else 56.0 if top <= 800 else 91.0
+    return np.arange(0, top + 1e-9, step)
+
+
 def _group_columns(np_fit) -> list[str]:
     return list(np_fit.by) if np_fit.by is not None else []
 
@@ -118,8 +124,8 @@ def at_risk_table(np_fit, times) -> pd.DataFrame:
 def recovery(np_fit, parametric=None, *, profiles: pd.DataFrame | None = None, ax=None,
              complement: bool = False, ci: bool = True, at_risk: bool = True, times=None,
              max_day: float | None = None, ylabel: str = "Proportion still numb",
-             xlabel: str = "Days after the freeze", legend: bool = True,
-             at_risk_below: int | None = None, **kwargs):
+             xlabel: str | None = None, legend: bool = True,
+             at_risk_below: int | None = None, weeks: bool = False, **kwargs):
     """NPMLE recovery curves by group, with CI bands, an optional model overlay and at-risk counts.
 
     Parameters
@@ -140,7 +146,11 @@ def recovery(np_fit, parametric=None, *, profiles: pd.DataFrame | None = None, a
         A table under the axes: treatments known to be still event-free at
         each tick (:meth:`regen.TurnbullFit.at_risk`).
     times : sequence of float, optional
-        The ticks of the table; by default every 28 days.
+        The ticks (days) of the axis and the table; by default every 4 weeks (every 8 or
+        13 beyond seven months).
+    weeks : bool, default False
+        Label the time axis in weeks (ticks on whole weeks, ``xlabel`` "Weeks after the
+        freeze"), as a report for patients does; the data stay in days.
     at_risk_below : int, optional
         Show an at-risk count from 1 to below this number as ``<n`` (a count of one or two
         treatments, published, could point to a patient); the practice report uses its
@@ -174,10 +184,11 @@ def recovery(np_fit, parametric=None, *, profiles: pd.DataFrame | None = None, a
             _overlay(ax, parametric, profiles, columns, groups, grid, palette, flip)
         ax.set_xlim(0, top)
         ax.set_ylim(0, 1.02)
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(xlabel or ("Weeks after the freeze" if weeks else "Days after the freeze"))
         ax.set_ylabel(ylabel)
-        ticks = np.asarray(times if times is not None else _day_ticks(top), dtype="float64")
-        ax.set_xticks(ticks)
+        default = _week_ticks(top) if weeks else _day_ticks(top)
+        ticks = np.asarray(times if times is not None else default, dtype="float64")
+        ax.set_xticks(ticks, [f"{t / 7:g}" for t in ticks] if weeks else None)
         if legend and (len(groups) > 1 or parametric is not None):
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), handlelength=1.4)
         if at_risk:

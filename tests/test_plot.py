@@ -127,3 +127,11 @@ def test_the_model_overlay_is_named_as_a_sentence_names_its_law(relief):
     curve = regen.turnbull(relief, by="nerve")
     ax = plot.recovery(curve, regen.fit_recovery("~ nerve", relief, dist="lognormal"))
     assert "log-normal model" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_recovery_in_weeks_for_a_report_that_patients_read(relief):
+    curve = regen.turnbull(relief, by="nerve")
+    ax = plot.recovery(curve, weeks=True)
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[:4] == ["0", "4", "8", "12"] and ax.get_xlabel() == "Weeks after the freeze"
+    assert plot.recovery(curve).get_xlabel() == "Days after the freeze"

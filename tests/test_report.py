@@ -63,7 +63,8 @@ def test_report_structure_and_content(cohort, report):
         row = next(r for r in content["by_nerve"] if r["nerve"] == nerve)
         assert row["suppressed"] == (n < 20)
     assert "third occipital" in " ".join(content["suppressed"]).replace("_", " ")
-    assert "Half of the patients treated on the greater occipital nerve" in text
+    assert "After half of the treatments of the greater occipital nerve that gave relief" in text
+    assert "patients treated" not in text          # durations count treatments, not patients
     assert "Methods and provenance" in text and regen.__version__ in text
     for source in cohort.sources:
         assert source.sha256 in text

@@ -417,6 +417,8 @@ def _week_range(low, high) -> str:
 
 
 def _sentence(row: dict) -> str:
+    """What a patient can expect from a treatment of one nerve, in plain words. Every number
+    counts treatments (a patient's two nerves are two), and durations run from the freeze."""
     nerve = row["nerve"].replace("_", " ")
     parts = []
     rate = _number(row.get("responder_rate"))
@@ -429,21 +431,22 @@ def _sentence(row: dict) -> str:
         parts.append(f"Too few treatments of the {nerve} nerve gave relief, or too few patients "
                      "had them, to say here how long relief lasts.")
     elif math.isinf(median):
-        parts.append(f"More than half of the patients treated on the {nerve} nerve who had relief "
-                     "still had it at their last visit, so its median duration is not known yet.")
+        parts.append(f"After more than half of the treatments of the {nerve} nerve that gave "
+                     "relief, it was still there at the last visit, so how long it lasts for "
+                     "half of them is not known yet.")
     elif math.isfinite(median):
         q1, q3 = _number(row["relief_q1_days"]), _number(row["relief_q3_days"])
-        last = ("for a quarter it lasted beyond the follow-up" if math.isinf(q3)
-                else f"for a quarter it lasted beyond week {_weeks(q3)}")
-        parts.append(f"Half of the patients treated on the {nerve} nerve who had relief still "
-                     f"had it {_weeks(median)} weeks later "
+        last = ("after a quarter it lasted beyond the follow-up" if math.isinf(q3)
+                else f"after a quarter it lasted beyond week {_weeks(q3)}")
+        parts.append(f"After half of the treatments of the {nerve} nerve that gave relief, it "
+                     f"lasted {_weeks(median)} weeks or more from the freeze "
                      f"({_week_range(row['relief_median_ci_lower'], row['relief_median_ci_upper'])})"
-                     f"; for a quarter it ended by week {_weeks(q1)} and {last}.")
+                     f"; after a quarter it had ended by week {_weeks(q1)}, and {last}.")
     numb = _number(row.get("numbness_median_days"))
     if row.get("numbness_note"):
         parts.append("Too few treatments had their numbness followed to say here when it fades.")
     elif math.isfinite(numb):
-        parts.append(f"Numbness faded within {_weeks(numb)} weeks in half of the treatments "
+        parts.append(f"Numbness had faded by week {_weeks(numb)} after half of the treatments "
                      f"({_week_range(row['numbness_median_ci_lower'], row['numbness_median_ci_upper'])}).")
     return " ".join(parts)
 
@@ -455,7 +458,7 @@ def _figure(fit, ylabel: str, min_patients: int) -> str:
 
     from regen import plot
 
-    ax = plot.recovery(fit, ylabel=ylabel, at_risk_below=min_patients)
+    ax = plot.recovery(fit, ylabel=ylabel, at_risk_below=min_patients, weeks=True)
     with plot.style():
         data = figure_bytes(ax.figure, "png", dpi=160)
     plt.close(ax.figure)
@@ -464,20 +467,16 @@ def _figure(fit, ylabel: str, min_patients: int) -> str:
 
 def _render(content: dict, figures: dict) -> str:
     environment = html_environment("regen.report")
-    environment.filters["days"] = _format_days
+    environment.filters["weeks"] = _format_weeks
     environment.filters["share"] = _format_share
     environment.filters["share_range"] = _format_share_range
     environment.filters["label"] = lambda text: str(text).replace("_", " ")
     return environment.get_template("report.html.j2").render(report=content, figures=figures)
 
 
-def _format_days(value) -> str:
-    value = _number(value)
-    if math.isnan(value):
-        return "–"
-    if math.isinf(value):
-        return "beyond follow-up"
-    return f"{value:.0f}"
+def _format_weeks(days) -> str:
+    """Days as whole weeks for a table a person reads; "–" for none."""
+    return "–" if math.isnan(_number(days)) else _weeks(days)
 
 
 def _format_share(value) -> str:
