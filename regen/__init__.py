@@ -8,33 +8,79 @@ episodes, and longitudinal models (:func:`fit_trajectory`,
 :func:`fit_probability`) to the visit scores of :meth:`Cohort.measurements`.
 """
 
-from regen import plot, report, simulate
+from typing import TYPE_CHECKING
+
 from regen._version import __version__
-from regen._write import Outputs
-from regen.cohort import Cohort, read_cohort
-from regen.exceptions import (
-    CohortValidationError,
-    ConvergenceWarning,
-    DataWarning,
-    ModelError,
-    OutputError,
-    RegenError,
-    RegenWarning,
-)
-from regen.io import ReadLimits
-from regen.mixed import ProbabilityFit, TrajectoryFit, fit_probability, fit_trajectory
-from regen.results import load_model
-from regen.serialize import ModelFileError
-from regen.survival import (
-    RecoveryFit,
-    RegenerationFit,
-    TurnbullFit,
-    choose_distribution,
-    compare_distributions,
-    fit_recovery,
-    fit_regeneration,
-    turnbull,
-)
+
+#: Where each public name lives: it is imported on first use (PEP 562), so that
+#: ``import regen`` and the command line's ``--help`` do not load pandas, scipy,
+#: statsmodels or matplotlib before they are needed.
+_HOMES = {
+    "Cohort": "regen.cohort", "read_cohort": "regen.cohort",
+    "CohortValidationError": "regen.exceptions", "ConvergenceWarning": "regen.exceptions",
+    "DataWarning": "regen.exceptions", "ModelError": "regen.exceptions",
+    "OutputError": "regen.exceptions", "RegenError": "regen.exceptions",
+    "RegenWarning": "regen.exceptions",
+    "ModelFileError": "regen.serialize",
+    "Outputs": "regen._write",
+    "ReadLimits": "regen.io",
+    "ProbabilityFit": "regen.mixed", "TrajectoryFit": "regen.mixed",
+    "fit_probability": "regen.mixed", "fit_trajectory": "regen.mixed",
+    "load_model": "regen.results",
+    "RecoveryFit": "regen.survival", "RegenerationFit": "regen.survival",
+    "TurnbullFit": "regen.survival", "choose_distribution": "regen.survival",
+    "compare_distributions": "regen.survival", "fit_recovery": "regen.survival",
+    "fit_regeneration": "regen.survival", "turnbull": "regen.survival",
+}
+_SUBMODULES = ("plot", "report", "simulate")
+
+if TYPE_CHECKING:  # what static tools and editors see
+    from regen import plot, report, simulate
+    from regen._write import Outputs
+    from regen.cohort import Cohort, read_cohort
+    from regen.exceptions import (
+        CohortValidationError,
+        ConvergenceWarning,
+        DataWarning,
+        ModelError,
+        OutputError,
+        RegenError,
+        RegenWarning,
+    )
+    from regen.io import ReadLimits
+    from regen.mixed import ProbabilityFit, TrajectoryFit, fit_probability, fit_trajectory
+    from regen.results import load_model
+    from regen.serialize import ModelFileError
+    from regen.survival import (
+        RecoveryFit,
+        RegenerationFit,
+        TurnbullFit,
+        choose_distribution,
+        compare_distributions,
+        fit_recovery,
+        fit_regeneration,
+        turnbull,
+    )
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _SUBMODULES:
+        return importlib.import_module(f"regen.{name}")
+    if name in _HOMES:
+        if name == "load_model":      # the result classes register their kinds when loaded
+            for family in ("regen.survival", "regen.mixed"):
+                importlib.import_module(family)
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+        globals()[name] = value          # the next use is a plain attribute
+        return value
+    raise AttributeError(f"module 'regen' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "Cohort",

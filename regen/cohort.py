@@ -22,6 +22,7 @@ import pandas as pd
 
 from regen import episodes as _episodes
 from regen._util import isin
+from regen.defaults import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
 from regen.io import ReadLimits, SourceFile, read_tables
 from regen.ledger import Notes, Problems, empty_exclusions
 from regen.linking import Linker
@@ -30,8 +31,6 @@ from regen.validation import parse_table
 
 __all__ = ["Cohort", "read_cohort"]
 
-DEFAULT_BASELINE_WINDOW_DAYS = 60
-DEFAULT_MAX_FOLLOW_UP_DAYS = 5 * 365
 
 
 def read_cohort(

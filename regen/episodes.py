@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from regen._util import isin
+from regen.defaults import RELIEF_CONFIRM  # the end of relief; why 3: docs/episodes.md
 from regen.exceptions import DataWarning
 from regen.ledger import exclusions
 from regen.tables import PATIENTS, TREATMENTS, VISITS
@@ -51,9 +52,6 @@ __all__ = ["RELIEF_CONFIRM", "build", "measurements", "relief_options"]
 
 ID_COLUMNS = ["patient_id", "treatment_id", "nerve", "side"]
 INTERVAL, LEFT, RIGHT = "interval_censored", "left_censored", "right_censored"
-#: Consecutive unrelieved visits that end relief by default (the last visit counts alone);
-#: chosen by simulation, see docs/episodes.md.
-RELIEF_CONFIRM = 3
 
 
 def relief_options(threshold: float, response_window: tuple[int, int],
@@ -303,8 +301,10 @@ def measurements(treatments: pd.DataFrame, visits: pd.DataFrame, patients: pd.Da
         raise ValueError(f"no score {score!r} in the visits table; choose one of: "
                          f"{', '.join(recorded)}")
     if score not in recorded:
-        raise ValueError(f"no visit records a {score} score in this cohort (the column is "
-                         f"optional, and empty here); choose one of: {', '.join(recorded)}")
+        others = (f"choose one of: {', '.join(recorded)}" if recorded
+                  else "no visit records any score")
+        raise ValueError(f"no visit records a {score} score in this cohort (its column is "
+                         f"empty or absent); {others}")
     table = _VisitTable(treatments, visits)
     rows = np.flatnonzero(visits[score].notna().to_numpy())
     values = visits[score].iloc[rows].reset_index(drop=True)

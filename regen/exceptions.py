@@ -8,7 +8,10 @@ silence or escalate all of regen's warnings with one filter.
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:          # no pandas at import: the command line's help needs none
+    import pandas as pd
 
 __all__ = [
     "CohortValidationError",

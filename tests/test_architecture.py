@@ -160,3 +160,32 @@ def test_no_module_over_800_lines():
     long = {path.relative_to(PACKAGE.parent).as_posix(): n for path in PACKAGE.rglob("*.py")
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > 800}
     assert long == {}, "split these modules by what they do (as io/ and simulate/ are)"
+
+
+def _loaded_after(code: str) -> set[str]:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint(' '.join(sys.modules))"],
+                         capture_output=True, text=True, check=True, cwd=PACKAGE.parent).stdout
+    return set(out.split())
+
+
+def test_importing_regen_loads_no_model_or_figure_library():
+    loaded = _loaded_after("import regen")
+    assert not loaded & {"matplotlib", "statsmodels", "jinja2", "scipy", "pandas", "formulaic"}
+
+
+def test_the_command_lines_help_loads_no_data_library():
+    loaded = _loaded_after("from regen.cli import main\n"
+                           "try:\n    main(['fit', 'recovery', '--help'])\n"
+                           "except SystemExit:\n    pass")
+    assert not loaded & {"numpy", "pandas", "scipy", "matplotlib", "statsmodels", "formulaic"}
+
+
+def test_a_fresh_regen_loads_every_kind_of_model_file():
+    loaded = _loaded_after("import regen, pathlib, json\n"
+                           "regen.load_model(pathlib.Path('tests/fixtures/model_files') / "
+                           "sorted(p.name for p in pathlib.Path('tests/fixtures/model_files')"
+                           ".glob('*.json'))[0])")
+    assert "regen.survival" in loaded

@@ -194,8 +194,8 @@ def test_measurements_long_table(tmp_path):
 def test_measurements_of_an_optional_score_no_visit_records(tmp_path):
     cohort = cohort_of(tmp_path, TWO, RELIEF_VISITS)          # pain only: no numbness column
     with pytest.raises(ValueError, match=r"no visit records a numbness score in this cohort "
-                                         r"\(the column is optional, and empty here\); choose "
-                                         r"one of: pain$"):
+                                         r"\(its column is empty or absent\); choose one of: "
+                                         r"pain$"):
         cohort.measurements("numbness")
 
 

@@ -13,13 +13,11 @@ unexpected failure.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
 import regen
-from regen._terminal import format_fit, format_flow, format_medians, strict_json
-from regen._write import Outputs
 from regen.cli.common import (
     OUTCOMES,
     check_suffix,
@@ -34,7 +32,9 @@ from regen.cli.common import (
 )
 from regen.cli.fit import Crossing, fit, print_trajectory, profiles_for
 from regen.exceptions import CohortValidationError
-from regen.ledger import PROBLEM_COLUMNS
+
+if TYPE_CHECKING:
+    from regen._write import Outputs
 
 __all__ = ["main"]
 
@@ -62,6 +62,12 @@ def validate(path: Path, baseline_window_days: int, max_follow_up_days: int,
     PATH is a folder with patients, treatments and visits (.csv or .parquet)
     or one .xlsx workbook. Exits 0 when the data are usable, 1 when not.
     """
+    import pandas as pd
+
+    from regen._terminal import format_flow
+    from regen._write import Outputs
+    from regen.ledger import PROBLEM_COLUMNS
+
     outputs = Outputs(inputs=[path], force=force)
     if problems_file:
         check_suffix(outputs.file(problems_file), (".csv",), "--problems")
@@ -96,6 +102,8 @@ def episodes(path: Path, outcome: str, output: Path, threshold: float,
              response_window: tuple[int, int], confirm: int, exclusions_file: Path | None,
              baseline_window_days: int, max_follow_up_days: int, force: bool) -> None:
     """Write one interval-censored episode per treatment in PATH."""
+    from regen._write import Outputs
+
     outputs = Outputs(inputs=[path], force=force)
     for file in (output, exclusions_file):
         if file:
@@ -140,6 +148,7 @@ def report(path: Path, output: Path, min_group: int, min_patients: int, n_bootst
     treatment identifier is written; a nerve with fewer than --min-group
     treatments or --min-patients patients is not shown.
     """
+    from regen._write import Outputs
     from regen.report import relief_report, report_files
 
     Outputs(inputs=[path], force=force).files(report_files(output))  # refuse before the work
@@ -174,6 +183,7 @@ def predict(ctx: click.Context, model_file: Path, as_json: bool) -> None:
     the kinetics model). Missing or unknown values are listed with what the
     model needs.
     """
+    from regen._terminal import strict_json
     from regen.predict import expected_duration, sentence
 
     values = _pairs(ctx.args)
@@ -222,6 +232,8 @@ def _pairs(args: list[str]) -> dict[str, str]:
 def simulate(n_patients: int, output: Path, seed: int | None, file_format: str,
              force: bool) -> None:
     """Write a synthetic cohort with a known truth (see regen.simulate)."""
+    from regen._write import Outputs
+
     Outputs(force=force).folder(output)
     sim = regen.simulate.cohort(n_patients, seed=seed)
     written = sim.write(output, format=file_format, force=force)
@@ -241,6 +253,10 @@ def simulate(n_patients: int, output: Path, seed: int | None, file_format: str,
 def demo(data: Path | None, out: Path, force: bool) -> None:
     """Run the main job on the example cohort: validate, flow, episodes, recovery medians,
     and the pain trajectory with the day pain comes back to 80% of baseline."""
+    import pandas as pd
+
+    from regen._terminal import format_fit, format_flow, format_medians
+    from regen._write import Outputs
     from regen.report import relief_report, report_files
 
     if data is None:

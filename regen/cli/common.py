@@ -11,25 +11,31 @@ import warnings
 from pathlib import Path
 
 import click
-from formulaic.errors import FormulaicError
 
 import regen
-from regen._write import printable
-from regen.cohort import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
-from regen.episodes import RELIEF_CONFIRM
-from regen.exceptions import CohortValidationError, OutputError, RegenError
-from regen.io import LIMIT_OPTIONS, LIMIT_UNITS
+from regen.defaults import (
+    DEFAULT_BASELINE_WINDOW_DAYS,
+    DEFAULT_MAX_FOLLOW_UP_DAYS,
+    LIMIT_OPTIONS,
+    LIMIT_UNITS,
+    OUTCOME_NAMES,
+    READ_LIMITS,
+    RELIEF_CONFIRM,
+)
+from regen.exceptions import CohortValidationError, OutputError, RegenError, RegenWarning
 
 __all__ = ["OUTCOMES", "check_suffix", "check_window", "confirm_option", "echo", "force_option",
            "limit_options", "path_argument", "read", "relief_options", "show_warning",
            "user_errors", "window_options"]
 
 
-OUTCOMES = click.Choice(["numbness", "relief"])
+OUTCOMES = click.Choice(list(OUTCOME_NAMES))
 
 def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
     """Print a message with its control characters escaped (see :func:`regen._write.printable`):
     a nerve name or a file name holding an ANSI escape is shown, not obeyed."""
+    from regen._write import printable
+
     click.echo(printable(str(message)), err=err, nl=nl)
 
 def user_errors(command):
@@ -39,7 +45,7 @@ def user_errors(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         with warnings.catch_warnings():
-            warnings.simplefilter("default", regen.RegenWarning)
+            warnings.simplefilter("default", RegenWarning)
             warnings.showwarning = show_warning
             try:
                 return command(*args, **kwargs)
@@ -47,19 +53,17 @@ def user_errors(command):
                 echo(error, err=True)
                 sys.exit(1)
             except OutputError as error:
-                raise click.UsageError(printable(str(error))) from None  # exit 2
+                raise click.UsageError(_printable(str(error))) from None  # exit 2
             except click.ClickException as error:  # click prints usage errors itself (exit 2)
-                error.message = printable(error.message)  # it may quote a model file's text
+                error.message = _printable(error.message)  # it may quote a model file's text
                 raise
-            except (RegenError, OSError, ValueError, FormulaicError) as error:
-                # regen's own errors, files, and values or formulas the user gave
+            except Exception as error:
                 if os.environ.get("REGEN_DEBUG"):
                     raise
-                echo(f"error: {error}", err=True)
-                sys.exit(1)
-            except Exception as error:  # a bug in regen, not the user's doing
-                if os.environ.get("REGEN_DEBUG"):
-                    raise
+                if _users(error):
+                    echo(f"error: {error}", err=True)
+                    sys.exit(1)
+                # a bug in regen, not the user's doing
                 echo(f"internal error: {type(error).__name__}: {error}\nThis is a bug in "
                       "regen, not in your data; rerun with REGEN_DEBUG=1 to see where it "
                       "happened and report it.", err=True)
@@ -67,9 +71,22 @@ def user_errors(command):
 
     return wrapper
 
+def _printable(text: str) -> str:
+    from regen._write import printable
+
+    return printable(text)
+
+def _users(error: Exception) -> bool:
+    """Whether an error is the user's to fix: regen's own errors, files, and values or
+    formulas the user gave (formulaic's errors; formulaic is loaded by then if it raised)."""
+    if isinstance(error, RegenError | OSError | ValueError):
+        return True
+    formulaic = sys.modules.get("formulaic.errors")
+    return formulaic is not None and isinstance(error, formulaic.FormulaicError)
+
 def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """regen's warnings as one plain line on stderr; others as Python shows them."""
-    if issubclass(category, regen.RegenWarning):
+    if issubclass(category, RegenWarning):
         echo(f"warning: {message}", err=True)
     else:
         echo(warnings.formatwarning(message, category, filename, lineno, line), err=True,
@@ -112,7 +129,7 @@ def relief_options(command):
 def limit_options(command):
     """--max-file-mb, --max-rows, ...: raise the limits at which a crafted or huge file is
     refused (a refusal's message names the option); read passes them on."""
-    defaults = regen.ReadLimits()
+    defaults = READ_LIMITS
     for field, (unit, what) in reversed(LIMIT_UNITS.items()):
         def keep(ctx: click.Context, param, value: int | None, field=field, unit=unit) -> None:
             if value is not None:
@@ -121,7 +138,7 @@ def limit_options(command):
         command = click.option(
             LIMIT_OPTIONS[field], type=click.IntRange(min=1), default=None, expose_value=False,
             callback=keep, metavar={1: "N", 1_000: "KB", 1_000_000: "MB"}[unit],
-            help=f"{what} [default: {getattr(defaults, field) // unit:,}]")(command)
+            help=f"{what} [default: {defaults[field] // unit:,}]")(command)
     return command
 
 def window_options(command):

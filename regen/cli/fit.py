@@ -4,20 +4,11 @@ probability), each with only its own options, and what each prints."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
-import pandas as pd
 
 import regen
-from regen._terminal import (
-    at_words,
-    days,
-    format_fit,
-    format_probability,
-    strict_json,
-)
-from regen._write import Outputs
 from regen.cli.common import (
     OUTCOMES,
     check_suffix,
@@ -29,8 +20,10 @@ from regen.cli.common import (
     user_errors,
     window_options,
 )
-from regen.survival.likelihood import DISTRIBUTIONS
-from regen.validation import BOOLEAN_WORDS
+from regen.defaults import DISTRIBUTION_NAMES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Crossing", "FitGroup", "fit", "print_trajectory", "profiles_for"]
 
@@ -88,6 +81,8 @@ def _fit_output_options(command):
 def _prepare(path: Path, save_to: Path | None, force: bool, baseline_window_days: int,
              max_follow_up_days: int) -> regen.Cohort:
     """Check --save before any work, then read the cohort."""
+    from regen._write import Outputs
+
     if save_to:
         check_suffix(Outputs(inputs=[path], force=force).file(save_to), (".json",), "--save")
     return read(path, baseline_window_days, max_follow_up_days)
@@ -105,7 +100,7 @@ _cluster_option = click.option(
               help="Which episodes to model.")
 @click.option("--formula", default="~ nerve", show_default=True,
               help='Covariates, e.g. "~ nerve + age + diabetes".')
-@click.option("--dist", type=click.Choice(["auto", *DISTRIBUTIONS]), default="auto",
+@click.option("--dist", type=click.Choice(["auto", *DISTRIBUTION_NAMES]), default="auto",
               show_default=True,
               help="Law of the time to the event; auto: the one of the three with the lowest "
                    "AIC (the table is printed).")
@@ -122,6 +117,8 @@ def fit_recovery(path: Path, outcome: str, formula: str, dist: str, cluster: str
     Prints the time ratios with 95% CIs and each nerve's predicted median and
     quartiles (covariates at --at values, else typical ones).
     """
+    from regen._terminal import format_fit, strict_json
+
     context = click.get_current_context()
     for name in ("threshold", "response_window", "confirm"):
         if context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE and \
@@ -159,7 +156,7 @@ def fit_recovery(path: Path, outcome: str, formula: str, dist: str, cluster: str
               help='Covariates of log velocity, e.g. "~ I(age - 50) + diabetes".')
 @click.option("--lag", type=click.FloatRange(min=0), default=None,
               help="Fix the lag (days) instead of estimating it.")
-@click.option("--dist", type=click.Choice(list(DISTRIBUTIONS)), default="lognormal",
+@click.option("--dist", type=click.Choice(list(DISTRIBUTION_NAMES)), default="lognormal",
               show_default=True,
               help="Law of the regrowth time per mm (lognormal: a log-normal velocity).")
 @_cluster_option
@@ -248,6 +245,10 @@ def fit_probability(path: Path, score: str, formula: str | None, correlation: st
     Prints the odds ratios with 95% CIs (robust over --groups) and the predicted
     probability of the score at --days for each nerve.
     """
+    import pandas as pd
+
+    from regen._terminal import format_probability, strict_json
+
     cohort = _prepare(path, save_to, force, baseline_window_days, max_follow_up_days)
     rows = cohort.measurements(score)
     rows = rows.loc[rows["day"] >= 1]
@@ -278,6 +279,9 @@ def _with_response(score: str, formula: str) -> str:
 def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: float | None,
                       velocity_dist: str, cluster: str, as_json: bool,
                       save_to: Path | None, force: bool = False) -> None:
+    from regen._terminal import days, strict_json
+    from regen.survival.likelihood import DISTRIBUTIONS
+
     kinetics = regen.fit_regeneration(episodes, formula=formula, lag=lag,
                                       velocity_dist=velocity_dist,
                                       cluster=None if cluster.lower() == "none" else cluster)
@@ -335,6 +339,8 @@ class Crossing:
         self.method, self.n_bootstrap, self.seed = method, n_bootstrap, seed
 
     def resolve(self, score: str) -> Crossing:
+        import numpy as np
+
         is_pain = score == "pain"
         if self.threshold is None and score not in ("pain", "numbness"):
             raise click.BadParameter(f"give the level to report for {score}, e.g. --threshold 2",
@@ -358,6 +364,11 @@ def print_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_f
                     settings: tuple[str, ...], crossing: Crossing, cluster: str, as_json: bool,
                     save_to: Path | None, force: bool = False) -> regen.TrajectoryFit:
     """Fit, print (or print as JSON) and save a trajectory model; return it."""
+    import numpy as np
+    import pandas as pd
+
+    from regen._terminal import at_words, days, strict_json
+
     measurements = cohort.measurements(score)      # an unknown score is an error here
     if pd.api.types.is_bool_dtype(measurements[score]):
         raise click.BadParameter(
@@ -380,16 +391,7 @@ def print_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_f
     profiles = profiles_for(rows, traj, settings, exclude=("day",))
     if crossing.relative and baseline not in profiles.columns:
         profiles[baseline] = float(rows[baseline].median())
-    answers = []
-    for i in range(len(profiles)):
-        profile = profiles.iloc[[i]].reset_index(drop=True)
-        answer = traj.time_to(crossing.threshold, profile,
-                              direction=crossing.direction,
-                              relative_to=baseline if crossing.relative else None,
-                              method=crossing.method, n_bootstrap=crossing.n_bootstrap,
-                              seed=crossing.seed)
-        answers.append({**profile.iloc[0].to_dict(), **answer.to_dict()})
-    answers = pd.DataFrame(answers)
+    answers = _crossings(traj, profiles, crossing, baseline)
     if save_to:
         traj.save(save_to, force=force)
     if as_json:
@@ -432,6 +434,21 @@ def print_trajectory(cohort: regen.Cohort, score: str, formula: str | None, re_f
     echo("\n".join(lines))
     return traj
 
+def _crossings(traj: regen.TrajectoryFit, profiles: pd.DataFrame, crossing: Crossing,
+               baseline: str) -> pd.DataFrame:
+    """The day the mean crosses the threshold, with its interval, for each profile."""
+    import pandas as pd
+
+    answers = []
+    for i in range(len(profiles)):
+        profile = profiles.iloc[[i]].reset_index(drop=True)
+        answer = traj.time_to(crossing.threshold, profile, direction=crossing.direction,
+                              relative_to=baseline if crossing.relative else None,
+                              method=crossing.method, n_bootstrap=crossing.n_bootstrap,
+                              seed=crossing.seed)
+        answers.append({**profile.iloc[0].to_dict(), **answer.to_dict()})
+    return pd.DataFrame(answers)
+
 def profiles_for(episodes: pd.DataFrame, model, settings: tuple[str, ...],
               exclude: tuple[str, ...] = ()) -> pd.DataFrame:
     """One profile per nerve: --at values, else the median or most common value."""
@@ -455,6 +472,11 @@ def profiles_for(episodes: pd.DataFrame, model, settings: tuple[str, ...],
     return profiles
 
 def _setting_value(column: pd.Series, value: str, setting: str):
+    import numpy as np
+    import pandas as pd
+
+    from regen.validation import BOOLEAN_WORDS
+
     if pd.api.types.is_bool_dtype(column):
         if value.lower() not in BOOLEAN_WORDS:
             raise click.BadParameter(f"{setting!r}: write yes or no (also accepted: "

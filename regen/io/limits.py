@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from regen.defaults import LIMIT_OPTIONS, LIMIT_UNITS, READ_LIMITS
+
 __all__ = ["LIMIT_OPTIONS", "LIMIT_UNITS", "LONG_FIX", "Budget", "ReadLimits", "mb", "raise_limit",
            "too_many"]
 
@@ -78,12 +80,12 @@ class ReadLimits:
     >>> cohort = regen.read_cohort("data/example", limits=limits)  # doctest: +SKIP
     """
 
-    max_file_bytes: int = 1_000_000_000
-    max_rows: int = 10_000_000
-    max_columns: int = 1_000
-    max_cells: int = 50_000_000
-    max_uncompressed_bytes: int = 1_000_000_000
-    max_cell_bytes: int = 100_000
+    max_file_bytes: int = READ_LIMITS["max_file_bytes"]
+    max_rows: int = READ_LIMITS["max_rows"]
+    max_columns: int = READ_LIMITS["max_columns"]
+    max_cells: int = READ_LIMITS["max_cells"]
+    max_uncompressed_bytes: int = READ_LIMITS["max_uncompressed_bytes"]
+    max_cell_bytes: int = READ_LIMITS["max_cell_bytes"]
 
     def __post_init__(self) -> None:
         for limit in fields(self):
@@ -92,28 +94,6 @@ class ReadLimits:
                 raise TypeError(f"ReadLimits.{limit.name} must be a whole number, not {value!r}")
             if value < 1:
                 raise ValueError(f"ReadLimits.{limit.name} must be at least 1, not {value}")
-
-
-#: The command-line option that raises each limit; messages name it with the field.
-LIMIT_OPTIONS = {
-    "max_file_bytes": "--max-file-mb",
-    "max_rows": "--max-rows",
-    "max_columns": "--max-columns",
-    "max_cells": "--max-cells",
-    "max_uncompressed_bytes": "--max-uncompressed-mb",
-    "max_cell_bytes": "--max-cell-kb",
-}
-#: Each option's unit (the limit is the option's value times it), and what it bounds: the
-#: command line and the analysis scripts describe their options from this.
-LIMIT_UNITS = {
-    "max_file_bytes": (1_000_000, "Most MB read from disk: the tables' files together."),
-    "max_rows": (1, "Most rows in one table."),
-    "max_columns": (1, "Most columns in one table (fields on one line of text)."),
-    "max_cells": (1, "Most cells (rows × columns) in the three tables together."),
-    "max_uncompressed_bytes": (1_000_000, "Most MB the tables' data unpack to (an .xlsx "
-                                          "workbook, Parquet files)."),
-    "max_cell_bytes": (1_000, "Most kB of text in one cell."),
-}
 
 
 def raise_limit(limit: str) -> str:

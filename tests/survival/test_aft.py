@@ -227,3 +227,9 @@ def test_choose_distribution_keeps_the_lowest_aic(data):
         regen.fit_recovery("~ age", data, dist=d).dist_label for d in DISTRIBUTIONS}
     with pytest.raises(TypeError, match="fits every dist"):
         regen.choose_distribution("~ age", data, dist="weibull")
+
+
+def test_the_command_lines_names_of_the_laws_are_the_models():
+    from regen.defaults import DISTRIBUTION_NAMES
+
+    assert tuple(DISTRIBUTIONS) == DISTRIBUTION_NAMES
