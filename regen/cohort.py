@@ -40,6 +40,7 @@ def read_cohort(
     max_follow_up_days: int = DEFAULT_MAX_FOLLOW_UP_DAYS,
     today: dt.date | None = None,
     limits: ReadLimits | None = None,
+    strict: bool = False,
 ) -> Cohort:
     """Read and validate a cohort's follow-up tables.
 
@@ -64,6 +65,11 @@ def read_cohort(
         the three tables together.
         Default ``ReadLimits()``, which fits a large practice; each limit is
         checked before the data it bounds are loaded.
+    strict : bool, default False
+        Refuse every value outside its column's range. By default a value of a
+        descriptive covariate that no model uses unless asked (``bmi``) outside
+        its range is set missing with a warning instead, so that one typo does not
+        stop the whole cohort.
 
     Returns
     -------
@@ -108,7 +114,8 @@ def read_cohort(
             problems.add_table(raw.file, name, "table has no rows",
                                f"the {name} table needs at least one row below its header")
             continue
-        parsed[name], present[name] = parse_table(raw, TABLES[name], problems, notes, today)
+        parsed[name], present[name] = parse_table(raw, TABLES[name], problems, notes, today,
+                                                  strict=bool(strict))
         raw.frame = raw.frame.iloc[:0]   # its values are parsed: only its columns are needed
     exclusions = empty_exclusions()
     if len(parsed) == len(TABLES):

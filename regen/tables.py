@@ -70,6 +70,10 @@ class Column:
     minimum, maximum : float, optional
         Allowed range for numbers; ``minimum_inclusive=False`` makes the lower
         bound strict (``distance_mm > 0``).
+    descriptive : bool
+        A covariate no model uses unless asked (``bmi``): a value outside its range
+        is set missing with a warning instead of refusing the cohort
+        (``read_cohort(strict=True)``, ``regen validate --strict``: refused).
     """
 
     name: str
@@ -81,6 +85,7 @@ class Column:
     minimum: float | None = None
     maximum: float | None = None
     minimum_inclusive: bool = True
+    descriptive: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -135,7 +140,9 @@ PATIENTS = Table(
                description="With `treated_on`, gives the age at treatment."),
         Column("diabetes", "boolean"),
         Column("smoker", "boolean"),
-        Column("bmi", "number", minimum=12, maximum=80, description="Body-mass index, kg/m²."),
+        Column("bmi", "number", minimum=12, maximum=80, descriptive=True,
+               description="Body-mass index, kg/m²; a value outside 12–80 is set missing with "
+                           "a warning (refused with --strict)."),
     ),
 )
 

@@ -287,7 +287,8 @@ def _normalise_text(text: pd.Series) -> pd.Series:
 
 
 def parse_table(raw: RawTable, table: Table, problems: Problems, notes: Notes,
-                today: dt.date | None = None) -> tuple[pd.DataFrame, set[str]]:
+                today: dt.date | None = None, *, strict: bool = False
+                ) -> tuple[pd.DataFrame, set[str]]:
     """Parse and check every declared column of one table.
 
     Parameters
@@ -300,6 +301,9 @@ def parse_table(raw: RawTable, table: Table, problems: Problems, notes: Notes,
         Collectors; nothing is raised here.
     today : date, optional
         Dates after this day are impossible (default: today).
+    strict : bool, default False
+        Refuse a descriptive column's value outside its range too (by default it
+        is set missing, with a note).
 
     Returns
     -------
@@ -323,7 +327,7 @@ def parse_table(raw: RawTable, table: Table, problems: Problems, notes: Notes,
             out[column.name] = _empty(column, len(frame))
             continue
         present.add(column.name)
-        out[column.name] = _parse_column(raw, column, problems, notes, today)
+        out[column.name] = _parse_column(raw, column, problems, notes, today, strict)
     for name in frame.columns:
         if name in out:
             continue
@@ -391,7 +395,7 @@ def _empty(column: Column, n: int) -> pd.Series:
 
 
 def _parse_column(raw: RawTable, column: Column, problems: Problems, notes: Notes,
-                  today: pd.Timestamp) -> pd.Series:
+                  today: pd.Timestamp, strict: bool = False) -> pd.Series:
     values = raw.frame[column.name].reset_index(drop=True)
     label = f"{raw.file}, column {column.name}"
     kind = column.kind
@@ -413,7 +417,7 @@ def _parse_column(raw: RawTable, column: Column, problems: Problems, notes: Note
             problems.add_rows(raw, huge, column.name, values, "number too large",
                               f"correct the value; {column.name} must be {column.rule}")
             parsed = parsed.where(~fraction & ~huge).round().astype("Int64")
-        _check_range(raw, column, parsed, values, problems)
+        parsed = _check_range(raw, column, parsed, values, problems, notes, strict)
     elif kind == "boolean":
         parsed, bad, missing = _parse_boolean(values)
         problems.add_rows(raw, bad, column.name, values, "not a yes/no value",
@@ -464,9 +468,11 @@ def _parse_column(raw: RawTable, column: Column, problems: Problems, notes: Note
 
 
 def _check_range(raw: RawTable, column: Column, parsed: pd.Series, values: pd.Series,
-                 problems: Problems) -> None:
+                 problems: Problems, notes: Notes, strict: bool) -> pd.Series:
+    """The values outside the column's range are problems; for a descriptive column (unless
+    ``strict``) they are set missing, with a note naming them. Returns the parsed column."""
     if column.minimum is None and column.maximum is None:
-        return
+        return parsed
     numbers = parsed.astype("float64")
     outside = np.zeros(len(parsed), dtype=bool)
     if column.minimum is not None:
@@ -474,8 +480,18 @@ def _check_range(raw: RawTable, column: Column, parsed: pd.Series, values: pd.Se
         outside |= low.fillna(False).to_numpy(dtype=bool)
     if column.maximum is not None:
         outside |= (numbers > column.maximum).fillna(False).to_numpy(dtype=bool)
+    if column.descriptive and not strict and outside.any():
+        rows = raw.rows[outside]
+        shown = ", ".join(f"row {r}: {v}" for r, v in zip(rows[:5], values[outside][:5],
+                                                          strict=False))
+        notes.add(f"{raw.file}: {int(outside.sum())} {column.name} value(s) not {column.rule} "
+                  f"were set missing ({shown}{', ...' if outside.sum() > 5 else ''})"
+                  f"; no model uses {column.name} unless asked. Correct them, or run with "
+                  "--strict (read_cohort(strict=True)) to have them refused.")
+        return parsed.where(~outside)
     problems.add_rows(raw, outside, column.name, values, f"out of range: must be {column.rule}",
                       f"correct the value; {column.name} must be {column.rule}")
+    return parsed
 
 
 def _extra_column(raw: RawTable, name: str) -> pd.Series:

@@ -141,6 +141,18 @@ def test_demo_runs_from_any_folder_on_the_example_it_writes(run, tmp_path, monke
     assert "The example cohort (300 simulated patients" in result.stdout
 
 
+def test_validate_strict_refuses_what_the_default_sets_missing(run, tmp_path):
+    folder = tmp_path / "bmi"
+    shutil.copytree(EXAMPLE, folder)
+    patients = pd.read_csv(folder / "patients.csv", dtype=str, keep_default_na=False)
+    patients.loc[10, "bmi"] = "95"
+    patients.to_csv(folder / "patients.csv", index=False)
+    usable = run("validate", folder)
+    assert usable.exit_code == 0 and "1 bmi value(s) not between 12 and 80" in usable.stderr
+    strict = run("validate", folder, "--strict")
+    assert strict.exit_code == 1 and "row 12, column bmi, value '95'" in strict.stderr
+
+
 def test_data_warnings_are_plain_lines(run, tmp_path):
     folder = tmp_path / "warn"
     shutil.copytree(EXAMPLE, folder)

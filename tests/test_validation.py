@@ -53,9 +53,6 @@ CASES = [
      "treatments.csv", 2, "distance_mm", "0", "> 0"),
     ("negative distance", "treatments", "2024-01-10,80", "2024-01-10,-5",
      "treatments.csv", 2, "distance_mm", "-5", "> 0"),
-    ("bmi out of range", "patients", "patient_id,sex,birth_year,diabetes\nP1,F,1970,no",
-     "patient_id,sex,birth_year,diabetes,bmi\nP1,F,1970,no,95", "patients.csv", 2, "bmi", "95",
-     "between 12 and 80"),
     ("missing required value", "treatments", "T1,P1,greater_occipital", "T1,P1,",
      "treatments.csv", 2, "nerve", "(empty)", "required value missing"),
     ("duplicate patient id", "patients", "P2,M,1960,yes\n", "P2,M,1960,yes\nP1,M,1980,no\n",
@@ -144,6 +141,20 @@ def test_every_problem_is_collected_before_raising(tmp_path):
     problems = problems_of(write_cohort(tmp_path, patients=patients, visits=visits))
     assert set(problems["column"]) == {"sex", "birth_year", "diabetes", "pain", "treatment_id"}
     assert len(problems) == 5
+
+
+def test_a_descriptive_covariate_out_of_range_is_set_missing_unless_strict(tmp_path):
+    patients = "patient_id,sex,bmi\nP1,female,95\nP2,male,24\n"
+    with pytest.warns(regen.DataWarning, match=r"patients.csv: 1 bmi value\(s\) not between 12 "
+                                                r"and 80 were set missing \(row 2: 95\)"):
+        cohort = regen.read_cohort(write_cohort(tmp_path, patients=patients))
+    assert cohort.patients["bmi"].isna().tolist() == [True, False]
+    assert any("bmi" in w for w in cohort.warnings)
+    with pytest.raises(CohortValidationError, match="row 2, column bmi, value '95'"):
+        regen.read_cohort(write_cohort(tmp_path, patients=patients), strict=True)
+    pain = "treatment_id,day,numb,pain\nT1,0,no,14\nT2,0,no,3\n"       # an outcome stays refused
+    with pytest.raises(CohortValidationError, match="column pain, value '14'"):
+        regen.read_cohort(write_cohort(tmp_path, visits=pain))
 
 
 def test_one_problem_is_spoken_of_in_the_singular(tmp_path):

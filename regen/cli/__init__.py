@@ -53,10 +53,13 @@ main.add_command(fit)
 @window_options
 @click.option("--problems", "problems_file", type=click.Path(path_type=Path),
               help="Also write every problem found to this CSV file.")
+@click.option("--strict", is_flag=True,
+              help="Refuse every value outside its column's range; by default a descriptive "
+                   "covariate's (bmi) is set missing with a warning.")
 @force_option
 @user_errors
 def validate(path: Path, baseline_window_days: int, max_follow_up_days: int,
-             problems_file: Path | None, force: bool) -> None:
+             problems_file: Path | None, strict: bool, force: bool) -> None:
     """Check the follow-up tables in PATH and print the flow.
 
     PATH is a folder with patients, treatments and visits (.csv or .parquet)
@@ -72,7 +75,7 @@ def validate(path: Path, baseline_window_days: int, max_follow_up_days: int,
     if problems_file:
         check_suffix(outputs.file(problems_file), (".csv",), "--problems")
     try:
-        cohort = read(path, baseline_window_days, max_follow_up_days)
+        cohort = read(path, baseline_window_days, max_follow_up_days, strict=strict)
     except CohortValidationError as error:
         if not problems_file:
             raise

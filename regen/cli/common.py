@@ -98,12 +98,13 @@ force_option = click.option(
          "(never an input).")
 
 def read(path: Path, baseline_window_days: int = DEFAULT_BASELINE_WINDOW_DAYS,
-          max_follow_up_days: int = DEFAULT_MAX_FOLLOW_UP_DAYS) -> regen.Cohort:
+          max_follow_up_days: int = DEFAULT_MAX_FOLLOW_UP_DAYS, *,
+          strict: bool = False) -> regen.Cohort:
     """The cohort in PATH, read within the limits the command's options set."""
     limits = click.get_current_context().meta.get("regen_limits", {})
     return regen.read_cohort(path, baseline_window_days=baseline_window_days,
                              max_follow_up_days=max_follow_up_days,
-                             limits=regen.ReadLimits(**limits))
+                             limits=regen.ReadLimits(**limits), strict=strict)
 
 path_argument = click.argument("path", type=click.Path(path_type=Path))
 
