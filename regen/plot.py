@@ -51,17 +51,21 @@ def style():
         yield
 
 
+#: Paul Tol's "muted" scheme: nine hues that stay apart for colour-blind readers and in
+#: greyscale print, in the order of :data:`regen.tables.KNOWN_NERVES` (the most treated
+#: nerves take the darkest), then darker shades for other names.
+PALETTE = ("#332288", "#CC6677", "#117733", "#882255", "#44AA99", "#999933", "#AA4499",
+           "#88CCEE", "#DDCC77")
+_EXTRA = ("#1b1b1b", "#5a3d00", "#3b5b1a", "#5c2a5c", "#174a5c", "#6b1a1a")
+
+
 def colours(groups) -> dict:
     """One colour per nerve (or any group), the same in every figure.
 
-    The known nerves take fixed colours of seaborn's colour-blind palette, in the
-    order of :data:`regen.tables.KNOWN_NERVES`; other names follow in sorted order.
+    The known nerves take fixed colours of a colour-blind-safe scheme (:data:`PALETTE`),
+    in the order of :data:`regen.tables.KNOWN_NERVES`; other names follow in sorted order.
     """
-    import seaborn as sns
-
-    blind = sns.color_palette("colorblind", 10)
-    # Without its grey (7) and yellow (8), which read poorly on white.
-    palette = [blind[i] for i in (0, 1, 2, 3, 4, 5, 6, 9)] + sns.color_palette("dark", 10)[4:]
+    palette = list(PALETTE) + list(_EXTRA)
     fixed = {name: palette[i] for i, name in enumerate(KNOWN_NERVES)}
     others = sorted({str(g) for g in groups} - set(fixed))
     extra = palette[len(KNOWN_NERVES):]
@@ -237,8 +241,11 @@ def _draw_at_risk(ax, np_fit, ticks, columns, groups, palette, smallest: int | N
                     fontsize=7, fontweight="bold")
     for row, group in enumerate(groups):
         counts = table.loc[table["_group"] == group]
+        # Dark text, keyed to its curve by a mark in the curve's colour.
         table_axes.text(-0.05, row + 0.5, _label(group), transform=label_at, ha="right",
-                        va="center", fontsize=6.5, color=palette[group])
+                        va="center", fontsize=6.5, color="0.1")
+        table_axes.plot([-0.03], [row + 0.5], transform=label_at, marker="s", markersize=4,
+                        color=palette[group], clip_on=False, linestyle="none")
         for t, count in zip(counts["time"], counts["at_risk"], strict=True):
             shown = f"<{smallest}" if smallest and 0 < count < smallest else f"{count:g}"
             table_axes.text(t, row + 0.5, shown, ha="center", va="center", fontsize=6.5)

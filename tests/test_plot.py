@@ -135,3 +135,28 @@ def test_recovery_in_weeks_for_a_report_that_patients_read(relief):
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels[:4] == ["0", "4", "8", "12"] and ax.get_xlabel() == "Weeks after the freeze"
     assert plot.recovery(curve).get_xlabel() == "Days after the freeze"
+
+
+def test_at_risk_labels_are_dark_and_keyed_by_a_mark_in_the_curve_colour(relief):
+    import matplotlib.colors as mcolors
+
+    curve = regen.turnbull(relief, by="nerve")
+    ax = plot.recovery(curve)
+    table = ax.child_axes[0]
+    labels = [t for t in table.texts if t.get_text().replace(" ", "_") in curve.groups]
+    assert len(labels) == len(curve.groups)
+    assert all(sum(mcolors.to_rgb(t.get_color())) < 0.5 for t in labels)   # dark, readable
+    marks = [line.get_color() for line in table.lines]
+    assert marks == [plot.colours(curve.groups)[g] for g in curve.groups]
+
+
+def test_the_palette_has_no_two_near_hues():
+    import colorsys
+
+    import matplotlib.colors as mcolors
+
+    hues = sorted(colorsys.rgb_to_hls(*mcolors.to_rgb(c)) for c in plot.PALETTE)
+    assert len(set(plot.PALETTE)) == 9
+    pairs = [(a, b) for i, a in enumerate(hues) for b in hues[i + 1:]]
+    # two colours of about the same hue differ clearly in lightness
+    assert all(abs(a[0] - b[0]) > 0.03 or abs(a[1] - b[1]) > 0.15 for a, b in pairs)
