@@ -13,6 +13,7 @@ setting. :func:`save` writes a figure as PNG and SVG.
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -319,7 +320,9 @@ def forest(fit, *, ax=None, terms=None, title: str | None = None, **kwargs):
                     **{"fmt": "o", "color": "0.15", "markersize": 3.5, "capsize": 2,
                        "linewidth": 1, **kwargs})
         ax.axvline(1.0 if ratio else 0.0, color="0.5", linewidth=0.8, linestyle=":")
-        ax.set_yticks(y, [_term_label(t) for t in table.index])
+        yes_no = set(getattr(fit, "yes_no", None) or ())
+        ax.set_yticks(y, [_term_label(t, yes_no) for t in table.index])
+        ax.set_ylim(-0.7, len(table) - 0.3)      # no row sits on the axis
         if ratio:
             ax.set_xscale("log")
             from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -330,9 +333,26 @@ def forest(fit, *, ax=None, terms=None, title: str | None = None, **kwargs):
         ax.set_xlabel(label)
         ax.spines["left"].set_visible(False)
         ax.tick_params(axis="y", length=0)
+        references = _references(fit, table.index)
+        if references:
+            ax.annotate("Compared with " + "; ".join(references), xy=(0, 0),
+                        xycoords="axes fraction", xytext=(0, -30), textcoords="offset points",
+                        fontsize=6.5, color="0.3", va="top")
         if title:
             ax.set_title(title, loc="left")
         return ax
+
+
+def _references(fit, terms) -> list[str]:
+    """"nerve anterior femoral cutaneous": the reference level of each categorical covariate
+    whose levels the forest draws (read from the fitted design)."""
+    design = getattr(fit, "design", None)
+    if design is None:
+        return []
+    shown = {str(t).split("[T.", 1)[0] for t in terms if "[T." in str(t)}
+    return [literal(f"{name.replace('_', ' ')} {levels[0].replace('_', ' ')}")
+            for name, levels in design.levels.items() if name in shown or
+            any(key.endswith(f"{name})") or key.startswith(f"C({name}") for key in shown)]
 
 
 def sensitivity(table: pd.DataFrame, *, ax=None, title: str | None = None, **kwargs):
@@ -385,10 +405,26 @@ def sensitivity(table: pd.DataFrame, *, ax=None, title: str | None = None, **kwa
         return ax
 
 
-def _term_label(term: str) -> str:
+#: The unit of a covariate whose effect is per unit, singular and plural.
+UNITS = {"age": ("year", "years"), "bmi": ("kg/m²", "kg/m²"), "distance_mm": ("mm", "mm"),
+         "baseline_pain": ("point", "points")}
+
+
+def _term_label(term: str, yes_no=()) -> str:
+    """A coefficient's name as a reader says it: "nerve: greater occipital", "diabetes: yes",
+    "age (per 10 years)" for ``I((age - 50) / 10)``, "age (per year)"."""
     if "[T." in term:
         name, level = term.split("[T.", 1)
         return literal(f"{name.replace('_', ' ')}: {level.rstrip(']').replace('_', ' ')}")
+    if term in yes_no:
+        return literal(f"{term.replace('_', ' ')}: yes")
+    scaled = re.fullmatch(r"I\(\(?\s*(\w+)\s*(?:-\s*[\d.]+\s*)?\)?\s*/\s*([\d.]+)\s*\)", term)
+    if scaled:
+        name, step = scaled.group(1), float(scaled.group(2))
+        unit = UNITS.get(name, ("unit", "units"))[step != 1]
+        return literal(f"{name.replace('_', ' ')} (per {step:g} {unit})")
+    if term in UNITS:
+        return literal(f"{term.replace('_', ' ')} (per {UNITS[term][0]})")
     return literal(term.replace("_", " "))
 
 

@@ -77,7 +77,14 @@ def test_forest_shows_time_ratios_on_a_log_axis(relief):
     ax = plot.forest(fit)
     assert ax.get_xscale() == "log"
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert "diabetes" in labels and "nerve: greater occipital" in labels
+    assert "diabetes: yes" in labels and "nerve: greater occipital" in labels
+    assert "age (per year)" in labels
+    assert [t.get_text() for t in ax.texts] == ["Compared with nerve anterior femoral cutaneous"]
+    low, high = ax.get_ylim()
+    assert low < -0.5 and high > len(labels) - 0.5                  # no row on the axis
+    scaled = plot.forest(regen.fit_recovery("~ I((age - 50) / 10) + diabetes", relief))
+    assert [t.get_text() for t in scaled.get_yticklabels()][0] == "age (per 10 years)"
+    assert len(scaled.texts) == 0                                    # no categorical: no reference
     with pytest.raises(TypeError, match="fitted model"):
         plot.forest(relief)
 

@@ -291,7 +291,7 @@ def demo(data: Path | None, out: Path, force: bool) -> None:
     echo("\n" + format_medians(medians))
     for outcome in ("numbness", "relief"):
         episodes = cohort.episodes(outcome)
-        model, aic = regen.choose_distribution("~ nerve + age + diabetes", episodes,
+        model, aic = regen.choose_distribution("~ nerve + I((age - 50) / 10) + diabetes", episodes,
                                                cluster="patient_id")
         models[outcome] = model
         profiles = profiles_for(episodes, model, ())
