@@ -23,7 +23,7 @@ import pandas as pd
 from regen._write import literal
 from regen.design import typical_value
 from regen.results import FitResult
-from regen.tables import KNOWN_NERVES
+from regen.tables import KNOWN_NERVES, VISITS
 
 __all__ = ["at_risk_table", "calibration", "colours", "forest", "recovery", "save",
            "sensitivity", "style", "trajectories"]
@@ -255,7 +255,8 @@ def _draw_at_risk(ax, np_fit, ticks, columns, groups, palette, smallest: int | N
 
 def trajectories(fit, data: pd.DataFrame, *, profile: dict | None = None, time: str = "day",
                  ax=None, n_patients: int = 60, seed: int = 0, ylabel: str | None = None,
-                 xlabel: str = "Days after the freeze", colour=None, **kwargs):
+                 xlabel: str = "Days after the freeze", colour=None,
+                 threshold: float | None = None, threshold_label: str = "threshold", **kwargs):
     """Patients' scores as thin lines, with the fitted population mean and its 95% band.
 
     Parameters
@@ -270,10 +271,16 @@ def trajectories(fit, data: pd.DataFrame, *, profile: dict | None = None, time: 
     n_patients : int, default 60
         How many patients' lines to draw (a seeded random sample), so that the
         figure stays readable. Each treated nerve (``treatment_id`` when the data
-        have it) is one line.
+        have it) is one line; the legend says how many patients of how many.
+    threshold : float, optional
+        A level to draw as a dashed line (the level whose crossing day is reported),
+        named ``threshold_label`` in the legend.
     **kwargs
         Passed to matplotlib's ``plot`` for the population mean (``linewidth=3``,
         ``linestyle="--"``, ...).
+
+    A score the visits table declares with a range (pain and numbness, 0–10) is drawn
+    on its whole scale.
     """
     with style():
         ax = _axes(ax, height=2.4)
@@ -295,10 +302,20 @@ def trajectories(fit, data: pd.DataFrame, *, profile: dict | None = None, time: 
                         linewidth=0)
         ax.plot(mean[time], mean["estimate"], **{"color": line, "linewidth": 1.8,
                                                  "label": "population mean (95% CI)", **kwargs})
+        if threshold is not None:
+            ax.axhline(threshold, color="0.2", linewidth=0.9, linestyle="--",
+                       label=threshold_label)
+        ax.plot([], [], color="0.55", linewidth=0.6,
+                label=f"one treated nerve ({len(shown)} of {len(ids)} patients shown)")
+        declared = VISITS[response] if response in VISITS.names else None
+        if declared is not None and declared.minimum is not None and declared.maximum is not None:
+            ax.set_ylim(declared.minimum - 0.2, declared.maximum + 0.2)
         ax.set_xlim(lo, hi)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel or response.replace("_", " "))
-        ax.legend(loc="best")
+        ax.set_ylabel(ylabel or response.replace("_", " ") + (
+            f" ({declared.minimum:g}–{declared.maximum:g})" if declared is not None and
+            declared.maximum is not None else ""))
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))   # beside the lines, not on them
         return ax
 
 

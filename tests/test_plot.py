@@ -167,3 +167,13 @@ def test_the_palette_has_no_two_near_hues():
     pairs = [(a, b) for i, a in enumerate(hues) for b in hues[i + 1:]]
     # two colours of about the same hue differ clearly in lightness
     assert all(abs(a[0] - b[0]) > 0.03 or abs(a[1] - b[1]) > 0.15 for a, b in pairs)
+
+
+def test_trajectories_show_the_scale_the_threshold_and_what_a_grey_line_is(cohort):
+    pain = cohort.measurements("pain").query("day >= 1")
+    traj = regen.fit_trajectory("pain ~ bs(day, df=4) + baseline_pain", pain, re_formula="~ 1")
+    ax = plot.trajectories(traj, pain, n_patients=12, threshold=5.6, threshold_label="80% of 7")
+    assert ax.get_ylim() == pytest.approx((-0.2, 10.2)) and ax.get_ylabel() == "pain (0–10)"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "80% of 7" in legend
+    assert f"one treated nerve (12 of {pain['patient_id'].nunique()} patients shown)" in legend

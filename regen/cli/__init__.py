@@ -348,7 +348,11 @@ def _demo_figures(cohort: regen.Cohort, curves: dict, models: dict,
         ax = plot.forest(models[outcome], title=f"{outcome.capitalize()}: time ratios")
         written += plot.save(ax, folder / f"{outcome}_forest", outputs=outputs)
         plt.close(ax.figure)
-    ax = plot.trajectories(trajectory, cohort.measurements("pain").query("day >= 1"))
+    pain = cohort.measurements("pain").query("day >= 1")
+    baseline = float(pain.drop_duplicates("treatment_id")["baseline_pain"].median())
+    ax = plot.trajectories(trajectory, pain, profile={"baseline_pain": baseline},
+                           threshold=0.8 * baseline,
+                           threshold_label=f"80% of a baseline of {baseline:g}")
     written += plot.save(ax, folder / "pain_trajectories", outputs=outputs)
     plt.close(ax.figure)
     return written
