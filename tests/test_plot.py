@@ -98,7 +98,7 @@ def test_calibration_groups_and_trajectories(cohort, relief):
     pain = cohort.measurements("pain").query("day >= 1")
     traj = regen.fit_trajectory("pain ~ bs(day, df=4) + baseline_pain", pain, re_formula="~ 1")
     ax = plot.trajectories(traj, pain, n_patients=10)
-    assert len(ax.lines) >= 11 and ax.get_ylabel() == "pain"
+    assert len(ax.lines) >= 11 and ax.get_ylabel() == "pain (0–10)"
 
 
 def test_matplotlib_options_reach_the_drawn_lines(cohort, relief):
