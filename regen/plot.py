@@ -25,7 +25,8 @@ from regen.design import typical_value
 from regen.results import FitResult
 from regen.tables import KNOWN_NERVES, VISITS
 
-__all__ = ["at_risk_table", "calibration", "colours", "forest", "recovery", "save",
+__all__ = ["at_risk_table", "calibration", "colours", "forest", "recovery", "recovery_panels",
+           "save",
            "sensitivity", "style", "trajectories"]
 
 #: Journal single-column width, inches.
@@ -199,6 +200,85 @@ def recovery(np_fit, parametric=None, *, profiles: pd.DataFrame | None = None, a
         if at_risk:
             _draw_at_risk(ax, np_fit, ticks, columns, groups, palette, at_risk_below)
         return ax
+
+
+def recovery_panels(np_fit, parametric=None, *, profiles: pd.DataFrame | None = None,
+                    complement: bool = False, ci: bool = True, max_day: float | None = None,
+                    ylabel: str = "Proportion still numb", weeks: bool = False, columns: int = 3,
+                    **kwargs):
+    """One panel per group (shared axes): the small multiples regen draws for more than four
+    groups, where curves in one panel would cover each other's bands.
+
+    Each panel draws its group's NPMLE with its 95% band (and the model at ``profiles``, as
+    :func:`recovery` does) over the other groups' curves in light grey, and names the group
+    with its number of episodes. ``**kwargs`` go to matplotlib's ``plot`` for each curve.
+    Returns the Figure (``regen.plot.save`` takes it).
+    """
+    import matplotlib.pyplot as plt
+
+    group_columns = _group_columns(np_fit)
+    curve = np_fit.to_frame()
+    top = max_day or float(np.nanmax(curve.loc[np.isfinite(curve["time"]), "time"]))
+    grid = np.linspace(0, top, 240)
+    band = np_fit.survival_at(grid)
+    band["_group"] = _group_key(band, group_columns)
+    groups = list(dict.fromkeys(_group_key(curve, group_columns)))
+    palette = colours(groups)
+    flip = (lambda v: 1 - v) if complement else (lambda v: v)
+    rows = -(-len(groups) // columns)
+    with style():
+        figure, axes = plt.subplots(rows, columns, figsize=(2 * WIDTH, 1.55 * rows + 0.4),
+                                    sharex=True, sharey=True, layout="constrained",
+                                    squeeze=False)
+        ticks = _week_ticks(top) if weeks else _day_ticks(top)
+        ticks = ticks[::2] if len(ticks) > 8 else ticks       # a small panel holds fewer
+        for ax, group in zip(axes.flat, groups, strict=False):
+            for other in groups:
+                part = band.loc[band["_group"] == other]
+                if other != group:
+                    ax.plot(part["time"], flip(part["survival"]), color="0.85", linewidth=0.7)
+            part = band.loc[band["_group"] == group]
+            ax.plot(part["time"], flip(part["survival"]),
+                    **{"color": palette[group], "linewidth": 1.4, **kwargs})
+            if ci and "ci_lower" in part.columns:
+                low, high = flip(part["ci_lower"]), flip(part["ci_upper"])
+                ax.fill_between(part["time"], np.minimum(low, high), np.maximum(low, high),
+                                color=palette[group], alpha=0.2, linewidth=0)
+            if parametric is not None:
+                _overlay(ax, parametric, _panel_profiles(profiles, group_columns, group),
+                         group_columns, [group], grid, palette, flip)
+            n = np_fit.n.get(group, None) if hasattr(np_fit.n, "get") else None
+            ax.set_title(_label(group) + (f" ({int(n)} episodes)" if n is not None else ""),
+                         loc="left", fontsize=7.5, color="0.1")
+            ax.set_xticks(ticks, [f"{t / 7:g}" for t in ticks] if weeks else None)
+        for i, ax in enumerate(axes.flat):
+            if i >= len(groups):
+                ax.axis("off")
+            elif i + columns >= len(groups):      # nothing drawn below it: label its axis
+                ax.xaxis.set_tick_params(labelbottom=True)
+        from matplotlib.lines import Line2D
+        key = [Line2D([], [], color="0.2", linewidth=1.4, label="NPMLE, 95% band"),
+               Line2D([], [], color="0.85", linewidth=0.7, label="the other groups")]
+        if parametric is not None:
+            name = getattr(parametric, "dist_label", "")
+            key.append(Line2D([], [], color="0.2", linestyle="--", linewidth=0.9,
+                              label=f"{name} model".strip()))
+        spare = list(axes.flat)[len(groups):]
+        (spare[0] if spare else figure).legend(handles=key, loc="center" if spare else "outside "
+                                               "lower center", frameon=False, fontsize=7)
+        axes.flat[0].set_xlim(0, top)
+        axes.flat[0].set_ylim(0, 1.02)
+        figure.supxlabel("Weeks after the freeze" if weeks else "Days after the freeze",
+                         fontsize=8)
+        figure.supylabel(ylabel, fontsize=8)
+    return figure
+
+
+def _panel_profiles(profiles, columns, group):
+    if profiles is None:
+        return None
+    key = columns[0]
+    return profiles.loc[profiles[key] == group].reset_index(drop=True)
 
 
 def _overlay(ax, parametric, profiles, columns, groups, grid, palette, flip):

@@ -177,3 +177,20 @@ def test_trajectories_show_the_scale_the_threshold_and_what_a_grey_line_is(cohor
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "80% of 7" in legend
     assert f"one treated nerve (12 of {pain['patient_id'].nunique()} patients shown)" in legend
+
+
+def test_recovery_panels_one_per_group_with_shared_axes(relief, tmp_path):
+    curve = regen.turnbull(relief, by="nerve", n_bootstrap=20, seed=1, cluster="patient_id")
+    model = regen.fit_recovery("~ nerve", relief, dist="loglogistic")
+    figure = plot.recovery_panels(curve, model, ylabel="Still relieved", weeks=True)
+    drawn = [ax for ax in figure.axes if ax.get_title(loc="left")]
+    assert len(drawn) == len(curve.groups)
+    titles = [ax.get_title(loc="left") for ax in drawn]
+    assert titles[0] == f"anterior femoral cutaneous ({int(curve.n.iloc[0])} episodes)"
+    assert len({ax.get_xlim() for ax in drawn}) == 1 and len({ax.get_ylim() for ax in drawn}) == 1
+    own = drawn[1].lines[len(curve.groups) - 1]            # after the other groups in grey
+    assert own.get_color() == plot.colours(curve.groups)[curve.groups[1]]
+    legend = [t.get_text() for ax in figure.axes if ax.get_legend()
+              for t in ax.get_legend().get_texts()]
+    assert legend == ["NPMLE, 95% band", "the other groups", "log-logistic model"]
+    assert all(p.stat().st_size > 5000 for p in plot.save(figure, tmp_path / "panels"))

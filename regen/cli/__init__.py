@@ -342,9 +342,10 @@ def _demo_figures(cohort: regen.Cohort, curves: dict, models: dict,
     for outcome, label in labels.items():
         model, episodes = models[outcome], cohort.episodes(outcome)
         profiles = model.design.typical_profiles(episodes, "nerve", curves[outcome].groups)
-        ax = plot.recovery(curves[outcome], model, profiles=profiles, ylabel=label)
-        written += plot.save(ax, folder / f"{outcome}_curves", outputs=outputs)
-        plt.close(ax.figure)
+        draw = plot.recovery_panels if len(curves[outcome].groups) > 4 else plot.recovery
+        drawn = draw(curves[outcome], model, profiles=profiles, ylabel=label)
+        written += plot.save(drawn, folder / f"{outcome}_curves", outputs=outputs)
+        plt.close(getattr(drawn, "figure", drawn))
         ax = plot.forest(models[outcome], title=f"{outcome.capitalize()}: time ratios")
         written += plot.save(ax, folder / f"{outcome}_forest", outputs=outputs)
         plt.close(ax.figure)
