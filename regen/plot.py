@@ -363,7 +363,8 @@ def trajectories(fit, data: pd.DataFrame, *, profile: dict | None = None, time: 
     on its whole scale.
     """
     with style():
-        ax = _axes(ax, height=2.4)
+        own = ax is None
+        ax = _axes(ax, height=3.0)
         response, groups = fit.response, fit.groups
         rng = np.random.default_rng(seed)
         ids = data[groups].dropna().unique()
@@ -395,7 +396,13 @@ def trajectories(fit, data: pd.DataFrame, *, profile: dict | None = None, time: 
         ax.set_ylabel(ylabel or response.replace("_", " ") + (
             f" ({declared.minimum:g}–{declared.maximum:g})" if declared is not None and
             declared.maximum is not None else ""))
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))   # beside the lines, not on them
+        ax.set_xticks(_day_ticks(hi))
+        ax.set_xlim(lo, hi)
+        if own:   # under the axes, not on the lines
+            ax.figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
+                             ncols=2, fontsize=6.5)
+        else:
+            ax.legend(loc="best")
         return ax
 
 

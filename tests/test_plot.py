@@ -174,7 +174,7 @@ def test_trajectories_show_the_scale_the_threshold_and_what_a_grey_line_is(cohor
     traj = regen.fit_trajectory("pain ~ bs(day, df=4) + baseline_pain", pain, re_formula="~ 1")
     ax = plot.trajectories(traj, pain, n_patients=12, threshold=5.6, threshold_label="80% of 7")
     assert ax.get_ylim() == pytest.approx((-0.2, 10.2)) and ax.get_ylabel() == "pain (0–10)"
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    legend = [t.get_text() for t in ax.figure.legends[0].get_texts()]   # under the axes
     assert "80% of 7" in legend
     assert f"one treated nerve (12 of {pain['patient_id'].nunique()} patients shown)" in legend
 
