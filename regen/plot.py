@@ -211,7 +211,7 @@ def recovery_panels(np_fit, parametric=None, *, profiles: pd.DataFrame | None = 
 
     Each panel draws its group's NPMLE with its 95% band (and the model at ``profiles``, as
     :func:`recovery` does) over the other groups' curves in light grey, and names the group
-    with its number of episodes. ``**kwargs`` go to matplotlib's ``plot`` for each curve.
+    with its number of episodes (n). ``**kwargs`` go to matplotlib's ``plot`` for each curve.
     Returns the Figure (``regen.plot.save`` takes it).
     """
     import matplotlib.pyplot as plt
@@ -248,8 +248,8 @@ def recovery_panels(np_fit, parametric=None, *, profiles: pd.DataFrame | None = 
                 _overlay(ax, parametric, _panel_profiles(profiles, group_columns, group),
                          group_columns, [group], grid, palette, flip)
             n = np_fit.n.get(group, None) if hasattr(np_fit.n, "get") else None
-            ax.set_title(_label(group) + (f" ({int(n)} episodes)" if n is not None else ""),
-                         loc="left", fontsize=7.5, color="0.1")
+            ax.set_title(_label(group) + (f" (n={int(n)})" if n is not None else ""),
+                         loc="left", fontsize=7, color="0.1")
             ax.set_xticks(ticks, [f"{t / 7:g}" for t in ticks] if weeks else None)
         for i, ax in enumerate(axes.flat):
             if i >= len(groups):

@@ -116,3 +116,12 @@ def test_the_example_regenerates_as_data_readme_says(folder):
     for table in ("patients", "treatments", "visits"):
         assert (folder / "data" / "example" / f"{table}.csv").read_bytes() == \
             (ROOT / "data" / "example" / f"{table}.csv").read_bytes()
+
+
+def test_the_gallery_shows_every_figure_the_demo_draws():
+    from regen.cli import DEMO_FIGURES
+
+    gallery = (ROOT / "docs" / "figures.md").read_text(encoding="utf-8")
+    for stem in DEMO_FIGURES:
+        assert f"](figures/{stem}.png)" in gallery
+        assert (ROOT / "docs" / "figures" / f"{stem}.png").stat().st_size > 10_000

@@ -186,7 +186,7 @@ def test_recovery_panels_one_per_group_with_shared_axes(relief, tmp_path):
     drawn = [ax for ax in figure.axes if ax.get_title(loc="left")]
     assert len(drawn) == len(curve.groups)
     titles = [ax.get_title(loc="left") for ax in drawn]
-    assert titles[0] == f"anterior femoral cutaneous ({int(curve.n.iloc[0])} episodes)"
+    assert titles[0] == f"anterior femoral cutaneous (n={int(curve.n.iloc[0])})"
     assert len({ax.get_xlim() for ax in drawn}) == 1 and len({ax.get_ylim() for ax in drawn}) == 1
     own = drawn[1].lines[len(curve.groups) - 1]            # after the other groups in grey
     assert own.get_color() == plot.colours(curve.groups)[curve.groups[1]]
