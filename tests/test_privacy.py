@@ -41,7 +41,7 @@ def test_report_holds_no_identifier_and_no_free_text(marked, tmp_path):
     _, cohort = marked
     content = relief_report(cohort, tmp_path / "report.html", n_bootstrap=20)
     ids = set(cohort.treatments["patient_id"]) | set(cohort.treatments["treatment_id"])
-    for path in tmp_path.iterdir():
+    for path in (p for p in tmp_path.rglob("*") if p.is_file()):   # leaflets too
         # Figures are base64 data: random letters, not text anyone reads.
         text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", path.read_text(encoding="utf-8"))
         assert not ids & set(re.findall(r"[A-Za-z0-9_.\-]+", text)), path.name

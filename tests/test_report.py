@@ -73,7 +73,7 @@ def test_report_structure_and_content(cohort, report):
 def test_no_identifier_anywhere(cohort, report):
     folder, _ = report
     ids = set(cohort.treatments["patient_id"]) | set(cohort.treatments["treatment_id"])
-    for path in folder.iterdir():
+    for path in folder.rglob("*.*"):                      # the leaflets too
         words = set(re.findall(r"[A-Za-z0-9_.\-]+", path.read_text(encoding="utf-8")))
         assert not ids & words, path.name
 
@@ -121,3 +121,29 @@ def test_renders_in_a_real_browser(report, tmp_path):
     # Not a blank page: text and figures make a good share of the pixels non-white.
     ink = (pixels[..., :3].mean(axis=2) < 0.9).mean()
     assert ink > 0.02, ink
+
+
+def test_a_leaflet_per_nerve_shown_in_the_reports_numbers(report):
+    folder, content = report
+    shown = [row for row in content["by_nerve"] if not row["suppressed"]]
+    leaflets = sorted((folder / "leaflets").glob("*.html"))
+    assert [p.stem for p in leaflets] == sorted(row["nerve"] for row in shown)
+    assert set(content["files"]) >= set(leaflets)
+    row = next(r for r in shown if r["nerve"] == "greater_occipital")
+    parser = _Parser()
+    parser.feed((folder / "leaflets" / "greater_occipital.html").read_text(encoding="utf-8"))
+    text = " ".join(parser.text)
+    assert f"{row['responder_rate']:.0%} of the treatments of the greater occipital nerve" in text
+    assert f"{row['responders']} of {row['assessed']}" in text
+    assert f"it lasted {row['relief_median_days'] / 7:.0f} weeks or more" in text
+    assert "@page" in (folder / "leaflets" / "greater_occipital.html").read_text()
+    assert "95% range" in text and "counts treatments, not patients" in text
+    assert not (folder / "leaflets" / "third_occipital.html").exists()   # suppressed, no leaflet
+
+
+def test_a_leaflet_escapes_the_title(cohort, tmp_path):
+    content = relief_report(cohort, tmp_path / "r" / "report.html", n_bootstrap=20,
+                            title="<b>Clinic</b>", min_group=30)
+    leaflet = (tmp_path / "r" / "leaflets" / "greater_occipital.html").read_text()
+    assert "&lt;b&gt;Clinic&lt;/b&gt;" in leaflet and "<b>Clinic" not in leaflet
+    assert all(p.parent.name == "leaflets" for p in content["files"] if "leaflets" in str(p))

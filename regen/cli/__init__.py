@@ -313,7 +313,8 @@ def demo(data: Path | None, out: Path, force: bool) -> None:
                "  models: aft_*_model.json, trajectory_pain_model.json\n"
                f"  figures: {', '.join(sorted({p.name for p in figures}))} (in figures/)\n"
                f"  the practice report: {content['files'][0].name}, with "
-               f"{', '.join(p.name for p in content['files'][1:])}")
+               f"{', '.join(p.name for p in content['files'][1:] if p.parent.name != 'leaflets')}"
+               f", and a printable leaflet per nerve in leaflets/")
 
 #: The tables and models ``regen demo`` writes, and its figures (PNG and SVG, in figures/).
 DEMO_FILES = ("flow.csv", "exclusions.csv", "summary_by_nerve.csv", "numbness_episodes.csv",

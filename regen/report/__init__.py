@@ -188,8 +188,82 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     outputs.write_table(table, nerve_file)
     outputs.write_table(by_procedure, procedure_file)
     outputs.write_table(weeks, weeks_file)
-    content["files"] = files
+    leaflets = _write_leaflets(content, html_file.parent / "leaflets", outputs)
+    content["files"] = files + leaflets
     return content
+
+
+# ---------------------------------------------------------------- leaflets --
+
+def _write_leaflets(content: dict, folder: Path, outputs: Outputs) -> list[Path]:
+    """One printable page per nerve shown (``leaflets/<nerve>.html``): what a patient can
+    expect, in the report's numbers and plain words. Written after the report, from its
+    checked content only."""
+    rows = [row for row in content["by_nerve"] if not row["suppressed"]]
+    if not rows:
+        return []
+    outputs.folder(folder)
+    paths = [folder / f"{_file_stem(row['nerve'])}.html" for row in rows]
+    outputs.files(paths)
+    environment = html_environment("regen.report")
+    template = environment.get_template("leaflet.html.j2")
+    for row, path in zip(rows, paths, strict=True):
+        still = [cell for cell in content["still_relieved"] if cell["nerve"] == row["nerve"]]
+        outputs.write_text(path, template.render(report=content, leaflet=_leaflet(row, still)))
+    return paths
+
+
+def _file_stem(name: str) -> str:
+    """A nerve's name as a file name: lower-case letters, digits and underscores only."""
+    return re.sub(r"[^a-z0-9_]+", "_", str(name).lower()).strip("_")[:60] or "nerve"
+
+
+def _leaflet(row: dict, still: list[dict]) -> dict:
+    """The leaflet's sentences for one nerve, each counting treatments."""
+    nerve = row["nerve"].replace("_", " ")
+    out = {"nerve": nerve, "treatments": row["treatments"], "patients": row["patients"]}
+    rate = _number(row.get("responder_rate"))
+    out["help"] = (
+        f"{rate:.0%} of the treatments of the {nerve} nerve gave relief in the first month: "
+        f"{row['responders']} of {row['assessed']} (95% range {row['responder_rate_ci_lower']:.0%}"
+        f" to {row['responder_rate_ci_upper']:.0%})." if math.isfinite(rate) else
+        "Too few treatments were assessed in the first month to say how often it helps.")
+    median = _number(row.get("relief_median_days"))
+    if row.get("relief_note") or math.isnan(median):
+        out["lasts"] = ("Too few treatments of this nerve gave relief to say here how long it "
+                        "lasts.")
+    elif math.isinf(median):
+        out["lasts"] = ("After more than half of the treatments that gave relief, it was still "
+                        "there at the last visit: how long it lasts is not known yet.")
+    else:
+        q1, q3 = _number(row["relief_q1_days"]), _number(row["relief_q3_days"])
+        beyond = ("beyond the follow-up" if math.isinf(q3) else f"beyond week {_weeks(q3)}")
+        out["lasts"] = (
+            f"After half of the treatments that gave relief, it lasted {_weeks(median)} weeks "
+            f"or more from the freeze "
+            f"({_plain_range(row['relief_median_ci_lower'], row['relief_median_ci_upper'])}). "
+            f"After a quarter it had ended by week {_weeks(q1)}; after a quarter it lasted "
+            f"{beyond}.")
+    out["still"] = [(f"week {cell['week']}", _format_share_range(cell)
+                     + (f" (95% range {_format_share(cell['ci_lower'])} to "
+                        f"{_format_share(cell['ci_upper'])})"
+                        if math.isfinite(_number(cell["ci_lower"])) else ""))
+                    for cell in still]
+    numb = _number(row.get("numbness_median_days"))
+    out["numb"] = (
+        f"The skin this nerve supplies is numb at first. The numbness had faded by week "
+        f"{_weeks(numb)} after half of the treatments "
+        f"({_plain_range(row['numbness_median_ci_lower'], row['numbness_median_ci_upper'])}),"
+        " as the nerve grew back; relief usually wears off around then or a little later."
+        if math.isfinite(numb) and not row.get("numbness_note") else
+        "The skin this nerve supplies is numb at first, and the numbness fades as the nerve "
+        "grows back; too few treatments were followed to say here when.")
+    return out
+
+
+def _plain_range(low, high) -> str:
+    """'95% range 5–9 weeks': the report's interval in the leaflet's words."""
+    return _week_range(low, high).replace("95% CI", "95% range")
 
 
 def _data_summary(cohort, shown: list) -> dict:
