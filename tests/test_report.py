@@ -147,3 +147,21 @@ def test_a_leaflet_escapes_the_title(cohort, tmp_path):
     leaflet = (tmp_path / "r" / "leaflets" / "greater_occipital.html").read_text()
     assert "&lt;b&gt;Clinic&lt;/b&gt;" in leaflet and "<b>Clinic" not in leaflet
     assert all(p.parent.name == "leaflets" for p in content["files"] if "leaflets" in str(p))
+
+
+def test_counts_are_whole_numbers_when_a_nerve_is_hidden(tmp_path):
+    """regen simulate -n 60 --seed 4 hides a small nerve; its empty counts once made the
+    others print as 28.0 and 29.0 | 20.0."""
+    cohort_folder = regen.simulate.cohort(60, seed=4).write(tmp_path / "cohort")
+    content = relief_report(regen.read_cohort(cohort_folder), tmp_path / "r" / "report.html",
+                            n_bootstrap=20)
+    assert any(row["suppressed"] for row in content["by_nerve"])
+    parser = _Parser()
+    parser.feed((tmp_path / "r" / "report.html").read_text(encoding="utf-8"))
+    text = " ".join(parser.text)
+    assert not re.search(r"\b\d+\.0 (treatments|patients|\|)", text)
+    for row in content["by_nerve"]:
+        for count in ("treatments", "patients", "assessed", "responders"):
+            assert row.get(count) is None or isinstance(row[count], int), (row["nerve"], count)
+    table = pd.read_csv(tmp_path / "r" / "report_by_nerve.csv", dtype=str, keep_default_na=False)
+    assert not table["treatments"].str.contains(".", regex=False).any()
