@@ -75,6 +75,12 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_HOMES[name]), name)
         globals()[name] = value          # the next use is a plain attribute
         return value
+    if not name.startswith("_"):      # regen.survival, regen.tables, ... as before: on use
+        try:
+            return importlib.import_module(f"regen.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"regen.{name}":
+                raise
     raise AttributeError(f"module 'regen' has no attribute {name!r}")
 
 

@@ -189,3 +189,11 @@ def test_a_fresh_regen_loads_every_kind_of_model_file():
                            "sorted(p.name for p in pathlib.Path('tests/fixtures/model_files')"
                            ".glob('*.json'))[0])")
     assert "regen.survival" in loaded
+
+
+def test_every_submodule_is_reachable_from_a_plain_import_regen():
+    loaded = _loaded_after("import regen\nassert regen.tables.KNOWN_NERVES and "
+                           "regen.survival.npmle.turnbull is regen.turnbull\n"
+                           "try:\n    regen.no_such_thing\nexcept AttributeError:\n    pass\n"
+                           "else:\n    raise SystemExit('no AttributeError')")
+    assert "regen.survival.npmle" in loaded
