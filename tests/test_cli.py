@@ -138,6 +138,10 @@ def test_demo_runs_from_any_folder_on_the_example_it_writes(run, tmp_path, monke
         assert (tmp_path / "here" / "example_cohort" / f"{table}.csv").read_bytes() == \
             (EXAMPLE / f"{table}.csv").read_bytes()
     assert (tmp_path / "here" / "report.html").is_file()
+    assert (tmp_path / "here" / "leaflets" / "greater_occipital.html").is_file()
+    gallery = (tmp_path / "here" / "figures" / "README.md").read_text()
+    assert "](relief_curves.png)" in gallery and (tmp_path / "here" / "figures" /
+                                                  "relief_curves.png").is_file()
     assert "The example cohort (300 simulated patients" in result.stdout
 
 

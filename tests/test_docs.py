@@ -119,9 +119,10 @@ def test_the_example_regenerates_as_data_readme_says(folder):
 
 
 def test_the_gallery_shows_every_figure_the_demo_draws():
-    from regen.cli import DEMO_FIGURES
+    from regen.cli import DEMO_FIGURES, GALLERY
 
     gallery = (ROOT / "docs" / "figures.md").read_text(encoding="utf-8")
+    assert gallery == GALLERY.format(where="figures/"), "docs/figures.md is the demo's gallery"
     for stem in DEMO_FIGURES:
         assert f"](figures/{stem}.png)" in gallery
         assert (ROOT / "docs" / "figures" / f"{stem}.png").stat().st_size > 10_000

@@ -271,6 +271,7 @@ def demo(data: Path | None, out: Path, force: bool) -> None:
     outputs.folder(out)
     outputs.folder(out / "figures")
     outputs.files([out / name for name in DEMO_FILES] + report_files(out / "report.html")
+                  + [out / "figures" / "README.md"]
                   + [out / "figures" / f"{stem}.{suffix}" for stem in DEMO_FIGURES
                      for suffix in ("png", "svg")])
     cohort = read(data)
@@ -306,12 +307,14 @@ def demo(data: Path | None, out: Path, force: bool) -> None:
                                  Crossing(None, None, None, "delta", 200, None), "patient_id",
                                  False, out / "trajectory_pain_model.json", force)
     figures = _demo_figures(cohort, curves, models, trajectory, out / "figures", outputs)
+    outputs.write_text(out / "figures" / "README.md", GALLERY.format(where=""))
     content = relief_report(cohort, out / "report.html", seed=2026, force=force)
     echo(f"\nWritten to {out}/:\n  tables: numbness_episodes.csv, relief_episodes.csv, "
                "exclusions.csv, flow.csv, summary_by_nerve.csv, npmle_quantiles_by_nerve.csv, "
                "aft_*_distributions.csv, aft_*_predictions.csv\n"
                "  models: aft_*_model.json, trajectory_pain_model.json\n"
-               f"  figures: {', '.join(sorted({p.name for p in figures}))} (in figures/)\n"
+               f"  figures: {', '.join(sorted({p.name for p in figures}))} (in figures/, "
+               "shown together in figures/README.md)\n"
                f"  the practice report: {content['files'][0].name}, with "
                f"{', '.join(p.name for p in content['files'][1:] if p.parent.name != 'leaflets')}"
                f", and a printable leaflet per nerve in leaflets/")
@@ -325,6 +328,52 @@ DEMO_FILES = ("flow.csv", "exclusions.csv", "summary_by_nerve.csv", "numbness_ep
 
 DEMO_FIGURES = ("numbness_curves", "numbness_forest", "relief_curves", "relief_forest",
                 "pain_trajectories")
+
+#: The gallery of the demo's figures: written beside them as README.md, and kept as
+#: docs/figures.md (``{where}``: the folder of the images, relative to the page).
+GALLERY = """# The figures regen draws
+
+What `regen demo` draws (`make demo`: on the example cohort, into `demo_output/figures/` as
+PNG and SVG, with this page beside them as `README.md`), so that a reviewer sees every
+figure at once. docs/figures.md is this page for the example, its images at half size.
+
+Every figure uses the same colour for a nerve (a colour-blind-safe scheme of nine hues,
+`regen.plot.PALETTE`), text from the data is drawn literally, and each function returns its
+Axes (or, for the small multiples, its Figure) for further styling; matplotlib options pass
+through (`plot.recovery(fit, linewidth=2)`).
+
+## Recovery curves: `plot.recovery` and `plot.recovery_panels`
+
+More than four nerves are drawn as small multiples, one panel per nerve on shared axes,
+the other nerves in light grey behind; each panel names its number of episodes (n). The
+solid line is the NPMLE with its patient-bootstrap 95% band, the dashed line the AFT model
+(its distribution chosen by AIC) for the nerve's typical patient. Up to four groups share
+one panel, with the at-risk table under it (dark labels keyed by a mark in the curve's
+colour). The practice report draws the same curves with the time axis in weeks
+(`weeks=True`).
+
+![Share of treated nerves still numb, one panel per nerve]({where}numbness_curves.png)
+
+![Share of responders still relieved, one panel per nerve]({where}relief_curves.png)
+
+## Effects: `plot.forest`
+
+Time ratios with 95% intervals on a log axis (1: no effect). Categorical covariates are
+compared with their reference level, named under the axis; yes/no covariates read
+"diabetes: yes"; a scaled covariate gives its unit ("age (per 10 years)").
+
+![Time ratios of the numbness model]({where}numbness_forest.png)
+
+![Time ratios of the relief model]({where}relief_forest.png)
+
+## Trajectories: `plot.trajectories`
+
+The population mean of a score with its 95% band, over a seeded sample of patients' own
+visits (one grey line per treated nerve; the legend says how many of how many), on the
+score's whole scale, with the threshold whose crossing day the demo reports.
+
+![Pain after the freeze, with 80% of a typical baseline]({where}pain_trajectories.png)
+"""
 
 def _demo_figures(cohort: regen.Cohort, curves: dict, models: dict,
                   trajectory: regen.TrajectoryFit, folder: Path, outputs: Outputs) -> list[Path]:
