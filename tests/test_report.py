@@ -167,3 +167,12 @@ def test_counts_are_whole_numbers_when_a_nerve_is_hidden(tmp_path):
             assert row.get(count) is None or isinstance(row[count], int), (row["nerve"], count)
     table = pd.read_csv(tmp_path / "r" / "report_by_nerve.csv", dtype=str, keep_default_na=False)
     assert not table["treatments"].str.contains(".", regex=False).any()
+
+
+def test_a_foreign_file_where_a_leaflet_goes_stops_the_report_before_any_write(cohort, tmp_path):
+    (tmp_path / "leaflets").mkdir()
+    (tmp_path / "leaflets" / "greater_occipital.html").write_text("the practice's own page")
+    with pytest.raises(regen.OutputError, match="greater_occipital.html"):
+        relief_report(cohort, tmp_path / "report.html", n_bootstrap=20)
+    assert not (tmp_path / "report.html").exists()
+    assert (tmp_path / "leaflets" / "greater_occipital.html").read_text() == "the practice's own page"

@@ -183,34 +183,43 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     html = _render(content, figures)
     _check_no_identifiers(content, cohort)
     html_file, json_file, nerve_file, procedure_file, weeks_file = files
+    leaflets = _leaflet_paths(content, html_file.parent / "leaflets", outputs)  # before any write
     outputs.write_text(html_file, html)
     outputs.write_json(json_file, content)
     outputs.write_table(table, nerve_file)
     outputs.write_table(by_procedure, procedure_file)
     outputs.write_table(weeks, weeks_file)
-    leaflets = _write_leaflets(content, html_file.parent / "leaflets", outputs)
+    _write_leaflets(content, leaflets, outputs)
     content["files"] = files + leaflets
     return content
 
 
 # ---------------------------------------------------------------- leaflets --
 
-def _write_leaflets(content: dict, folder: Path, outputs: Outputs) -> list[Path]:
-    """One printable page per nerve shown (``leaflets/<nerve>.html``): what a patient can
-    expect, in the report's numbers and plain words. Written after the report, from its
-    checked content only."""
-    rows = [row for row in content["by_nerve"] if not row["suppressed"]]
-    if not rows:
+def _leaflet_paths(content: dict, folder: Path, outputs: Outputs) -> list[Path]:
+    """Where the leaflets of the nerves shown go (``leaflets/<nerve>.html``), checked before
+    the report writes anything; two names that make one file name are told apart."""
+    stems: list[str] = []
+    for row in content["by_nerve"]:
+        if not row["suppressed"]:
+            stem = _file_stem(row["nerve"])
+            stems.append(stem if stem not in stems else f"{stem}_{len(stems) + 1}")
+    if not stems:
         return []
     outputs.folder(folder)
-    paths = [folder / f"{_file_stem(row['nerve'])}.html" for row in rows]
+    paths = [folder / f"{stem}.html" for stem in stems]
     outputs.files(paths)
-    environment = html_environment("regen.report")
-    template = environment.get_template("leaflet.html.j2")
+    return paths
+
+
+def _write_leaflets(content: dict, paths: list[Path], outputs: Outputs) -> None:
+    """One printable page per nerve shown: what a patient can expect, in the report's numbers
+    and plain words, from its checked content only."""
+    rows = [row for row in content["by_nerve"] if not row["suppressed"]]
+    template = html_environment("regen.report").get_template("leaflet.html.j2")
     for row, path in zip(rows, paths, strict=True):
         still = [cell for cell in content["still_relieved"] if cell["nerve"] == row["nerve"]]
         outputs.write_text(path, template.render(report=content, leaflet=_leaflet(row, still)))
-    return paths
 
 
 def _file_stem(name: str) -> str:
