@@ -53,6 +53,9 @@ def style():
         yield
 
 
+#: More groups than this are drawn as small multiples (:func:`recovery_panels`) by the
+#: report and the demo: in one panel their bands would cover each other.
+PANELS_ABOVE = 4
 #: Paul Tol's "muted" scheme: nine hues that stay apart for colour-blind readers and in
 #: greyscale print, in the order of :data:`regen.tables.KNOWN_NERVES` (the most treated
 #: nerves take the darkest), then darker shades for other names.

@@ -197,3 +197,9 @@ def test_every_submodule_is_reachable_from_a_plain_import_regen():
                            "try:\n    regen.no_such_thing\nexcept AttributeError:\n    pass\n"
                            "else:\n    raise SystemExit('no AttributeError')")
     assert "regen.survival.npmle" in loaded
+
+
+def test_every_public_name_of_regen_has_a_home():
+    import regen
+
+    assert set(regen.__all__) == {"__version__", *regen._SUBMODULES, *regen._HOMES}

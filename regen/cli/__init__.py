@@ -392,7 +392,8 @@ def _demo_figures(cohort: regen.Cohort, curves: dict, models: dict,
     for outcome, label in labels.items():
         model, episodes = models[outcome], cohort.episodes(outcome)
         profiles = model.design.typical_profiles(episodes, "nerve", curves[outcome].groups)
-        draw = plot.recovery_panels if len(curves[outcome].groups) > 4 else plot.recovery
+        panels = len(curves[outcome].groups) > plot.PANELS_ABOVE
+        draw = plot.recovery_panels if panels else plot.recovery
         drawn = draw(curves[outcome], model, profiles=profiles, ylabel=label)
         written += plot.save(drawn, folder / f"{outcome}_curves", outputs=outputs)
         plt.close(getattr(drawn, "figure", drawn))

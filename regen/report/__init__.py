@@ -536,16 +536,12 @@ def _sentence(row: dict) -> str:
 
 # ----------------------------------------------------------------- output --
 
-#: More groups than this are drawn as small multiples, one panel each.
-PANELS_ABOVE = 4
-
-
 def _figure(fit, ylabel: str, min_patients: int) -> str:
     import matplotlib.pyplot as plt
 
     from regen import plot
 
-    if len(fit.groups) > PANELS_ABOVE:   # one panel each, or the bands cover each other
+    if len(fit.groups) > plot.PANELS_ABOVE:  # one panel each, or bands cover each other
         figure = plot.recovery_panels(fit, ylabel=ylabel, weeks=True)
     else:
         figure = plot.recovery(fit, ylabel=ylabel, at_risk_below=min_patients, weeks=True).figure
