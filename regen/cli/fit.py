@@ -280,13 +280,12 @@ def _fit_regeneration(episodes: pd.DataFrame, outcome: str, formula: str, lag: f
                       velocity_dist: str, cluster: str, as_json: bool,
                       save_to: Path | None, force: bool = False) -> None:
     from regen._terminal import days, strict_json
-    from regen.survival.likelihood import DISTRIBUTIONS
 
     kinetics = regen.fit_regeneration(episodes, formula=formula, lag=lag,
                                       velocity_dist=velocity_dist,
                                       cluster=None if cluster.lower() == "none" else cluster)
     aic = {f"regeneration ({velocity_dist})": kinetics.aic}
-    for dist in DISTRIBUTIONS:
+    for dist in DISTRIBUTION_NAMES:
         aic[dist] = regen.fit_recovery(formula, episodes.loc[episodes["distance_mm"].notna()],
                                        dist=dist).aic
     if save_to:
