@@ -6,16 +6,22 @@ from regen.survival.aft import (
     compare_distributions,
     fit_recovery,
 )
+from regen.survival.logrank import LogrankResult, logrank_test
 from regen.survival.npmle import TurnbullFit, turnbull
+from regen.survival.ph import PHFit, fit_ph
 from regen.survival.regeneration import RegenerationFit, fit_regeneration
 
 __all__ = [
+    "LogrankResult",
+    "PHFit",
     "RecoveryFit",
     "RegenerationFit",
     "TurnbullFit",
     "choose_distribution",
     "compare_distributions",
+    "fit_ph",
     "fit_recovery",
     "fit_regeneration",
+    "logrank_test",
     "turnbull",
 ]

@@ -65,7 +65,7 @@ from scipy.optimize import nnls
 from regen._bootstrap import run_replicates
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
 
-__all__ = ["TurnbullFit", "turnbull"]
+__all__ = ["TurnbullFit", "npmle_masses", "support_intervals", "turnbull"]
 
 QUANTILE_SLACK = 1e-6
 
@@ -360,14 +360,14 @@ def _fit(low: np.ndarray, up: np.ndarray, weight: np.ndarray, tol: float, max_it
     keys.real, keys.imag = low[keep], up[keep]   # (1j * inf would give a NaN real part)
     pairs, inverse = np.unique(keys, return_inverse=True)
     w = np.bincount(inverse.ravel(), weights=weight[keep])
-    q, p, lo, hi = _support(pairs.real, pairs.imag)
+    q, p, lo, hi = support_intervals(pairs.real, pairs.imag)
     mass, loglik, gap, iterations = _maximise(lo, hi, w, len(q), tol, max_iter)
     shown = mass > 0
     return _Curve(q[shown], p[shown], mass[shown] / mass[shown].sum(), loglik, gap, iterations,
                   float(w.sum()))
 
 
-def _support(low: np.ndarray, up: np.ndarray):
+def support_intervals(low: np.ndarray, up: np.ndarray):
     """Turnbull's innermost intervals, and the run of them each row contains."""
     n = len(low)
     exact = low == up
@@ -384,6 +384,12 @@ def _support(low: np.ndarray, up: np.ndarray):
     lo = np.searchsorted(starts, position[:n], side="left")
     hi = np.searchsorted(starts + 1, position[n:], side="right") - 1
     return q, p, lo, hi
+
+
+def npmle_masses(lo: np.ndarray, hi: np.ndarray, w: np.ndarray, m: int, *, tol: float = 1e-10,
+                 max_iter: int = 1000) -> np.ndarray:
+    """The NPMLE's masses on ``m`` support intervals of rows covering ``lo..hi`` (weights ``w``)."""
+    return _maximise(lo, hi, w, m, tol, max_iter)[0]
 
 
 def _maximise(lo, hi, w, m, tol, max_iter):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import regen
-from regen.survival.npmle import _support
+from regen.survival.npmle import support_intervals
 
 INF = np.inf
 
@@ -36,7 +36,7 @@ def test_half_open_intervals_are_not_closed_ones():
 
 
 def test_support_intervals_of_exact_and_censored_rows():
-    q, p, lo, hi = _support(np.array([5.0, 0.0, 5.0, 10.0]), np.array([5.0, 5.0, INF, 20.0]))
+    q, p, lo, hi = support_intervals(np.array([5.0, 0.0, 5.0, 10.0]), np.array([5.0, 5.0, INF, 20.0]))
     # exact 5 -> point (5, 5]; (0, 5] contains it; (5, inf) and (10, 20] give (10, 20].
     assert list(zip(q, p, strict=True)) == [(5.0, 5.0), (10.0, 20.0)]
     assert lo.tolist() == [0, 0, 1, 1] and hi.tolist() == [0, 0, 1, 1]
@@ -77,7 +77,7 @@ def test_reaches_the_optimum_that_em_approaches(rng):
     assert fit.kkt_gap < 1e-7
     pairs, inverse = np.unique(np.column_stack([before, after]), axis=0, return_inverse=True)
     w = np.bincount(inverse.ravel()).astype(float)
-    q, p, lo, hi = _support(pairs[:, 0], pairs[:, 1])
+    q, p, lo, hi = support_intervals(pairs[:, 0], pairs[:, 1])
     em = _em(lo, hi, w, len(q), 20000)
     assert fit.loglik >= em - 1e-6
     assert fit.loglik - em < 1e-3
