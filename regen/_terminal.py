@@ -15,8 +15,11 @@ from regen._util import json_safe
 if TYPE_CHECKING:
     from regen.cohort import Cohort
 
-__all__ = ["at_words", "days", "format_fit", "format_flow", "format_medians", "format_probability",
-           "strict_json"]
+__all__ = ["at_words", "days", "format_comparison", "format_fit", "format_flow", "format_medians",
+           "format_probability", "strict_json"]
+
+#: What a hazard ratio above 1 means, by outcome.
+SOONER = {"numbness": "numbness fades sooner", "relief": "relief ends sooner"}
 
 
 def strict_json(document, indent: int = 1) -> str:
@@ -45,6 +48,32 @@ def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFr
                      f"{days(median['ci_upper'], infinite=too_long)})  quartiles "
                      f"{days(by_q.loc[0.25, 'estimate'], infinite=too_long)}–"
                      f"{days(by_q.loc[0.75, 'estimate'], infinite=too_long)}")
+    return "\n".join(lines)
+
+
+def format_comparison(model, test, outcome: str) -> str:
+    """The hazard ratios of a :class:`~regen.PHFit` and a :class:`~regen.LogrankResult`, as
+    text."""
+    how = {"bootstrap": f"bootstrap over {model.cluster or 'episodes'} "
+                        f"({model.n_bootstrap - model.n_failed} refits)",
+           "robust": f"robust over {model.cluster} ({model.n_clusters})",
+           "profile": "model-based", "numeric": "model-based (numeric profile)"}[model.variance]
+    lines = [f"Proportional hazards, {outcome}: {model.formula}  ({model.n} episodes, "
+             f"log-likelihood {model.loglik:.2f}; 95% CIs {how})"]
+    lines += _ratio_lines(model, f"Hazard ratios (above 1: {SOONER.get(outcome, 'sooner')}; "
+                                 "95% CI):")
+    p = "<0.0001" if test.p_value < 1e-4 else f"{test.p_value:.4f}"
+    lines += ["", f"Generalized log-rank test by {test.by}"
+              + (f" within {test.strata}" if test.strata else "")
+              + f": chi-square {test.statistic:.2f} on {test.df} df, p {p}"]
+    if test.permutation_p_value is not None:
+        lines[-1] += (f" (permutation p {test.permutation_p_value:.4f}, "
+                      f"{test.n_permutations} shuffles)")
+    table = test.table
+    lines.append(f"  {'group':<28}{'episodes':>9}{'events':>8}{'expected':>10}")
+    for group, row in table.iterrows():
+        lines.append(f"  {str(group):<28}{int(row['n']):>9}{int(row['events']):>8}"
+                     f"{row['expected']:>10.1f}")
     return "\n".join(lines)
 
 

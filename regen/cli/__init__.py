@@ -30,6 +30,7 @@ from regen.cli.common import (
     user_errors,
     window_options,
 )
+from regen.cli.compare import compare
 from regen.cli.fit import Crossing, fit, print_trajectory, profiles_for
 from regen.exceptions import CohortValidationError
 
@@ -47,6 +48,7 @@ def main() -> None:
 
 
 main.add_command(fit)
+main.add_command(compare)
 
 @main.command()
 @path_argument

@@ -33,8 +33,10 @@ of the profile is that complement, tied jumps counting as one). ``"numeric"``: t
 same curvature by second differences of the profile log-likelihood, refitting the
 baseline at :math:`\hat\beta \pm h_k` with :math:`h_k = 1/(\sqrt n\,\mathrm{sd}(x_k))`
 (Zeng, Mao & Lin 2016); slower (a baseline fit per difference) and close to the
-default. ``n_bootstrap``: the (cluster) bootstrap covariance of refits on resampled
-patients or rows. docs/comparing.md shows their coverage in simulation.
+default. ``cluster=``: the cluster sandwich of the same information (robust to
+episodes of one patient being alike). ``n_bootstrap``: the (cluster) bootstrap
+covariance of refits on resampled patients or rows. docs/comparing.md shows their
+coverage in simulation.
 
 =====================  ===============================
 symbol                 attribute
@@ -52,13 +54,14 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from regen._bootstrap import run_replicates
 from regen.design import Design, formula_frame
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
 from regen.results import FitResult, check_probabilities
 from regen.serialize import stored_numbers, stored_parameters
-from regen.survival.covariance import check_clusters, information_inverse
+from regen.survival.covariance import check_clusters, information_inverse, stored_cluster_count
 from regen.survival.npmle import check_intervals, npmle_masses, support_intervals
 from regen.survival.phlik import PHLikelihood, information
 
@@ -167,9 +170,12 @@ def fit_ph(formula: str, data: pd.DataFrame, *, lower: str = "lower", upper: str
     lower, upper : str
         Interval columns: the event happened in ``(lower, upper]`` days.
     cluster : str, optional
-        Column of the resampling unit of the bootstrap (``"patient_id"``: both sides
-        and repeat treatments of one patient are not independent). Needs
-        ``n_bootstrap``: the model-based variances assume independent episodes.
+        Column of a clustering unit (``"patient_id"``: both sides and repeat
+        treatments of one patient are not independent). Standard errors from the
+        cluster sandwich over the baseline jumps and coefficients (the efficient
+        scores summed by cluster, times G/(G - 1)), with intervals and p-values from
+        Student's t on G - 1 degrees of freedom, as :func:`fit_recovery`'s; with
+        ``n_bootstrap``, the unit the bootstrap resamples instead.
     weights : str, optional
         Column of non-negative case weights.
     variance : {"profile", "numeric"}, default "profile"
@@ -203,10 +209,6 @@ def fit_ph(formula: str, data: pd.DataFrame, *, lower: str = "lower", upper: str
         raise ValueError(f"variance must be 'profile' or 'numeric', not {variance!r}")
     if int(n_bootstrap) < 0:
         raise ValueError(f"n_bootstrap must be 0 or more, not {n_bootstrap}")
-    if cluster is not None and n_bootstrap == 0:
-        raise ValueError(f"cluster={cluster!r} sets what the bootstrap resamples; give "
-                         "n_bootstrap too (e.g. n_bootstrap=200): the model-based standard "
-                         "errors assume independent episodes")
     design, rows, low, up, w, X, dropped = _design(formula, data, lower, upper, weights)
     names = design.names[1:]
     likelihood, q, p, start = interval_problem(low, up, X, w)
@@ -215,24 +217,57 @@ def fit_ph(formula: str, data: pd.DataFrame, *, lower: str = "lower", upper: str
     theta = np.concatenate([solution.u[_group_starts(solution.groups)], solution.beta])
     full = information_inverse(info, theta, [f"baseline {i}" for i in range(len(info) - len(names))]
                                + names)
-    covariance = full[-len(names):, -len(names):]
-    method = variance
-    if n_bootstrap:
-        check_clusters(rows[cluster]) if cluster is not None else None
-        covariance, failed = _bootstrap_covariance(low, up, w, X, rows, cluster, n_bootstrap,
-                                                   seed, n_jobs, progress, tol, max_iter)
-        method = "bootstrap"
-    elif variance == "numeric":
-        covariance = profile_covariance(likelihood, solution, X, w, tol, max_iter)
-    baseline = _baseline_table(q, p, solution, full, len(names))
-    fit = PHFit(params=pd.Series(solution.beta, index=names),
-                covariance=pd.DataFrame(covariance, index=names, columns=names),
+    codes = None
+    if cluster is not None:
+        check_clusters(rows[cluster])
+        codes = pd.factorize(rows[cluster])[0]
+    fit = PHFit(params=pd.Series(solution.beta, index=names), covariance=None,
                 loglik=solution.loglik, formula=formula, design=design, n=len(rows),
                 n_dropped=dropped, iterations=solution.iterations, kkt=solution.kkt,
-                baseline=baseline, variance=method, cluster=cluster, n_bootstrap=int(n_bootstrap))
+                baseline=_baseline_table(q, p, solution, full, len(names)), variance=variance,
+                cluster=cluster, n_bootstrap=int(n_bootstrap))
     if n_bootstrap:
-        fit.n_failed = failed
+        covariance, fit.n_failed = _bootstrap_covariance(
+            low, up, w, X, codes, n_bootstrap, seed, n_jobs, progress, tol, max_iter)
+        fit.variance = "bootstrap"
+    elif cluster is not None:
+        covariance = robust_covariance(low, up, w, X, codes, solution, full[-len(names):])
+        fit.variance, fit.n_clusters = "robust", int(codes.max() + 1)
+        fit.reference_df = fit.n_clusters - 1
+    elif variance == "numeric":
+        covariance = profile_covariance(likelihood, solution, X, w, tol, max_iter)
+    else:
+        covariance = full[-len(names):, -len(names):]
+    fit.covariance = pd.DataFrame(covariance, index=names, columns=names)
     return fit
+
+
+def robust_covariance(low, up, w, X, codes, solution, rows_of_inverse) -> np.ndarray:
+    """The cluster sandwich of the coefficients, G/(G - 1) A^-1 B A^-1 over the baseline
+    groups and the coefficients (A the observed information, B the outer products of the
+    clusters' scores), its coefficient block: ``rows_of_inverse`` are A^-1's rows of the
+    coefficients."""
+    keep = w > 0
+    likelihood, _, _, _ = interval_problem(low, up, X, w, collapse=False)
+    terms = likelihood.row_terms(solution.beta, solution.u)
+    clusters = codes[keep][likelihood.informative]
+    n_clusters = int(codes.max() + 1)
+    groups = solution.groups
+    n_groups = groups[-1] + 1
+    ws, wt = likelihood.w * terms["s"], likelihood.w * terms["t"]
+    has_a, has_b = ~likelihood.left, ~likelihood.right
+    index = np.arange(len(ws))
+    by_row = sparse.csr_matrix(
+        (np.concatenate([ws[has_a], wt[has_b]]),
+         (np.concatenate([index[has_a], index[has_b]]),
+          np.concatenate([groups[likelihood.a[has_a] - 1], groups[likelihood.b[has_b] - 1]]))),
+        shape=(len(ws), n_groups))
+    member = sparse.csr_matrix((np.ones(len(ws)), (clusters, index)),
+                               shape=(n_clusters, len(ws)))
+    scores_v = member @ by_row
+    scores_b = member @ (likelihood.X * (ws + wt)[:, None])
+    U = scores_v @ rows_of_inverse[:, :n_groups].T + scores_b @ rows_of_inverse[:, n_groups:].T
+    return n_clusters / (n_clusters - 1) * (U.T @ U)
 
 
 def _group_starts(groups: np.ndarray) -> np.ndarray:
@@ -272,9 +307,9 @@ def profile_covariance(likelihood: PHLikelihood, solution, X, w, tol, max_iter) 
     return information_inverse(-hessian, beta, [f"x{k}" for k in range(p)])
 
 
-def _bootstrap_covariance(low, up, w, X, rows, cluster, n_bootstrap, seed, n_jobs, progress,
+def _bootstrap_covariance(low, up, w, X, codes, n_bootstrap, seed, n_jobs, progress,
                           tol, max_iter):
-    codes = (pd.factorize(rows[cluster])[0] if cluster is not None else np.arange(len(rows)))
+    codes = np.arange(len(low)) if codes is None else codes
     shared = (low, up, w, X, codes)
     done = run_replicates(functools.partial(_replicate_batch, tol=tol, max_iter=max_iter),
                           shared, int(n_bootstrap), seed, n_jobs=n_jobs, progress=progress)
@@ -345,7 +380,8 @@ class PHFit(FitResult, kind="PHFit"):
         The support intervals ``lower, upper`` and the baseline after each:
         ``cumulative_hazard``, ``survival`` (of a profile whose covariates are all 0).
     variance : str
-        "profile", "numeric" or "bootstrap": where the standard errors come from.
+        "profile", "numeric", "robust" (cluster sandwich) or "bootstrap": where the
+        standard errors come from.
     kkt : float
         The largest violation of the optimality conditions at the end of the fit.
     """
@@ -371,6 +407,8 @@ class PHFit(FitResult, kind="PHFit"):
         self.cluster = cluster
         self.n_bootstrap = n_bootstrap
         self.n_failed = 0
+        #: Clusters behind a robust covariance (None without ``cluster=`` or with a bootstrap).
+        self.n_clusters = None
 
     @property
     def baseline(self) -> pd.DataFrame:
@@ -472,6 +510,7 @@ class PHFit(FitResult, kind="PHFit"):
             "loglik": self.loglik, "n": self.n, "n_dropped": self.n_dropped,
             "iterations": self.iterations, "kkt": self.kkt, "variance": self.variance,
             "cluster": self.cluster, "n_bootstrap": self.n_bootstrap,
+            "n_clusters": self.n_clusters,
             "baseline": {c: table[c].tolist()
                          for c in ["lower", "upper", "log_cumulative_hazard",
                                    "log_cumulative_hazard_var"]},
@@ -487,12 +526,19 @@ class PHFit(FitResult, kind="PHFit"):
         if design.names[1:] != list(params.index) or design.names[:1] != ["Intercept"]:
             raise ValueError("the coefficients do not match the formula's design")
         baseline = _stored_baseline(document, len(params))
-        return cls(params=params, covariance=covariance, loglik=float(document["loglik"]),
-                   formula=document["formula"], design=design, n=int(document["n"]),
-                   n_dropped=int(document["n_dropped"]), iterations=int(document["iterations"]),
-                   kkt=float(document["kkt"]), baseline=baseline,
-                   variance=str(document["variance"]), cluster=document["cluster"],
-                   n_bootstrap=int(document["n_bootstrap"]))
+        if document["variance"] not in ("profile", "numeric", "robust", "bootstrap"):
+            raise ValueError(f"unknown variance {str(document['variance'])[:40]!r}")
+        fit = cls(params=params, covariance=covariance, loglik=float(document["loglik"]),
+                  formula=document["formula"], design=design, n=int(document["n"]),
+                  n_dropped=int(document["n_dropped"]), iterations=int(document["iterations"]),
+                  kkt=float(document["kkt"]), baseline=baseline, variance=document["variance"],
+                  cluster=document["cluster"], n_bootstrap=int(document["n_bootstrap"]))
+        if document["variance"] == "robust":
+            fit.n_clusters = stored_cluster_count(document, document["cluster"])
+            if fit.n_clusters is None:
+                raise ValueError("a robust covariance without its number of clusters")
+            fit.reference_df = fit.n_clusters - 1
+        return fit
 
     def __repr__(self) -> str:
         return (f"<PHFit {self.formula!r}: {self.n} episodes, {len(self._baseline)} support "

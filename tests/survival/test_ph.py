@@ -298,7 +298,7 @@ def test_clear_errors():
         regen.fit_ph("~ 0 + group", data)
     with pytest.raises(ValueError, match="no covariate"):
         regen.fit_ph("~ 1", data)
-    with pytest.raises(ValueError, match="n_bootstrap"):
+    with pytest.raises(ModelError, match="at least 2"):
         regen.fit_ph("~ x", data.assign(p=1), cluster="p")
     with pytest.raises(ValueError, match="no column 'upp'"):
         regen.fit_ph("~ x", data, upper="upp")
@@ -343,3 +343,27 @@ def test_logrank_table_and_errors():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         regen.logrank_test(data.dropna(), by="three")
+
+
+def test_cluster_sandwich_counts_a_duplicated_patient_once():
+    """Robust over clusters: every episode twice, as one cluster, gives the standard errors
+    of the data once; as two independent episodes, model-based ones shrink by sqrt(2)."""
+    data = interval_cohort(n=400, seed=21).assign(patient=lambda d: np.arange(len(d)))
+    once = regen.fit_ph("~ x + age", data, cluster="patient")
+    twice = pd.concat([data, data], ignore_index=True)
+    robust = regen.fit_ph("~ x + age", twice, cluster="patient")
+    naive = regen.fit_ph("~ x + age", twice)
+    np.testing.assert_allclose(robust.bse, once.bse, rtol=1e-8)
+    np.testing.assert_allclose(naive.bse * np.sqrt(2), regen.fit_ph("~ x + age", data).bse,
+                               rtol=1e-6)
+    assert robust.variance == "robust" and robust.reference_df == 399
+    model = regen.fit_ph("~ x + age", data)
+    np.testing.assert_allclose(once.bse, model.bse, rtol=0.15)   # a right model: close
+
+
+def test_robust_fit_saves_its_cluster_count(tmp_path):
+    data = interval_cohort(n=200, seed=22).assign(patient=lambda d: np.arange(len(d)) // 2)
+    fit = regen.fit_ph("~ x", data, cluster="patient")
+    loaded = regen.load_model(fit.save(tmp_path / "m.json"))
+    assert (loaded.variance, loaded.n_clusters, loaded.reference_df) == ("robust", 100, 99)
+    pd.testing.assert_frame_equal(loaded.summary, fit.summary)
