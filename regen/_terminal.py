@@ -65,6 +65,7 @@ def format_comparison(model, test, outcome: str) -> str:
     p = "<0.0001" if test.p_value < 1e-4 else f"{test.p_value:.4f}"
     lines += ["", f"Generalized log-rank test by {test.by}"
               + (f" within {test.strata}" if test.strata else "")
+              + (f", robust over {test.cluster}" if test.cluster else "")
               + f": chi-square {test.statistic:.2f} on {test.df} df, p {p}"]
     if test.permutation_p_value is not None:
         lines[-1] += (f" (permutation p {test.permutation_p_value:.4f}, "

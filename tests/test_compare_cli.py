@@ -29,7 +29,7 @@ def test_compare_prints_hazard_ratios_and_the_test_and_writes_the_curves(cohort_
     assert result.exit_code == 0, result.output
     assert "Hazard ratios (above 1: numbness fades sooner" in result.stdout
     assert "robust over patient_id" in result.stdout
-    assert "Generalized log-rank test by diabetes" in result.stdout
+    assert "Generalized log-rank test by diabetes, robust over patient_id" in result.stdout
     ratios = pd.read_csv(out / "hazard_ratios.csv")
     assert list(ratios["term"]) == ["diabetes[T.yes]", "age"]
     episodes = regen.read_cohort(cohort_folder).episodes("numbness")
@@ -39,7 +39,7 @@ def test_compare_prints_hazard_ratios_and_the_test_and_writes_the_curves(cohort_
         direct.summary["hazard_ratio"].tolist(), rel=1e-10)
     test = pd.read_csv(out / "logrank.csv")
     assert test["statistic"].iloc[0] == pytest.approx(
-        regen.logrank_test(episodes, by="diabetes").statistic, rel=1e-10)
+        regen.logrank_test(episodes, by="diabetes", cluster="patient_id").statistic, rel=1e-10)
     curves = pd.read_csv(out / "curves.csv")
     assert set(curves["curve"]) == {"npmle", "proportional_hazards"}
     assert set(curves["group"]) == {"no", "yes"}

@@ -60,6 +60,7 @@ class LogrankResult:
     table: pd.DataFrame
     by: str
     strata: str | None = None
+    cluster: str | None = None
     n_permutations: int = 0
     permutation_p_value: float | None = None
     covariance: np.ndarray = field(default=None, repr=False)
@@ -68,6 +69,7 @@ class LogrankResult:
         """The test as a terminal shows it."""
         line = (f"Generalized log-rank test by {self.by}"
                 + (f", stratified by {self.strata}" if self.strata else "")
+                + (f", robust over {self.cluster}" if self.cluster else "")
                 + f": chi-square {self.statistic:.3f} on {self.df} df, p = {self.p_value:.4g}")
         if self.permutation_p_value is not None:
             line += (f" (permutation p = {self.permutation_p_value:.4g} over "
@@ -78,8 +80,9 @@ class LogrankResult:
 
 
 def logrank_test(data: pd.DataFrame, by: str, *, lower: str = "lower", upper: str = "upper",
-                 strata: str | None = None, n_permutations: int = 0, seed=None,
-                 n_jobs: int = 1, progress: bool | None = None) -> LogrankResult:
+                 strata: str | None = None, cluster: str | None = None,
+                 n_permutations: int = 0, seed=None, n_jobs: int = 1,
+                 progress: bool | None = None) -> LogrankResult:
     """Test whether the event-time distributions of the groups of ``by`` differ.
 
     Parameters
@@ -93,8 +96,15 @@ def logrank_test(data: pd.DataFrame, by: str, *, lower: str = "lower", upper: st
     strata : str, optional
         A column whose levels each get their own baseline (e.g. ``"nerve"`` when
         comparing diabetes): the test compares groups within strata.
+    cluster : str, optional
+        Column of a clustering unit (``"patient_id"``): the score's variance is then the
+        robust one, the sum over clusters of their efficient scores' outer products
+        times G/(G - 1) (Lin & Wei 1989), so that both sides or repeat treatments of
+        one patient do not count as independent evidence.
     n_permutations : int, default 0
-        Also give a permutation p-value over this many shuffles of the groups.
+        Also give a permutation p-value over this many shuffles of the groups (of
+        episodes; with ``cluster``, read it with care: it treats episodes as
+        exchangeable).
     seed, n_jobs, progress
         The permutations' seed, worker processes and progress bar.
 
@@ -106,7 +116,7 @@ def logrank_test(data: pd.DataFrame, by: str, *, lower: str = "lower", upper: st
     --------
     >>> regen.logrank_test(episodes, by="nerve").p_value  # doctest: +SKIP
     """
-    frame = _checked(data, by, lower, upper, strata)
+    frame = _checked(data, by, lower, upper, strata, cluster)
     groups = pd.Categorical(frame[by])
     levels = list(groups.categories)
     if len(levels) < 2:
@@ -117,13 +127,17 @@ def logrank_test(data: pd.DataFrame, by: str, *, lower: str = "lower", upper: st
                else pd.factorize(frame[strata])[0])
     parts = _null_parts(frame[lower].to_numpy("float64"), frame[upper].to_numpy("float64"),
                         stratum)
-    statistic, score, V = _statistic(parts, codes, len(levels))
+    clusters = None if cluster is None else pd.factorize(frame[cluster])[0]
+    if clusters is not None and clusters.max() < 1:
+        raise ModelError(f"a robust test needs at least 2 values of {cluster}; found 1")
+    statistic, score, V = _statistic(parts, codes, len(levels), clusters)
     df = len(levels) - 1
     table = _table(frame, upper, codes, levels, parts)
     result = LogrankResult(statistic=statistic, df=df, p_value=float(stats.chi2.sf(statistic, df)),
-                           table=table, by=by, strata=strata, covariance=V)
+                           table=table, by=by, strata=strata, cluster=cluster, covariance=V)
     if n_permutations:
-        shuffled = run_replicates(_permutation_batch, (parts, codes, len(levels), stratum),
+        shared = (parts, codes, len(levels), stratum, clusters)
+        shuffled = run_replicates(_permutation_batch, shared,
                                   int(n_permutations), seed, n_jobs=n_jobs, progress=progress)
         extreme = sum(s >= statistic * (1 - 1e-10) for s in shuffled)
         result.n_permutations = int(n_permutations)
@@ -131,17 +145,18 @@ def logrank_test(data: pd.DataFrame, by: str, *, lower: str = "lower", upper: st
     return result
 
 
-def _checked(data, by, lower, upper, strata) -> pd.DataFrame:
+def _checked(data, by, lower, upper, strata, cluster) -> pd.DataFrame:
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a DataFrame, not {type(data).__name__}")
-    columns = [c for c in (by, lower, upper, strata) if c is not None]
+    columns = list(dict.fromkeys(c for c in (by, lower, upper, strata, cluster) if c is not None))
     missing = [c for c in columns if c not in data.columns]
     if missing:
         raise ValueError(f"no column {', '.join(map(repr, missing))} in data")
     complete = data[columns].notna().all(axis=1).to_numpy()
     if not complete.all():
-        warnings.warn(f"{int((~complete).sum())} episode(s) have no {by}"
-                      + (f" or {strata}" if strata else "") + " and are left out of the test",
+        warnings.warn(f"{int((~complete).sum())} episode(s) have no "
+                      + " or ".join(c for c in (by, strata, cluster) if c) + " and are left out "
+                      "of the test",
                       DataWarning, stacklevel=3)
     frame = data.loc[complete, columns]
     if len(frame) == 0:
@@ -156,6 +171,8 @@ class _NullFit:
     """One stratum's null fit: each row's score and its place on the baseline's levels."""
     rows: np.ndarray          # the stratum's rows (positions in the data)
     psi: np.ndarray           # d loglik_i / d eta_i at the null
+    score_start: np.ndarray   # d loglik_i / d v at the row's left-end level
+    score_end: np.ndarray     # ... and at its right-end level
     start: np.ndarray         # level of the row's left end (0: before every event)
     end: np.ndarray           # level of its right end (-1: right-censored)
     levels: np.ndarray        # cumulative hazard at each level, 0 first
@@ -173,6 +190,8 @@ def _null_parts(low, up, stratum) -> list[_NullFit]:
         psi = np.zeros(len(rows))
         kept = likelihood.informative
         psi[kept] = terms["s"] + terms["t"]
+        score_start, score_end = np.zeros(len(rows)), np.zeros(len(rows))
+        score_start[kept], score_end[kept] = terms["s"], terms["t"]
         # Tied log cumulative hazards are one level: level of u index j is groups[j] + 1.
         level = np.concatenate([[0], solution.groups + 1, [-1]])
         a = np.zeros(len(rows), dtype=np.int64)
@@ -180,7 +199,7 @@ def _null_parts(low, up, stratum) -> list[_NullFit]:
         a[kept], b[kept] = likelihood.a, likelihood.b
         levels = np.concatenate([[0.0], np.exp(solution.u[np.flatnonzero(
             np.diff(solution.groups, prepend=-1))])])
-        parts.append(_NullFit(rows, psi, level[a], level[b], levels))
+        parts.append(_NullFit(rows, psi, score_start, score_end, level[a], level[b], levels))
     return parts
 
 
@@ -221,7 +240,17 @@ def _fisher_information(part: _NullFit, Z: np.ndarray) -> np.ndarray:
                 entries.append((index[both] - 1, index2[both] - 1, (odds * j * j2 * n)[both]))
     rows, cols, values = (np.concatenate(parts) for parts in zip(*entries, strict=True))
     i_vv = sparse.csc_matrix((values, (rows, cols)), shape=(n_levels, n_levels))
-    return i_bb - i_vb.T @ splu(i_vv).solve(i_vb)
+    projection = splu(i_vv).solve(i_vb)                  # I_vv^-1 I_vb
+    return i_bb - i_vb.T @ projection, projection
+
+
+def _efficient_scores(part: _NullFit, Z: np.ndarray, projection: np.ndarray) -> np.ndarray:
+    """Each row's score of the group terms less its projection on the baseline's scores."""
+    scores = part.psi[:, None] * Z
+    for level, score in ((part.start, part.score_start), (part.end, part.score_end)):
+        has = level > 0
+        scores[has] -= score[has, None] * projection[level[has] - 1]
+    return scores
 
 
 def _reverse_sums(level: np.ndarray, values: np.ndarray, n_levels: int) -> np.ndarray:
@@ -231,15 +260,23 @@ def _reverse_sums(level: np.ndarray, values: np.ndarray, n_levels: int) -> np.nd
     return total[::-1].cumsum(axis=0)[::-1]
 
 
-def _statistic(parts: list[_NullFit], codes: np.ndarray, k: int):
-    """Score of groups 2..k and its efficient information, summed over strata."""
+def _statistic(parts: list[_NullFit], codes: np.ndarray, k: int, clusters=None):
+    """Score of groups 2..k and its efficient information, summed over strata; with
+    ``clusters`` (codes per row) the robust variance of the score instead."""
     U = np.zeros(k - 1)
     V = np.zeros((k - 1, k - 1))
+    efficient = None if clusters is None else np.zeros((clusters.max() + 1, k - 1))
     for part in parts:
         c = codes[part.rows]
         Z = (c[:, None] == np.arange(1, k)[None, :]).astype(float)
         U += Z.T @ part.psi
-        V += _fisher_information(part, Z)
+        information, projection = _fisher_information(part, Z)
+        V += information
+        if efficient is not None:
+            np.add.at(efficient, clusters[part.rows], _efficient_scores(part, Z, projection))
+    if efficient is not None:
+        n = len(efficient)
+        V = n / (n - 1) * efficient.T @ efficient
     try:
         statistic = float(U @ np.linalg.solve(V, U))
     except np.linalg.LinAlgError:
@@ -261,7 +298,7 @@ def _table(frame, upper, codes, levels, parts) -> pd.DataFrame:
 
 
 def _permutation_batch(shared, seeds) -> list[float]:
-    parts, codes, k, stratum = shared
+    parts, codes, k, stratum, clusters = shared
     out = []
     for sequence in seeds:
         rng = np.random.default_rng(sequence)
@@ -269,5 +306,5 @@ def _permutation_batch(shared, seeds) -> list[float]:
         for s in np.unique(stratum):
             where = np.flatnonzero(stratum == s)
             shuffled[where] = rng.permutation(codes[where])
-        out.append(_statistic(parts, shuffled, k)[0])
+        out.append(_statistic(parts, shuffled, k, clusters)[0])
     return out

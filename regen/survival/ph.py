@@ -98,22 +98,34 @@ def interval_problem(low: np.ndarray, up: np.ndarray, X: np.ndarray, w: np.ndarr
                          f"{MAX_SUPPORT}): times in continuous units? Round lower and upper to "
                          "whole days, as visits record them")
     a, b = lo, hi + 1
+    keys = np.column_stack([a, b, X])
     if collapse:
-        keys, inverse = np.unique(np.column_stack([a, b, X]), axis=0, return_inverse=True)
-        weight = np.bincount(inverse.ravel(), weights=w)
+        first, inverse = _distinct_rows(keys)
+        keys, weight = keys[first], np.bincount(inverse, weights=w)
     else:
-        keys, weight = np.column_stack([a, b, X]), w
+        weight = w
     a_, b_ = keys[:, 0].astype(np.int64), keys[:, 1].astype(np.int64)
     likelihood = PHLikelihood(a_, b_, keys[:, 2:], weight, K)
-    pairs, pair_of = np.unique(np.column_stack([a_, b_]), axis=0, return_inverse=True)
+    pairs, pair_of = np.unique(a_ * (K + 1) + b_, return_inverse=True)   # one integer per run
     with warnings.catch_warnings():   # a start: the PH fit itself polishes it to the maximum
         warnings.simplefilter("ignore", ConvergenceWarning)
-        mass = npmle_masses(pairs[:, 0], pairs[:, 1] - 1, np.bincount(pair_of.ravel(), weight),
-                            K, tol=1e-7, max_iter=100)
+        mass = npmle_masses(pairs // (K + 1), pairs % (K + 1) - 1,
+                            np.bincount(pair_of.ravel(), weight), K, tol=1e-7, max_iter=100)
     survival = np.clip(1.0 - np.cumsum(mass)[:-1], 1e-300, 1.0)
     with np.errstate(divide="ignore"):
         start = np.log(np.maximum(-np.log(survival), 1e-12))
     return likelihood, q, p, np.maximum.accumulate(start)
+
+
+def _distinct_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first row of each distinct row of ``keys`` and each row's distinct index (a
+    lexicographic sort: several times faster than ``np.unique(axis=0)``)."""
+    order = np.lexsort(keys.T[::-1])
+    ordered = keys[order]
+    new = np.concatenate([[True], (np.diff(ordered, axis=0) != 0).any(axis=1)])
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return order[new], inverse
 
 
 def _columns(data, lower, upper, cluster, weights) -> None:

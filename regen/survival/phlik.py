@@ -80,7 +80,7 @@ class Solution:
     loglik: float
     iterations: int
     kkt: float
-    groups: np.ndarray         # group of each u (tied u share one)
+    groups: np.ndarray         # group of each u (equal neighbours share one)
 
 
 class PHLikelihood:
@@ -195,13 +195,11 @@ class PHLikelihood:
             step = self._direction(current, u, fixed_beta)
             at_bounds = not (np.diff(u)[step.active] > 0).any()
             if step.decrement < tol and at_bounds:
-                return Solution(beta, u, current.value, iteration - 1, step.kkt,
-                                step.groups)
+                return Solution(beta, u, current.value, iteration - 1, step.kkt, _ties(u))
             moved = self._search(beta, u, current, step, fixed_beta)
             if moved is None:     # no ascent left within rounding: numerically the maximum
                 if step.decrement < ROUNDING * max(1.0, abs(current.value)):
-                    return Solution(beta, u, current.value, iteration - 1, step.kkt,
-                                    step.groups)
+                    return Solution(beta, u, current.value, iteration - 1, step.kkt, _ties(u))
                 raise ModelError("the proportional-hazards fit found no step that raises the "
                                  f"likelihood (Newton decrement {step.decrement:.1e}): the "
                                  "information is nearly singular; fit fewer covariates")
@@ -211,7 +209,7 @@ class PHLikelihood:
                       f"(largest KKT violation {kkt:.1e}); the estimates may be slightly off "
                       "the maximum. Raise max_iter.", ConvergenceWarning, stacklevel=4)
         step = self._direction(current, u, fixed_beta)
-        return Solution(beta, u, current.value, max_iter, step.kkt, step.groups)
+        return Solution(beta, u, current.value, max_iter, step.kkt, _ties(u))
 
     def _direction(self, d: Derivatives, u, fixed_beta: bool):
         delta = np.diff(u)
@@ -266,6 +264,12 @@ class PHLikelihood:
                 return new_beta, new_u, self.derivatives(new_beta, new_u)
             alpha /= 2
         return None
+
+
+def _ties(u: np.ndarray) -> np.ndarray:
+    """The group of each log cumulative hazard at a maximum: equal neighbours (a support
+    interval without mass) are one parameter."""
+    return np.concatenate([[0], np.cumsum(np.diff(u) > 0)])
 
 
 @dataclass

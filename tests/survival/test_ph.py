@@ -367,3 +367,17 @@ def test_robust_fit_saves_its_cluster_count(tmp_path):
     loaded = regen.load_model(fit.save(tmp_path / "m.json"))
     assert (loaded.variance, loaded.n_clusters, loaded.reference_df) == ("robust", 100, 99)
     pd.testing.assert_frame_equal(loaded.summary, fit.summary)
+
+
+def test_robust_logrank_counts_a_duplicated_patient_once():
+    data = interval_cohort(n=300, seed=23).assign(patient=lambda d: np.arange(len(d)))
+    once = regen.logrank_test(data, by="x", cluster="patient")
+    twice = pd.concat([data, data], ignore_index=True)
+    robust = regen.logrank_test(twice, by="x", cluster="patient")
+    naive = regen.logrank_test(twice, by="x")
+    assert robust.statistic == pytest.approx(once.statistic, rel=1e-8)
+    assert naive.statistic == pytest.approx(2 * regen.logrank_test(data, by="x").statistic,
+                                            rel=1e-6)
+    assert "robust over patient" in robust.to_text()
+    with pytest.raises(ModelError, match="at least 2"):
+        regen.logrank_test(data.assign(one=1), by="x", cluster="one")
