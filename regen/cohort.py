@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from regen import baseline as _baseline
 from regen import episodes as _episodes
 from regen._util import isin
 from regen.defaults import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
@@ -344,6 +345,67 @@ class Cohort:
                 rows.append(("episodes", outcome, status, int(n)))
             rows.append(("episodes_total", outcome, "", len(episodes)))
         return pd.DataFrame(rows, columns=["step", "outcome", "reason", "count"])
+
+    def table_one(self, by: str | None = None, *, outcome: Outcome = "relief",
+                  min_count: int = _baseline.MIN_COUNT) -> pd.DataFrame:
+        """Table 1: baseline characteristics with missing counts, overall and by group.
+
+        Patient-level rows (age at the first treatment, sex, diabetes, smoker, BMI) count
+        each patient once per column; treatment-level rows (nerve, side, procedure,
+        retreatment, distance, baseline pain, follow-up) count treated nerves; the
+        ``counted`` column says which. Characteristics nobody has a value for are left
+        out. Follow-up is given as the median [IQR] of the days to the last visit and as
+        the median by the reverse Kaplan–Meier method over the episodes of ``outcome``
+        (:func:`regen.baseline.reverse_km`): an episode still going on at its last visit
+        counts as a follow-up event there, one whose event was seen is censored there.
+
+        No p-values: a baseline table describes the groups; whether a difference matters
+        is a question of its size (which the table shows, and the models adjust for), not
+        of a test, whose p-value also grows with the groups' size (CONSORT, STROBE).
+
+        Parameters
+        ----------
+        by : str, optional
+            A column of the patients or treatments table to split by (``"nerve"``,
+            ``"diabetes"``, ``"procedure"``, ...): one column per group, then
+            ``Overall``. Booleans are shown as yes/no, missing values as a group
+            ``missing``.
+        outcome : {"relief", "numbness"}, default "relief"
+            Whose episodes the reverse Kaplan–Meier follow-up describes (default settings
+            of :meth:`episodes`).
+        min_count : int, default 5
+            Small cells, as the practice report treats small groups: a group with fewer
+            patients is not shown on its own (small groups are pooled, and left out if
+            still too small, with ``Overall`` counting only the groups shown); a count
+            from 1 to ``min_count`` − 1 is shown as ``<5``, and another count of the same
+            sum is suppressed too wherever subtraction would reveal it; statistics of
+            fewer values are not shown; rare free-text levels are pooled as "other".
+            ``min_count=1`` shows every count (not for publication).
+
+        Returns
+        -------
+        DataFrame
+            ``variable, level, statistic, counted``, one column per group and
+            ``Overall``; each cell a formatted text (``"12 (40.0%)"``, ``"52.3 (11.8)"``,
+            ``"51.0 [44.0, 60.0]"``, ``"<5"``). ``attrs["notes"]`` holds the notes a
+            published table needs. Write it with :func:`regen.baseline.write_table_one`
+            (HTML, CSV, xlsx: escaped and formula-safe).
+
+        Raises
+        ------
+        ValueError
+            If ``by`` is not a column of categories, or fewer than ``min_count`` patients
+            could be shown.
+
+        Examples
+        --------
+        >>> table = cohort.table_one(by="diabetes")  # doctest: +SKIP
+        >>> table.query("variable == 'age'")  # doctest: +SKIP
+        >>> regen.baseline.write_table_one(table, "table1.html")  # doctest: +SKIP
+        """
+        return _baseline.table_one(self._patients, self._treatments, self._visits,
+                                   self.episodes(outcome), by=by, outcome=outcome,
+                                   min_count=min_count)
 
     def summary(self) -> pd.DataFrame:
         """Counts by nerve: patients, treatments, retreatments, visits, follow-up, distance.

@@ -1,4 +1,5 @@
-"""Figures: recovery curves with an at-risk table, trajectories, forest and calibration plots.
+"""Figures: recovery curves with an at-risk table, trajectories, forest and calibration plots,
+and the cohort's flow diagram.
 
 Every function takes the data or result first and everything else by keyword, draws
 on ``ax`` (a new figure when ``None``) and returns the Axes. Each nerve has one colour
@@ -22,12 +23,12 @@ import pandas as pd
 
 from regen._write import literal
 from regen.design import typical_value
+from regen.plot_flow import draw_flow
 from regen.results import FitResult
 from regen.tables import KNOWN_NERVES, VISITS
 
-__all__ = ["at_risk_table", "calibration", "colours", "forest", "recovery", "recovery_panels",
-           "save",
-           "sensitivity", "style", "trajectories"]
+__all__ = ["at_risk_table", "calibration", "colours", "flow", "forest", "recovery",
+           "recovery_panels", "save", "sensitivity", "style", "trajectories"]
 
 #: Journal single-column width, inches.
 WIDTH = 3.5
@@ -585,6 +586,40 @@ def calibration(fit, data: pd.DataFrame, *, time: float = 56.0, groups: int = 4,
         ax.set_ylabel(f"Observed (NPMLE) at day {time:g}")
         ax.calibration_table = summary
         return ax
+
+
+def flow(cohort, *, outcome: str = "relief", ax=None, **kwargs):
+    """The CONSORT-style flow diagram: from the patients to the episodes analysed.
+
+    The main column goes patients → treatments (treated nerves) → visits analysed →
+    (relief: treatments assessed for response →) episodes, the last box split by how the
+    episodes ended; each step that leaves something out has a side box with the number
+    left out and each reason with its count. Every number is one of ``cohort.flow()``'s;
+    reasons are drawn literally (no math text).
+
+    Parameters
+    ----------
+    cohort : Cohort or DataFrame
+        A :class:`regen.Cohort`, or its ``flow()`` table (e.g. ``cohort.flow(threshold=0.3)``).
+    outcome : {"relief", "numbness"}, default "relief"
+    ax : Axes, optional
+        Drawn on a new figure sized to the boxes when ``None``.
+    **kwargs
+        Passed to matplotlib's ``text`` for every box (``fontsize=9``, ``color="navy"``).
+
+    Returns
+    -------
+    Axes
+        With ``ax.flow_boxes``: the boxes as a DataFrame (``box, column, count, text``).
+
+    Examples
+    --------
+    >>> ax = regen.plot.flow(cohort, outcome="relief")  # doctest: +SKIP
+    >>> regen.plot.save(ax, "flow_relief")  # doctest: +SKIP
+    """
+    table = cohort if isinstance(cohort, pd.DataFrame) else cohort.flow()
+    with style():
+        return draw_flow(table, outcome=outcome, ax=ax, **kwargs)
 
 
 def save(ax_or_figure, path, *, formats=("png", "svg"), force: bool = False,

@@ -35,9 +35,12 @@ def fits() -> dict[str, FitResult]:
 
 
 def test_every_model_kind_is_registered_once():
+    import regen.mixed
+    import regen.survival  # noqa: F401  (the families register their kinds when imported)
+
     assert {name: cls.__name__ for name, cls in FitResult.kinds.items()} == {
         "RecoveryFit": "RecoveryFit", "RegenerationFit": "RegenerationFit",
-        "TrajectoryFit": "TrajectoryFit", "ProbabilityFit": "ProbabilityFit"}
+        "TrajectoryFit": "TrajectoryFit", "ProbabilityFit": "ProbabilityFit", "PHFit": "PHFit"}
     with pytest.raises(TypeError, match="two result classes"):
         type("Again", (FitResult,), {}, kind="RecoveryFit")
 
