@@ -40,6 +40,8 @@ class Result:
 
     def __init__(self) -> None:
         self.tables: dict[str, pd.DataFrame] = {}
+        #: Self-contained HTML pages by file stem (written as ``<stem>.html``).
+        self.pages: dict[str, str] = {}
         self.models: dict = {}
         self.figures: dict = {}
         self.summary: list[str] = []
@@ -212,10 +214,12 @@ def ci(row, prefix: str) -> str:
     return f"{low:.1f}–{high:.1f}" if np.isfinite(low) or np.isfinite(high) else "no CI"
 
 
-def paths(out: Path, tables, figures) -> list[Path]:
-    """The files of these table and figure stems: CSV tables, PNG and SVG figures."""
+def paths(out: Path, tables, figures, pages=()) -> list[Path]:
+    """The files of these table, figure and page stems: CSV tables, PNG and SVG figures,
+    HTML pages."""
     return [out / f"{stem}.csv" for stem in tables] + [
-        out / f"{stem}.{suffix}" for stem in figures for suffix in ("png", "svg")]
+        out / f"{stem}.{suffix}" for stem in figures for suffix in ("png", "svg")] + [
+        out / f"{stem}.html" for stem in pages]
 
 
 def write(result: Result, out: Path, outputs: regen.Outputs | None = None,
@@ -230,10 +234,13 @@ def write(result: Result, out: Path, outputs: regen.Outputs | None = None,
 
     outputs = outputs if outputs is not None else regen.Outputs()
     tables = {stem: out / f"{stem}.csv" for stem in result.tables}
-    outputs.files([p for p in paths(out, result.tables, result.figures) if p not in set(planned)])
+    outputs.files([p for p in paths(out, result.tables, result.figures, result.pages)
+                   if p not in set(planned)])
     written = []
     for stem, table in result.tables.items():
         written.append(outputs.write_table(table, tables[stem], float_format="%.6g"))
+    for stem, page in result.pages.items():
+        written.append(outputs.write_text(out / f"{stem}.html", page))
     for stem, figure in result.figures.items():
         written += regen.plot.save(figure, out / stem, outputs=outputs)
         plt.close(figure)
@@ -324,7 +331,7 @@ def read_limits(args: argparse.Namespace) -> regen.ReadLimits:
 
 
 def run(args: argparse.Namespace, analyse: Callable[[regen.Cohort], Result], *,
-        tables=(), figures=()) -> list[Path]:
+        tables=(), figures=(), pages=()) -> list[Path]:
     """Read ``args.data``, analyse it, write into ``args.out``; print the summary and files.
 
     ``tables`` and ``figures`` are the stems the script writes: they are checked before the
@@ -337,7 +344,7 @@ def run(args: argparse.Namespace, analyse: Callable[[regen.Cohort], Result], *,
     try:
         outputs = regen.Outputs(inputs=[args.data], force=args.force)
         outputs.folder(args.out)  # refused now, before the analysis
-        planned = outputs.files(paths(args.out, tables, figures))
+        planned = outputs.files(paths(args.out, tables, figures, pages))
         with warnings.catch_warnings():
             warnings.simplefilter("once", regen.RegenWarning)  # show suspicious data, once
             cohort = read(args.data, read_limits(args))

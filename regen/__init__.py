@@ -4,7 +4,8 @@ Read the practice's follow-up tables with :func:`read_cohort`, turn them into
 interval-censored episodes with :meth:`Cohort.episodes`, and simulate cohorts
 with a known truth with :func:`regen.simulate.cohort`. Fit survival models
 (:func:`turnbull`, :func:`fit_recovery`, :func:`fit_regeneration`) to the
-episodes, and longitudinal models (:func:`fit_trajectory`,
+episodes, compare groups (:func:`fit_ph` for hazard ratios, :func:`logrank_test`),
+and fit longitudinal models (:func:`fit_trajectory`,
 :func:`fit_probability`) to the visit scores of :meth:`Cohort.measurements`.
 """
 

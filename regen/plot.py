@@ -423,8 +423,9 @@ def forest(fit, *, ax=None, terms=None, title: str | None = None, **kwargs):
     with style():
         ax = _axes(ax, height=0.35 + 0.22 * max(len(table), 1))
         y = np.arange(len(table))[::-1]
-        ax.errorbar(table["estimate"], y, xerr=[table["estimate"] - table["ci_lower"],
-                                                table["ci_upper"] - table["estimate"]],
+        estimate, low, high = (table[c].to_numpy(dtype="float64")   # arrays: matplotlib
+                               for c in ("estimate", "ci_lower", "ci_upper"))  # reads a Series
+        ax.errorbar(estimate, y, xerr=[estimate - low, high - estimate],
                     **{"fmt": "o", "color": "0.15", "markersize": 3.5, "capsize": 2,
                        "linewidth": 1, **kwargs})
         ax.axvline(1.0 if ratio else 0.0, color="0.5", linewidth=0.8, linestyle=":")

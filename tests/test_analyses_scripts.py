@@ -38,6 +38,7 @@ def run(name: str, out: Path, *options: str) -> tuple[list[Path], list[warnings.
     # Every file was declared, so checked before the analysis ran (README: before any work).
     declared = {out / f"{stem}.csv" for stem in module.TABLES}
     declared |= {out / f"{stem}.{suffix}" for stem in module.FIGURES for suffix in ("png", "svg")}
+    declared |= {out / f"{stem}.html" for stem in getattr(module, "PAGES", ())}
     assert set(written) <= declared, set(written) - declared
     return written, [w for w in caught if issubclass(w.category, regen.RegenWarning)]
 
@@ -187,8 +188,34 @@ def test_suspicious_data_warn_once_and_the_script_goes_on(tmp_path):
     assert tmp_path / "out" / "kinetics_estimates.csv" in written
 
 
+def test_compare_groups(tmp_path):
+    written, regen_warnings = run("compare_groups", tmp_path, "--by", "diabetes", "--outcome",
+                                  "numbness", "--adjust", "age", "--bootstrap", "20")
+    check_files(tmp_path, written, ["table_one", "flow", "ph_hazard_ratios", "logrank"],
+                ["flow", "curves_by_group", "ph_forest"])
+    assert regen_warnings == []
+    ratios = read(tmp_path, "ph_hazard_ratios").set_index("term")
+    assert list(ratios.index) == ["diabetes[T.yes]", "age"]
+    # simulated: diabetes slows regrowth (x0.8), so numbness fades later: HR below 1
+    assert ratios.loc["diabetes[T.yes]", "hazard_ratio_ci_upper"] < 1
+    test = read(tmp_path, "logrank")
+    assert list(test["group"]) == ["no", "yes"] and test["n"].sum() == 462
+    assert test["p_value"].iloc[0] < 0.05
+    table = read(tmp_path, "table_one")
+    assert {"no", "yes", "Overall"} <= set(table.columns)
+    page = (tmp_path / "table_one.html").read_text()
+    assert "Table 1. Baseline characteristics by diabetes" in page and "<script" not in page
+
+
+def test_compare_groups_refuses_an_unknown_column(tmp_path):
+    with pytest.raises(SystemExit, match="--by agee: no such column"):
+        load("compare_groups").main(["--data", str(EXAMPLE), "--out", str(tmp_path / "o"),
+                                     "--by", "agee"])
+    assert not any((tmp_path / "o").glob("*.csv"))
+
+
 @pytest.mark.parametrize("name", ["episode_overview", "numbness_recovery", "relief_duration",
-                                  "regeneration_kinetics", "score_trajectories"])
+                                  "regeneration_kinetics", "score_trajectories", "compare_groups"])
 def test_every_script_takes_the_read_limits(name, tmp_path, capsys):
     """A script reads within the limits its --max-* options set, as the regen commands do,
     and a refusal names the option; nothing is written."""
