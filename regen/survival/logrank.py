@@ -183,9 +183,11 @@ def _null_parts(low, up, stratum) -> list[_NullFit]:
     parts = []
     for s in np.unique(stratum):
         rows = np.flatnonzero(stratum == s)
-        likelihood, _, _, start = interval_problem(low[rows], up[rows], np.zeros((len(rows), 0)),
-                                                   np.ones(len(rows)), collapse=False)
-        solution = likelihood.maximise(np.zeros(0), start, fixed_beta=True)
+        no_covariate, ones = np.zeros((len(rows), 0)), np.ones(len(rows))
+        # fitted on the distinct intervals (a few hundred), evaluated on every row
+        collapsed, _, _, start = interval_problem(low[rows], up[rows], no_covariate, ones)
+        solution = collapsed.maximise(np.zeros(0), start, fixed_beta=True)
+        likelihood = interval_problem(low[rows], up[rows], no_covariate, ones, collapse=False)[0]
         terms = likelihood.row_terms(solution.beta, solution.u)
         psi = np.zeros(len(rows))
         kept = likelihood.informative

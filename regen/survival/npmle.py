@@ -65,7 +65,7 @@ from scipy.optimize import nnls
 from regen._bootstrap import run_replicates
 from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
 
-__all__ = ["TurnbullFit", "npmle_masses", "support_intervals", "turnbull"]
+__all__ = ["TurnbullFit", "support_intervals", "turnbull"]
 
 QUANTILE_SLACK = 1e-6
 
@@ -384,12 +384,6 @@ def support_intervals(low: np.ndarray, up: np.ndarray):
     lo = np.searchsorted(starts, position[:n], side="left")
     hi = np.searchsorted(starts + 1, position[n:], side="right") - 1
     return q, p, lo, hi
-
-
-def npmle_masses(lo: np.ndarray, hi: np.ndarray, w: np.ndarray, m: int, *, tol: float = 1e-10,
-                 max_iter: int = 1000) -> np.ndarray:
-    """The NPMLE's masses on ``m`` support intervals of rows covering ``lo..hi`` (weights ``w``)."""
-    return _maximise(lo, hi, w, m, tol, max_iter)[0]
 
 
 def _maximise(lo, hi, w, m, tol, max_iter):

@@ -58,11 +58,11 @@ from scipy import sparse
 
 from regen._bootstrap import run_replicates
 from regen.design import Design, formula_frame
-from regen.exceptions import ConvergenceWarning, DataWarning, ModelError
+from regen.exceptions import DataWarning, ModelError
 from regen.results import FitResult, check_probabilities
 from regen.serialize import stored_numbers, stored_parameters
 from regen.survival.covariance import check_clusters, information_inverse, stored_cluster_count
-from regen.survival.npmle import check_intervals, npmle_masses, support_intervals
+from regen.survival.npmle import check_intervals, support_intervals
 from regen.survival.phlik import PHLikelihood, information
 
 __all__ = ["PHFit", "fit_ph"]
@@ -82,8 +82,8 @@ def interval_problem(low: np.ndarray, up: np.ndarray, X: np.ndarray, w: np.ndarr
 
     Rows with identical (run of support intervals, covariates) are counted once with
     their summed weight (``collapse=False``: every row kept, in order). Returns
-    ``(likelihood, q, p, start_u)``; ``start_u`` is the log cumulative hazard of the
-    Turnbull NPMLE, the maximum at beta = 0.
+    ``(likelihood, q, p, start_u)``; ``start_u`` is the log cumulative hazard at beta = 0
+    (:func:`null_baseline`), where every fit starts.
     """
     keep = w > 0
     low, up, X, w = low[keep], up[keep], X[keep], w[keep]
@@ -106,15 +106,34 @@ def interval_problem(low: np.ndarray, up: np.ndarray, X: np.ndarray, w: np.ndarr
         weight = w
     a_, b_ = keys[:, 0].astype(np.int64), keys[:, 1].astype(np.int64)
     likelihood = PHLikelihood(a_, b_, keys[:, 2:], weight, K)
-    pairs, pair_of = np.unique(a_ * (K + 1) + b_, return_inverse=True)   # one integer per run
-    with warnings.catch_warnings():   # a start: the PH fit itself polishes it to the maximum
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        mass = npmle_masses(pairs // (K + 1), pairs % (K + 1) - 1,
-                            np.bincount(pair_of.ravel(), weight), K, tol=1e-7, max_iter=100)
-    survival = np.clip(1.0 - np.cumsum(mass)[:-1], 1e-300, 1.0)
-    with np.errstate(divide="ignore"):
-        start = np.log(np.maximum(-np.log(survival), 1e-12))
-    return likelihood, q, p, np.maximum.accumulate(start)
+    return likelihood, q, p, null_baseline(a_, b_, weight, K)
+
+
+def null_baseline(a: np.ndarray, b: np.ndarray, w: np.ndarray, K: int) -> np.ndarray:
+    """The log cumulative baseline hazard at beta = 0 (the Turnbull NPMLE's), fitted on the
+    distinct runs of support intervals (a few hundred rows) from :func:`nelson_aalen_start`:
+    the start of every fit, a few Newton steps from its maximum."""
+    runs, index = np.unique(a * (K + 1) + b, return_inverse=True)
+    counts = np.bincount(index.ravel(), w)
+    null = PHLikelihood(runs // (K + 1), runs % (K + 1), np.zeros((len(runs), 0)), counts, K)
+    start = nelson_aalen_start(null.a, null.b, null.w, K)
+    return null.maximise(np.zeros(0), start, fixed_beta=True).u
+
+
+def nelson_aalen_start(a: np.ndarray, b: np.ndarray, w: np.ndarray, K: int) -> np.ndarray:
+    """A start for the baseline: log of the Nelson–Aalen cumulative hazard after each of the
+    first K - 1 support intervals, each row read as an event in the last interval of its run
+    (right-censored rows as surviving their run's start). No linear algebra: the fit itself
+    takes it to the maximum, from any nondecreasing start."""
+    ended = b < K
+    events = np.bincount(b[ended] - 1, w[ended], minlength=K)
+    # at risk in interval j: an event at or after j, or a censoring after it (a > j)
+    leaving = (np.bincount(b[ended] - 1, w[ended], minlength=K)
+               + np.bincount(a[~ended], w[~ended], minlength=K + 1)[1:])
+    at_risk = leaving[::-1].cumsum()[::-1]
+    hazard = np.cumsum(np.divide(events, at_risk, out=np.zeros(K), where=at_risk > 0))[:-1]
+    return np.log(np.maximum(hazard, 1e-12 * max(hazard.max(initial=0.0), 1.0)))
+
 
 
 def _distinct_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

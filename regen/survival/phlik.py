@@ -54,8 +54,10 @@ __all__ = ["PHLikelihood", "Solution"]
 
 #: Armijo's sufficient-increase fraction.
 ARMIJO = 1e-4
-#: The largest epsilon of the epsilon-active bounds (on log cumulative hazards).
-EPSILON = 1e-3
+#: The largest epsilon of the epsilon-active bounds (on log cumulative hazards). Any
+#: positive value keeps the proof; at 1e-3 bounds the Newton step would clear were held
+#: back, and 100,000 episodes took 12 iterations instead of 4.
+EPSILON = 1e-6
 #: A Newton decrement below this times |loglik| is lost in the log-likelihood's rounding.
 ROUNDING = 1e-12
 
