@@ -51,7 +51,7 @@ def test_compare_prints_hazard_ratios_and_the_test_and_writes_the_curves(cohort_
 
 def test_compare_bootstrap_and_relief(cohort_folder, tmp_path):
     result = run("compare", cohort_folder, "--outcome", "relief", "--by", "nerve",
-                 "--n-bootstrap", "40", "--seed", "3", "--permutations", "50",
+                 "--n-bootstrap", "20", "--seed", "3", "--permutations", "20",
                  "--out", tmp_path / "o")
     assert result.exit_code == 0, result.output
     assert "bootstrap over patient_id" in result.stdout
