@@ -121,7 +121,8 @@ class FitResult:
         table = pd.DataFrame({"estimate": self.params, "std_err": self.bse,
                               **self.conf_int(alpha), "p_value": self.p_values()})
         if self.ratio is not None:
-            ratios = np.exp(table[["estimate", "ci_lower", "ci_upper"]])
+            with np.errstate(over="ignore"):        # an unbounded interval: up to inf
+                ratios = np.exp(table[["estimate", "ci_lower", "ci_upper"]])
             ratios.loc[ratios.index.isin(self.not_coefficients)] = np.nan
             table[self.ratio] = ratios["estimate"]
             table[f"{self.ratio}_ci_lower"] = ratios["ci_lower"]

@@ -19,7 +19,8 @@ MIN_SCALE = 1e-3
 MAX_STD_ERR = 1e4
 
 
-def information_inverse(information: np.ndarray, theta: np.ndarray, names) -> np.ndarray:
+def information_inverse(information: np.ndarray, theta: np.ndarray, names,
+                        unbounded=()) -> np.ndarray:
     """The covariance from the observed information, or a ModelError saying why there is none.
 
     A singular information, a scale that collapsed to ~0 or standard errors in the
@@ -41,6 +42,7 @@ def information_inverse(information: np.ndarray, theta: np.ndarray, names) -> np
                          f"{np.exp(theta[names.index('log_scale')]):.1e}); {reason}")
     # Relative to the estimate, so a covariate in tiny units (a large coefficient) is not refused.
     bad = ~np.isfinite(se) | (se > MAX_STD_ERR * np.maximum(1.0, np.abs(theta)))
+    bad &= ~np.isin(np.asarray(names, dtype=object), list(unbounded))  # known, and warned of
     if bad.any():
         raise ModelError(f"{names[int(np.flatnonzero(bad)[0])]} has no finite standard error; "
                          f"{reason}")

@@ -246,8 +246,9 @@ def fit_ph(formula: str, data: pd.DataFrame, *, lower: str = "lower", upper: str
     solution = likelihood.maximise(np.zeros(X.shape[1]), start, tol=tol, max_iter=max_iter)
     info = information(likelihood, solution)
     theta = np.concatenate([solution.u[_group_starts(solution.groups)], solution.beta])
-    full = information_inverse(info, theta, [f"baseline {i}" for i in range(len(info) - len(names))]
-                               + names)
+    boundary = boundary_terms(likelihood, solution, X, w, names, tol, max_iter)
+    jumps = [f"baseline {i}" for i in range(len(info) - len(names))]   # only predictions use
+    full = information_inverse(info, theta, jumps + names, unbounded=boundary + jumps)  # them
     codes = None
     if cluster is not None:
         check_clusters(rows[cluster])
@@ -269,8 +270,39 @@ def fit_ph(formula: str, data: pd.DataFrame, *, lower: str = "lower", upper: str
         covariance = profile_covariance(likelihood, solution, X, w, tol, max_iter)
     else:
         covariance = full[-len(names):, -len(names):]
+    for name in boundary:   # no sandwich or bootstrap can bound it: the information's variance
+        k = names.index(name)
+        at = len(full) - len(names) + k
+        variance_k = max(covariance[k, k], full[at, at])
+        covariance[k, :] = covariance[:, k] = 0.0
+        covariance[k, k] = variance_k
     fit.covariance = pd.DataFrame(covariance, index=names, columns=names)
     return fit
+
+
+def boundary_terms(likelihood: PHLikelihood, solution, X, w, names, tol, max_iter) -> list[str]:
+    """The coefficients whose estimate sits on the boundary, at +-infinity: the profile
+    log-likelihood no longer rises (by 1e-4) when one moves 10 standard deviations of its
+    covariate further out, as when no event of a group falls within the others' follow-up
+    (its hazard ratio runs to 0). Each is named in a DataWarning."""
+    sd = np.sqrt(np.maximum(np.cov(X, rowvar=False, aweights=w).reshape(len(names), -1)
+                            .diagonal(), 1e-300))
+    out = []
+    for k in np.flatnonzero((np.abs(solution.beta) * sd > 1) | (np.abs(solution.beta) > 3)):
+        moved = solution.beta.copy()
+        moved[k] += np.sign(moved[k]) * 10 / sd[k]
+        further = likelihood.maximise(moved, solution.u, fixed_beta=True, tol=tol,
+                                      max_iter=max_iter).loglik
+        if further > solution.loglik - 1e-4:
+            out.append(names[k])
+            direction = "0" if solution.beta[k] < 0 else "infinity"
+            warnings.warn(
+                f"the hazard ratio of {names[k]} runs to {direction}: the likelihood keeps "
+                "rising as it moves out, so the data bound it on one side only (e.g. no event "
+                "of that group falls within the others' follow-up). Its estimate is a point on "
+                "the way and its interval spans everything; merge the group or leave it out.",
+                DataWarning, stacklevel=3)
+    return out
 
 
 def robust_covariance(low, up, w, X, codes, solution, rows_of_inverse) -> np.ndarray:
@@ -475,7 +507,8 @@ class PHFit(FitResult, kind="PHFit"):
         zeros = np.zeros((len(log_h), 1))
 
         def survival(values):
-            return np.hstack([ones, np.exp(-np.exp(values)), zeros])
+            with np.errstate(over="ignore"):        # a cumulative hazard beyond 1e308: S = 0
+                return np.hstack([ones, np.exp(-np.exp(values)), zeros])
 
         return (survival(log_h), survival(log_h + z * se), survival(log_h - z * se))
 

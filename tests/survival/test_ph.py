@@ -381,3 +381,23 @@ def test_robust_logrank_counts_a_duplicated_patient_once():
     assert "robust over patient" in robust.to_text()
     with pytest.raises(ModelError, match="at least 2"):
         regen.logrank_test(data.assign(one=1), by="x", cluster="one")
+
+
+def test_a_hazard_ratio_on_the_boundary_is_named_and_left_unbounded(tmp_path):
+    """A group none of whose events is seen: its hazard ratio runs to 0. The fit says so,
+    and its interval spans everything, robust or not (a sandwich of near-zero scores would
+    otherwise give it a tiny one)."""
+    data = interval_cohort(n=300, seed=24).assign(patient=lambda d: np.arange(len(d)) // 2)
+    data["arm"] = np.where(np.arange(len(data)) % 5 == 0, "never", "usual")
+    never = data["arm"] == "never"
+    data.loc[never, "upper"] = np.inf
+    data.loc[never, "lower"] = np.minimum(data.loc[never, "lower"].clip(lower=5.0), 40.0)
+    for options in ({}, {"cluster": "patient"}):
+        with pytest.warns(regen.DataWarning, match=r"arm\[T.usual\] runs to infinity"):
+            fit = regen.fit_ph("~ arm + x", data, **options)
+        row = fit.summary.loc["arm[T.usual]"]
+        assert row["hazard_ratio_ci_lower"] < 1e-3 and row["hazard_ratio_ci_upper"] == np.inf
+        assert row["p_value"] > 0.9
+        assert fit.summary.loc["x", "hazard_ratio_ci_upper"] < 10     # the others are estimated
+    loaded = regen.load_model(fit.save(tmp_path / "boundary.json"))
+    assert loaded.bse["arm[T.usual]"] == pytest.approx(fit.bse["arm[T.usual]"])
