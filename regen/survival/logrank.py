@@ -187,7 +187,8 @@ def _null_parts(low, up, stratum) -> list[_NullFit]:
         # fitted on the distinct intervals (a few hundred), evaluated on every row
         collapsed, _, _, start = interval_problem(low[rows], up[rows], no_covariate, ones)
         solution = collapsed.maximise(np.zeros(0), start, fixed_beta=True)
-        likelihood = interval_problem(low[rows], up[rows], no_covariate, ones, collapse=False)[0]
+        likelihood = interval_problem(low[rows], up[rows], no_covariate, ones, collapse=False,
+                                      start=False)[0]
         terms = likelihood.row_terms(solution.beta, solution.u)
         psi = np.zeros(len(rows))
         kept = likelihood.informative

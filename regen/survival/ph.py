@@ -77,11 +77,12 @@ MAX_SUPPORT = 2000
 # ---------------------------------------------------------------------- data --
 
 def interval_problem(low: np.ndarray, up: np.ndarray, X: np.ndarray, w: np.ndarray, *,
-                     collapse: bool = True):
+                     collapse: bool = True, start: bool = True):
     """The PH likelihood of rows (l, u] with covariates X, and the support intervals.
 
     Rows with identical (run of support intervals, covariates) are counted once with
-    their summed weight (``collapse=False``: every row kept, in order). Returns
+    their summed weight (``collapse=False``: every row kept, in order; ``start=False``:
+    no start, for evaluating a fit on the rows). Returns
     ``(likelihood, q, p, start_u)``; ``start_u`` is the log cumulative hazard at beta = 0
     (:func:`null_baseline`), where every fit starts.
     """
@@ -106,7 +107,7 @@ def interval_problem(low: np.ndarray, up: np.ndarray, X: np.ndarray, w: np.ndarr
         weight = w
     a_, b_ = keys[:, 0].astype(np.int64), keys[:, 1].astype(np.int64)
     likelihood = PHLikelihood(a_, b_, keys[:, 2:], weight, K)
-    return likelihood, q, p, null_baseline(a_, b_, weight, K)
+    return likelihood, q, p, null_baseline(a_, b_, weight, K) if start else None
 
 
 def null_baseline(a: np.ndarray, b: np.ndarray, w: np.ndarray, K: int) -> np.ndarray:
@@ -311,7 +312,7 @@ def robust_covariance(low, up, w, X, codes, solution, rows_of_inverse) -> np.nda
     clusters' scores), its coefficient block: ``rows_of_inverse`` are A^-1's rows of the
     coefficients."""
     keep = w > 0
-    likelihood, _, _, _ = interval_problem(low, up, X, w, collapse=False)
+    likelihood = interval_problem(low, up, X, w, collapse=False, start=False)[0]
     terms = likelihood.row_terms(solution.beta, solution.u)
     clusters = codes[keep][likelihood.informative]
     n_clusters = int(codes.max() + 1)

@@ -131,8 +131,8 @@ class PHLikelihood:
         f = np.empty(len(A))
         r = self.right
         f[r] = -A[r]
-        D = B[~r] - A[~r]
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):   # a trial step out to inf: -inf
+            D = B[~r] - A[~r]
             f[~r] = -A[~r] + np.log(-np.expm1(-D))
         return float(self.w @ f)
 
@@ -145,8 +145,9 @@ class PHLikelihood:
         fs, ft, fss, ftt, fst = (np.zeros(n) for _ in range(5))
         f[r], fs[r], fss[r] = -A[r], -A[r], -A[r]
         a_, b_ = A[~r], B[~r]
-        D = b_ - a_
-        with np.errstate(over="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore"):
+            D = b_ - a_
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             g1 = 1.0 / np.expm1(D)
             f[~r] = -a_ + np.log(-np.expm1(-D))
         g2 = -g1 * (1.0 + g1)
