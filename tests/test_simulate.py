@@ -313,3 +313,216 @@ def test_bad_write_format_raises(tmp_path):
     with pytest.raises(ValueError, match="format"):
         cohort(3, seed=1).write(tmp_path, format="json")
     assert not any(tmp_path.iterdir())
+
+
+# ------------------------------------- patient effects, treatment number, retreatment --
+
+EVENT_COLUMNS = ["patient_id", "treatment_id", "nerve", "side", "distance_mm", "age", "diabetes",
+                 "velocity_mm_per_day", "recovery_day", "responder", "relief_end_day",
+                 "baseline_pain", "smoker", "procedure", "treatment_number", "patient_effect"]
+SIDES = ["patient_id", "nerve", "side"]
+
+
+def _fixed_log_velocity(sim: SimulatedCohort) -> pd.Series:
+    """log v less the patient effect, the treatment number and the per-nerve noise."""
+    ev, truth = sim.events, sim.truth
+    return (np.log(truth["velocity_mm_per_day"])
+            + np.log(truth["age_velocity_ratio_per_decade"]) * (ev["age"] - truth["reference_age"]) / 10
+            + np.log(truth["diabetes_velocity_ratio"]) * ev["diabetes"]
+            + np.log(truth["smoker_velocity_ratio"]) * ev["smoker"])
+
+
+def _with_previous(sim: SimulatedCohort) -> pd.DataFrame:
+    """Treatments with their events, the relief end of their procedure (the later of its
+    sides, NaN unless every side responded) and the next treatment of the nerve and side."""
+    t = sim.treatments.merge(sim.events, on=["treatment_id", "patient_id", "nerve", "side",
+                                             "distance_mm", "procedure"], validate="one_to_one")
+    procedure = t.groupby(["patient_id", "treated_on"])
+    t["procedure_end"] = procedure["relief_end_day"].transform("max").where(
+        procedure["responder"].transform("all"))
+    t = t.sort_values([*SIDES, "treated_on"])
+    nxt = t.groupby(SIDES)
+    t["next_on"] = nxt["treated_on"].shift(-1)
+    t["next_id"] = nxt["treatment_id"].shift(-1)
+    return t
+
+
+def test_events_columns_are_the_documented_ones(sim):
+    assert list(sim.events.columns) == EVENT_COLUMNS
+    doc = " ".join(SimulatedCohort.__doc__.split())
+    assert ", ".join(EVENT_COLUMNS) in doc
+
+
+def test_patient_sd_log_zero_is_the_default_cohort():
+    default = cohort(200, seed=21)
+    zero = cohort(200, seed=21, patient_sd_log=0.0, retreatment_velocity_ratio=1.0)
+    for name in ("patients", "treatments", "visits", "events"):
+        pd.testing.assert_frame_equal(getattr(zero, name), getattr(default, name), check_exact=True)
+    assert zero.truth == default.truth
+    assert (default.events["patient_effect"] == 0).all()
+    numbers = default.treatments.sort_values([*SIDES, "treated_on"]).groupby(SIDES).cumcount() + 1
+    assert (default.events["treatment_number"] == numbers.sort_index()).all()
+    assert set(default.events["treatment_number"]) == {1, 2}
+
+
+def test_a_patient_effect_changes_only_the_truth_and_outcomes_with_random_retreatment():
+    plain = cohort(300, seed=8)
+    shared = cohort(300, seed=8, patient_sd_log=0.5)
+    pd.testing.assert_frame_equal(shared.patients, plain.patients, check_exact=True)
+    pd.testing.assert_frame_equal(shared.treatments, plain.treatments, check_exact=True)
+    pd.testing.assert_frame_equal(shared.visits[["treatment_id", "visit_date"]],
+                                  plain.visits[["treatment_id", "visit_date"]], check_exact=True)
+    # log v moved by exactly the patient's effect, the same for all of a patient's nerves
+    moved = np.log(shared.events["velocity_mm_per_day"] / plain.events["velocity_mm_per_day"])
+    np.testing.assert_allclose(moved, shared.events["patient_effect"], atol=1e-12)
+    assert (shared.events.groupby("patient_id")["patient_effect"].nunique() == 1).all()
+    assert not shared.visits["numb"].equals(plain.visits["numb"])
+    # the same standard normals behind b_j whatever its SD
+    double = cohort(300, seed=8, patient_sd_log=1.0)
+    np.testing.assert_allclose(double.events["patient_effect"], 2 * shared.events["patient_effect"])
+
+
+def test_patient_effect_has_its_sd_and_is_shared_by_a_patients_treatments():
+    sim = cohort(3000, seed=17, patient_sd_log=0.4, retreat="on_relief_end")
+    ev = sim.events
+    per_patient = ev.groupby("patient_id")["patient_effect"]
+    assert (per_patient.nunique() == 1).all()
+    np.testing.assert_allclose(per_patient.first().std(), 0.4, rtol=0.04)
+    assert sim.truth["patient_sd_log"] == 0.4
+    # log v less its fixed terms: two nerves of one patient covary by sigma_p^2 ...
+    residual = np.log(ev["velocity_mm_per_day"]) - _fixed_log_velocity(sim)
+    pairs = residual.groupby(ev["patient_id"]).agg(["first", "last", "size"])
+    pairs = pairs[pairs["size"] >= 2]
+    assert len(pairs) > 1500
+    np.testing.assert_allclose(np.cov(pairs["first"], pairs["last"])[0, 1], 0.16, atol=0.025)
+    # ... and less the patient effect, they are independent with SD sigma_v
+    within = residual - ev["patient_effect"]
+    np.testing.assert_allclose(within.std(), 0.25, rtol=0.04)
+    again = within.groupby(ev["patient_id"]).agg(["first", "last", "size"])
+    again = again[again["size"] >= 2]
+    assert abs(np.cov(again["first"], again["last"])[0, 1]) < 0.01
+
+
+@pytest.mark.parametrize("retreat", ["random", "on_relief_end"])
+def test_retreatment_velocity_ratio_scales_velocity_per_earlier_treatment(retreat):
+    sim = cohort(600, seed=13, retreat=retreat, retreatment_velocity_ratio=0.8,
+                 velocity_sd_log=0.0, patient_sd_log=0.3)
+    ev = sim.events
+    residual = np.log(ev["velocity_mm_per_day"]) - _fixed_log_velocity(sim) - ev["patient_effect"]
+    np.testing.assert_allclose(residual, np.log(0.8) * (ev["treatment_number"] - 1), atol=1e-12)
+    assert ev["treatment_number"].max() >= (2 if retreat == "random" else 3)
+    assert sim.truth["retreatment_velocity_ratio"] == 0.8
+
+
+@pytest.fixture(scope="module")
+def chain() -> SimulatedCohort:
+    return cohort(800, seed=31, retreat="on_relief_end", retreat_delay_days=10, max_treatments=4,
+                  dropout_per_year=0.0, time_columns=("day", "visit_date"))
+
+
+def test_on_relief_end_retreats_after_the_visit_that_saw_relief_end(chain):
+    t = _with_previous(chain)
+    visits = chain.visits.merge(t[["treatment_id", "procedure_end"]], on="treatment_id")
+    seen = visits[visits["day"] >= visits["procedure_end"]].groupby("treatment_id")["visit_date"].min()
+    last = chain.visits.groupby("treatment_id")["visit_date"].max()
+    retreated = t.dropna(subset=["next_on"])
+    assert len(retreated) > 300
+    gap = (retreated["next_on"] - retreated["treated_on"]).dt.days
+    assert (gap > retreated["procedure_end"]).all()     # after relief ended (NaN: fails)
+    # the next treatment is 1-10 days after the first kept visit on or after the end, which is
+    # the earlier treatment's last visit
+    at = seen.reindex(retreated["treatment_id"]).to_numpy()
+    assert (at == last.loc[retreated["treatment_id"]].to_numpy()).all()
+    delay = (retreated["next_on"].to_numpy() - at) / np.timedelta64(1, "D")
+    assert ((delay >= 1) & (delay <= 10)).all() and {1, 10} <= set(delay)
+    # the retreatment's baseline visit is not before that visit
+    baseline = chain.visits[chain.visits["day"] <= 0].set_index("treatment_id")["visit_date"]
+    assert (baseline.loc[retreated["next_id"]].to_numpy() >= at).all()
+
+
+def test_on_relief_end_retreats_responders_only_and_all_it_can(chain):
+    t = _with_previous(chain)
+    retreated = t["next_on"].notna()
+    assert t.loc[retreated, "responder"].all()
+    assert not t.loc[~t["responder"], "next_on"].notna().any()
+    counts = t.groupby(SIDES).size()
+    assert counts.max() == 4 and (counts == 4).sum() > 10
+    assert (t.groupby(SIDES)["treatment_number"].agg(list)
+            .map(lambda n: n == list(range(1, len(n) + 1)))).all()
+    assert chain.treatments["treated_on"].max() <= pd.Timestamp(chain.truth["end_date"])
+    assert set(t["treatment_number"]) == {1, 2, 3, 4}
+    # No dropout here: a procedure every side of which responded, whose end a kept visit saw
+    # early enough, is retreated unless it is the fourth.
+    visits = chain.visits.merge(t[["treatment_id", "procedure_end"]], on="treatment_id")
+    seen = visits[visits["day"] >= visits["procedure_end"]].groupby("treatment_id")["visit_date"].min()
+    room = seen.reindex(t["treatment_id"]).to_numpy() + np.timedelta64(10, "D") \
+        <= np.datetime64(chain.truth["end_date"])
+    should = room & (t["treatment_number"] < 4).to_numpy()
+    assert should.sum() > 300
+    assert retreated.to_numpy()[should].all()
+
+
+def test_on_relief_end_cohorts_read_back_with_their_treatment_numbers(chain, tmp_path):
+    import regen
+
+    read = regen.read_cohort(chain.write(tmp_path))
+    number = read.treatments.set_index("treatment_id")["treatment_number"]
+    events = chain.events.set_index("treatment_id")["treatment_number"]
+    assert (number.loc[events.index].to_numpy() == events.to_numpy()).all()
+    episodes = read.episodes("relief").set_index("treatment_id")
+    assert (episodes["treatment_number"].to_numpy() == events.loc[episodes.index].to_numpy()).all()
+    t = _with_previous(chain)
+    retreated = t.loc[t["next_on"].notna(), "treatment_id"]
+    ended = episodes.loc[episodes.index.intersection(retreated)]
+    assert len(ended) > 0.9 * len(retreated)
+    assert np.isfinite(ended["upper"]).all()
+    assert (ended["status"] == "interval_censored").all()
+
+
+def test_on_relief_end_draws_a_patients_procedures_whatever_the_others_chains():
+    plain = cohort(400, seed=5, retreat="on_relief_end")
+    shared = cohort(400, seed=5, retreat="on_relief_end", patient_sd_log=0.5)
+    pd.testing.assert_frame_equal(shared.patients, plain.patients, check_exact=True)
+    first = plain.events["treatment_number"] == 1
+    assert (shared.events["treatment_number"] == 1).sum() == first.sum()
+    keys = ["patient_id", "nerve", "side", "treated_on", "distance_mm", "procedure"]
+    pd.testing.assert_frame_equal(
+        shared.treatments.loc[(shared.events["treatment_number"] == 1).to_numpy(), keys]
+        .reset_index(drop=True),
+        plain.treatments.loc[first.to_numpy(), keys].reset_index(drop=True))
+    index = shared.events[shared.events["treatment_number"] == 1].reset_index(drop=True)
+    moved = np.log(index["velocity_mm_per_day"] / plain.events.loc[first, "velocity_mm_per_day"]
+                   .reset_index(drop=True))
+    np.testing.assert_allclose(moved, index["patient_effect"], atol=1e-12)
+    assert shared.truth["p_retreat"] is None and shared.truth["retreat"] == "on_relief_end"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "name"),
+    [
+        ({"patient_sd_log": -0.1}, ValueError, "patient_sd_log"),
+        ({"patient_sd_log": float("inf")}, ValueError, "patient_sd_log"),
+        ({"patient_sd_log": "0.4"}, TypeError, "patient_sd_log"),
+        ({"retreatment_velocity_ratio": 0}, ValueError, "retreatment_velocity_ratio"),
+        ({"retreatment_velocity_ratio": -1.0}, ValueError, "retreatment_velocity_ratio"),
+        ({"retreat": "sometimes"}, ValueError, "retreat"),
+        ({"retreat": None}, TypeError, "retreat"),
+        ({"retreat_delay_days": 0}, ValueError, "retreat_delay_days"),
+        ({"retreat_delay_days": 2.5}, TypeError, "retreat_delay_days"),
+        ({"max_treatments": 0}, ValueError, "max_treatments"),
+        ({"max_treatments": True}, TypeError, "max_treatments"),
+        ({"retreat": "on_relief_end", "p_retreat": 0.5}, ValueError, "p_retreat"),
+        ({"retreat": "on_relief_end", "p_retreat": 0.0}, ValueError, "max_treatments=1"),
+    ],
+)
+def test_bad_retreatment_arguments_raise_naming_them(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        cohort(5, seed=1, **kwargs)
+
+
+def test_on_relief_end_needs_no_minimum_date_range():
+    with pytest.raises(ValueError, match="retreatments need"):
+        cohort(20, seed=1, start_date="2024-01-01", end_date="2024-03-01")
+    sim = cohort(20, seed=1, start_date="2024-01-01", end_date="2024-03-01",
+                 retreat="on_relief_end", p_retreat=0.2)
+    assert sim.treatments["treated_on"].between("2024-01-01", "2024-03-01").all()

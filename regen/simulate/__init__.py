@@ -18,10 +18,12 @@ The model
 ---------
 For treatment :math:`i` of patient :math:`j` (age :math:`a_i` at treatment,
 diabetes :math:`D_j`, smoking :math:`S_j`, distance :math:`d_i` in mm from the
-freeze site to the territory)::
+freeze site to the territory, :math:`n_i` earlier treatments of the nerve and side
+plus one)::
 
     log v_i = log v_ref + log(r_age) (a_i - 50) / 10 + log(r_dm) D_j
-              + log(r_smk) S_j + sigma_v eps_i,            eps_i ~ N(0, 1)
+              + log(r_smk) S_j + log(r_re) (n_i - 1)
+              + b_j + sigma_v eps_i,         b_j ~ N(0, sigma_p^2), eps_i ~ N(0, 1)
     T_i     = L + d_i / v_i                                (recovery day)
     numb_i(t)     = 1{1 <= t < T_i},  0 at baseline (t <= 0)
     R_i           ~ Bernoulli(p_resp)                      (responder)
@@ -35,6 +37,11 @@ symbol             meaning                                         truth key / e
 v_ref              median velocity at age 50, no diabetes,         ``velocity_mm_per_day``
                    non-smoker (mm/day)
 sigma_v            SD of log velocity between treated nerves       ``velocity_sd_log``
+                   of one patient
+sigma_p, b_j       SD and value of the patient effect, shared by   ``patient_sd_log``,
+                   all of patient j's treatments (a frailty)       ``patient_effect``
+n_i, r_re          treatment number (1: the index treatment) and   ``treatment_number``,
+                   velocity ratio per earlier treatment            ``retreatment_velocity_ratio``
 L                  lag: Wallerian degeneration and axon sprouting  ``lag_days``
 r_age              velocity ratio per decade above 50              ``age_velocity_ratio_per_decade``
 r_dm, r_smk        velocity ratios for diabetes and smoking        ``diabetes_velocity_ratio``,
@@ -53,8 +60,8 @@ B_i                recorded baseline pain, integer 3-10            ``baseline_pa
 Observation: one baseline visit per treatment on a day in [-14, 0], then the
 visit ``schedule`` with integer jitter, missed visits (``p_missed``), dropout
 (``dropout_per_year`` is the probability of leaving follow-up within a year)
-and, for a retreatment of the same nerve and side 90-300 days later, the end of
-the earlier treatment's visits at the retreatment date. Relieved pain is about
+and, at a retreatment of the same nerve and sides, the end of the earlier
+treatment's visits (none on or after the retreatment's day). Relieved pain is about
 25-35 % of baseline, with visit-to-visit noise (SD ``pain_noise_sd``); by
 default the noise is clipped so that it never crosses the 50 % line, hence relief
 and numbness episodes are exactly derivable from the truth (with the default
@@ -62,25 +69,56 @@ and numbness episodes are exactly derivable from the truth (with the default
 visit can score above the line and an unrelieved one below it, as real pain
 scores do (see ``docs/episodes.md``). The procedure (decompression or not)
 has no effect in the truth: a null covariate for the models to find null.
+
+Retreatment
+-----------
+``retreat="random"``: with ``p_retreat``, a patient's index procedure is done
+again once, 90-300 days later, whatever its relief; each procedure has its own
+exponential dropout time. ``retreat="on_relief_end"``: the practice retreats
+when pain comes back. When every side of a procedure responded and a kept visit
+(not missed, before dropout) falls on or after relief ended (the later E_i of
+the sides), the next procedure on the same nerve, sides and site is 1 to
+``retreat_delay_days`` days (uniform) after the first such visit, so the visit
+that saw relief end stays in the earlier treatment's follow-up; the new
+baseline visit is not before it. Chains stop at ``max_treatments`` procedures,
+at ``end_date``, at dropout (one exponential time per patient from the index
+day: memoryless, so the same law as one per procedure), and at a procedure that
+some side did not respond to or whose end of relief no kept visit saw.
+
+The patient effects come from a random stream of their own (seeded by
+``[seed, 1]``, standard normals times ``patient_sd_log``): ``patient_sd_log=0``
+leaves every cohort as it was, and cohorts that differ only in
+``patient_sd_log`` share every other draw (with ``"random"``, identical
+patients and treatments tables). With ``"on_relief_end"`` each round of
+procedures (every patient's r-th) is drawn for all patients, so a patient's
+draws do not depend on the other patients' chains.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from regen.simulate.result import SimulatedCohort
 from regen.simulate.settings import (
     BASELINE_PAIN,
+    BASELINE_WINDOW_DAYS,
     DEFAULT_NERVE_MIX,
+    DEFAULT_P_RETREAT,
+    HEADACHE_NERVES,
+    MIDLINE_NERVES,
     NERVE_DISTANCES,
+    POPULATION,
+    REFERENCE_AGE,
+    RELIEF_EXTENSION_SHAPE,
+    RELIEF_THRESHOLD,
+    RELIEVED_PAIN_FRACTION,
     RETREAT_GAP_DAYS,
     Settings,
     check_settings,
@@ -88,136 +126,7 @@ from regen.simulate.settings import (
 
 __all__ = ["DEFAULT_NERVE_MIX", "NERVE_DISTANCES", "SimulatedCohort", "cohort", "example"]
 
-_MIDLINE_NERVES = ("third_occipital",)
-_HEADACHE_NERVES = ("greater_occipital", "lesser_occipital", "third_occipital")
-_REFERENCE_AGE = 50
-_BASELINE_WINDOW_DAYS = (-14, 0)
-_RELIEF_THRESHOLD = 0.5
-_RELIEF_EXTENSION_SHAPE = 2.0
-_RELIEVED_PAIN_FRACTION = (0.25, 0.35)
-_POPULATION = {
-    "p_female": 0.6, "age_mean": 52.0, "age_sd": 13.0, "age_range": [25, 85],
-    "p_diabetes": 0.15, "p_smoker": 0.2, "bmi_mean": 27.0, "bmi_sd": 5.0, "bmi_range": [16, 50],
-}
-_FORMATS = ("csv", "parquet", "xlsx")
-_EXCEL_MAX_ROWS = 1_048_575  # one row is the header
-
-
-@dataclass(frozen=True, repr=False, eq=False)
-class SimulatedCohort:
-    """A simulated cohort: the three follow-up tables, the truth and the latent events.
-
-    Parameters
-    ----------
-    patients, treatments, visits : pandas.DataFrame
-        The follow-up tables in the schema of :mod:`regen.tables` (dates as
-        ``datetime64``, booleans as ``bool``; ``treatments`` has no ``age``).
-    truth : dict
-        Every parameter used, JSON-serialisable (``json.dumps(sim.truth)``).
-    events : pandas.DataFrame
-        One row per treatment: ``patient_id, treatment_id, nerve, side,
-        distance_mm, age, diabetes, velocity_mm_per_day, recovery_day,
-        responder, relief_end_day, baseline_pain, smoker, procedure``.
-
-    Examples
-    --------
-    >>> from regen.simulate import cohort
-    >>> sim = cohort(20, seed=1)
-    >>> len(sim.events) == len(sim.treatments), sim.truth["velocity_mm_per_day"]
-    (True, 1.4)
-    """
-
-    patients: pd.DataFrame
-    treatments: pd.DataFrame
-    visits: pd.DataFrame
-    truth: dict[str, Any]
-    events: pd.DataFrame
-
-    def __repr__(self) -> str:
-        return (
-            f"SimulatedCohort(patients={len(self.patients)}, treatments={len(self.treatments)}, "
-            f"visits={len(self.visits)}, seed={self.truth['seed']})"
-        )
-
-    def write(self, folder: str | os.PathLike[str], format: str = "csv", *,
-              force: bool = False) -> Path:
-        """Write the three tables as files that :func:`regen.read_cohort` reads.
-
-        Parameters
-        ----------
-        folder : str or path-like
-            Output folder, created if missing. Files regen wrote there before are
-            replaced; any other file of the same name is refused
-            (:class:`~regen.exceptions.OutputError`) unless ``force=True``. A table
-            file of another format already in the folder (``visits.csv`` when writing
-            Parquet) is refused whatever ``force`` says: the folder would then hold
-            two files for one table.
-        format : {"csv", "parquet", "xlsx"}
-            ``csv`` and ``parquet`` write ``patients``, ``treatments`` and
-            ``visits`` files; ``xlsx`` writes one workbook ``cohort.xlsx`` with
-            three sheets. Dates are ISO ``YYYY-MM-DD`` text in every format;
-            booleans are ``yes``/``no`` in CSV and native booleans otherwise.
-        force : bool, default False
-            Replace files of the same name that regen did not write.
-
-        Returns
-        -------
-        pathlib.Path
-            The folder (csv, parquet) or the workbook (xlsx) written.
-
-        Examples
-        --------
-        >>> import tempfile
-        >>> sim = cohort(5, seed=2)
-        >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     sorted(p.name for p in sim.write(tmp).iterdir())
-        ['.regen-manifest.json', 'patients.csv', 'treatments.csv', 'visits.csv']
-        """
-        if not isinstance(format, str) or format.lower() not in _FORMATS:
-            raise ValueError(f"format must be one of {', '.join(_FORMATS)}; got {format!r}")
-        if not isinstance(folder, str | os.PathLike):
-            raise TypeError(f"folder must be a path, got {type(folder).__name__}")
-        fmt = format.lower()
-        tables = {
-            "patients": _file_frame(self.patients, text_booleans=fmt == "csv"),
-            "treatments": _file_frame(self.treatments, text_booleans=fmt == "csv"),
-            "visits": _file_frame(self.visits, text_booleans=fmt == "csv"),
-        }
-        if fmt == "xlsx" and len(tables["visits"]) > _EXCEL_MAX_ROWS:
-            raise ValueError(
-                f"an Excel sheet holds at most {_EXCEL_MAX_ROWS:,} rows; the visits table has "
-                f"{len(tables['visits']):,}. Write csv or parquet instead."
-            )
-        from regen._write import Outputs
-        from regen.exceptions import OutputError
-        from regen.io import input_files
-
-        outputs = Outputs(force=force)
-        out = outputs.folder(folder)
-        if fmt == "xlsx":
-            return outputs.write_workbook(tables, outputs.file(out / "cohort.xlsx"))
-        paths = {name: out / f"{name}.{fmt}" for name in tables}
-        others = [p for p in input_files(out) if p.name not in {q.name for q in paths.values()}]
-        if others:
-            raise OutputError(f"{out} already holds {', '.join(p.name for p in others)}; "
-                              f"{fmt} files beside them would give a table two files and the "
-                              "folder could not be read: choose another folder, or move them")
-        outputs.files(paths.values())
-        for name, frame in tables.items():
-            outputs.write_table(frame, paths[name])
-        return out
-
-
-def _file_frame(frame: pd.DataFrame, *, text_booleans: bool) -> pd.DataFrame:
-    """Dates to ISO text and (for CSV) booleans to yes/no, on a copy."""
-    out = frame.copy()
-    for name in out.columns:
-        values = out[name]
-        if pd.api.types.is_datetime64_any_dtype(values):
-            out[name] = np.datetime_as_string(values.to_numpy().astype("datetime64[D]"))
-        elif text_booleans and pd.api.types.is_bool_dtype(values):
-            out[name] = np.where(values.to_numpy(), "yes", "no")
-    return out
+_NEVER = np.iinfo(np.int64).max  # days to the next procedure when there is none
 
 
 def cohort(
@@ -226,13 +135,18 @@ def cohort(
     seed: int | None = None,
     velocity_mm_per_day: float = 1.4,
     velocity_sd_log: float = 0.25,
+    patient_sd_log: float = 0.0,
     lag_days: float = 10.0,
     age_velocity_ratio_per_decade: float = 0.93,
     diabetes_velocity_ratio: float = 0.8,
     smoker_velocity_ratio: float = 0.95,
+    retreatment_velocity_ratio: float = 1.0,
     nerves: Mapping[str, float] | None = None,
     p_bilateral: float = 0.3,
-    p_retreat: float = 0.2,
+    p_retreat: float = DEFAULT_P_RETREAT,
+    retreat: str = "random",
+    retreat_delay_days: int = 14,
+    max_treatments: int = 5,
     p_decompression: float = 0.1,
     schedule: Sequence[int] = (7, 30, 60, 90, 120, 180, 270, 365),
     jitter_days: int = 3,
@@ -253,7 +167,8 @@ def cohort(
 
     Each patient has one index procedure on one nerve (unilateral, bilateral
     with ``p_bilateral``, or midline), possibly repeated on the same nerve and
-    sides 90-300 days later. The model is in the module docstring.
+    sides: once 90-300 days later (``retreat="random"``), or each time relief is
+    seen to end (``"on_relief_end"``). The model is in the module docstring.
 
     Parameters
     ----------
@@ -265,13 +180,21 @@ def cohort(
     velocity_mm_per_day : float, default 1.4
         Median regrowth velocity at age 50, no diabetes, non-smoker (> 0).
     velocity_sd_log : float, default 0.25
-        SD of log velocity between treated nerves (>= 0).
+        SD of log velocity between treated nerves of one patient (>= 0).
+    patient_sd_log : float, default 0.0
+        SD of a patient effect on log velocity shared by all of a patient's
+        treatments (>= 0; ``events.patient_effect``). Drawn apart from everything
+        else: 0 draws nothing, and with ``retreat="random"`` changing it changes only
+        the velocities and what follows from them.
     lag_days : float, default 10.0
         Days before regrowth starts (Wallerian degeneration), >= 0.
     age_velocity_ratio_per_decade : float, default 0.93
         Multiplicative change of velocity per 10 years above age 50 (> 0).
     diabetes_velocity_ratio, smoker_velocity_ratio : float, default 0.8, 0.95
         Multiplicative change of velocity with diabetes / smoking (> 0).
+    retreatment_velocity_ratio : float, default 1.0
+        Multiplicative change of velocity per earlier treatment of the same nerve
+        and side (> 0; no random draw).
     nerves : mapping of str to float, optional
         Expected share of treatments per nerve (normalised to sum 1; each
         patient is treated on one nerve, chosen so that bilateral treatments do
@@ -280,7 +203,18 @@ def cohort(
     p_bilateral : float, default 0.3
         Probability that a lateral nerve is treated left and right together.
     p_retreat : float, default 0.2
-        Probability of a retreatment of the same nerve and sides 90-300 days later.
+        Probability of a retreatment of the same nerve and sides 90-300 days later,
+        with ``retreat="random"`` only: any other value with ``"on_relief_end"``
+        raises :class:`ValueError` (``max_treatments=1`` turns retreatment off).
+    retreat : {"random", "on_relief_end"}, default "random"
+        ``random``: retreat with ``p_retreat``. ``on_relief_end``: retreat a
+        procedure every side of which responded, after the first kept visit on or
+        after its relief ended (module docstring, Retreatment).
+    retreat_delay_days : int, default 14
+        ``on_relief_end``: the retreatment is 1 to this many days (uniform) after
+        the visit that saw relief end (>= 1).
+    max_treatments : int, default 5
+        ``on_relief_end``: most procedures per patient, the index one included (>= 1).
     p_decompression : float, default 0.1
         Probability that a procedure is ``cryo_with_decompression`` (no effect).
     schedule : sequence of int, default (7, 30, 60, 90, 120, 180, 270, 365)
@@ -290,7 +224,8 @@ def cohort(
     p_missed : float, default 0.1
         Probability that a scheduled visit is missed.
     dropout_per_year : float, default 0.15
-        Probability of leaving follow-up within a year (exponential time).
+        Probability of leaving follow-up within a year (exponential time, from
+        each procedure; with ``on_relief_end``, from the patient's index procedure).
     p_misclassified : float, default 0.0
         Probability that a post-treatment ``numb`` flag is flipped.
     p_response : float, default 0.8
@@ -327,20 +262,25 @@ def cohort(
     True
     """
     settings = check_settings(dict(locals()))
+    effect = _patient_effects(settings)
     # One random stream: the order of these calls fixes the cohort drawn for a seed.
     rng = np.random.default_rng(settings.seed)
     patients = _patients(rng, settings)
-    procedures = _procedures(rng, settings, patients)
-    treatments = _treatments(patients, procedures)
-    latent = _latent(rng, settings, patients, treatments)
-    visits = _visits(rng, settings, procedures)
+    if settings.retreat == "random":
+        procedures = _procedures(rng, settings, patients)
+        treatments = _treatments(patients, procedures)
+        draws = _latent_draws(rng, settings, treatments.procedure.size)
+        latent = _latent(draws, settings, patients, treatments, effect)
+        visits = _visits(rng, settings, procedures)
+    else:
+        procedures, treatments, latent, visits = _chains(rng, settings, patients, effect)
     numb, numbness = _numbness(rng, settings, latent, visits)
     pain, headache = _pain(rng, settings, latent, visits)
     outcomes = _Outcomes(numb, numbness, pain, headache)
     patient_table, treatment_table, visit_table, events = _tables(
-        settings, patients, procedures, treatments, latent, visits, outcomes
+        settings, patients, procedures, treatments, latent, visits, outcomes, effect
     )
-    return SimulatedCohort(patient_table, treatment_table, visit_table, _truth(settings), events)
+    return SimulatedCohort(patient_table, treatment_table, visit_table, settings.truth(), events)
 
 
 @dataclass(frozen=True, eq=False)
@@ -364,13 +304,13 @@ class _Patients:
 
 def _patients(rng: np.random.Generator, settings: Settings) -> _Patients:
     """Draw the patients and their index procedure."""
-    n, pop, probs, names = settings.n_patients, _POPULATION, settings.probabilities, list(settings.nerves)
+    n, pop, probs, names = settings.n_patients, POPULATION, settings.probabilities, list(settings.nerves)
     sex = np.where(rng.random(n) < pop["p_female"], "F", "M")
     age0 = np.rint(np.clip(rng.normal(pop["age_mean"], pop["age_sd"], n), *pop["age_range"]))
     diabetes = rng.random(n) < pop["p_diabetes"]
     smoker = rng.random(n) < pop["p_smoker"]
     bmi = np.round(np.clip(rng.normal(pop["bmi_mean"], pop["bmi_sd"], n), *pop["bmi_range"]), 1)
-    lateral = np.array([name not in _MIDLINE_NERVES for name in names])
+    lateral = np.array([name not in MIDLINE_NERVES for name in names])
     weight = np.array(list(settings.nerves.values())) / (1 + probs["p_bilateral"] * lateral)
     nerve = rng.choice(len(names), size=n, p=weight / weight.sum())
     midline = ~lateral[nerve]
@@ -399,6 +339,7 @@ class _Procedures:
     decompression: np.ndarray
     sides: np.ndarray  # treatments per procedure: 1, or 2 if bilateral
     first_treatment: np.ndarray  # row of the procedure's first treatment
+    number: np.ndarray  # 1 for the index procedure, then 2, 3, ... (same nerve and sides)
 
 
 def _procedures(rng: np.random.Generator, settings: Settings, patients: _Patients) -> _Procedures:
@@ -407,13 +348,14 @@ def _procedures(rng: np.random.Generator, settings: Settings, patients: _Patient
     again = np.flatnonzero(retreat)
     patient = np.concatenate([np.arange(settings.n_patients), again])
     day = np.concatenate([first_day, first_day[again] + gap[again]])
-    never = np.iinfo(np.int64).max
-    next_day = np.concatenate([np.where(retreat, gap, never), np.full(again.size, never)])
+    next_day = np.concatenate([np.where(retreat, gap, _NEVER), np.full(again.size, _NEVER)])
     order = np.lexsort((day, patient))
     patient, day, next_day = patient[order], day[order], next_day[order]
     decompression = rng.random(patient.size) < settings.probabilities["p_decompression"]
     sides = 1 + patients.bilateral[patient].astype(np.int64)
-    return _Procedures(patient, day, next_day, decompression, sides, np.cumsum(sides) - sides)
+    number = 1 + np.arange(patient.size) - np.searchsorted(patient, patient)
+    return _Procedures(patient, day, next_day, decompression, sides, np.cumsum(sides) - sides,
+                       number)
 
 
 @dataclass(frozen=True, eq=False)
@@ -427,6 +369,7 @@ class _Treatments:
     distance: np.ndarray
     day: np.ndarray
     age: np.ndarray
+    number: np.ndarray  # treatment number of the patient, nerve and side: 1, 2, ...
 
 
 def _treatments(patients: _Patients, procedures: _Procedures) -> _Treatments:
@@ -438,7 +381,8 @@ def _treatments(patients: _Patients, procedures: _Procedures) -> _Treatments:
     distance = patients.distance_lr[patient, np.minimum(side, 1)]
     day = procedures.day[procedure]
     age = _year(day) - patients.birth_year[patient]
-    return _Treatments(procedure, patient, side, patients.nerve[patient], distance, day, age)
+    return _Treatments(procedure, patient, side, patients.nerve[patient], distance, day, age,
+                       procedures.number[procedure])
 
 
 @dataclass(frozen=True, eq=False)
@@ -454,30 +398,50 @@ class _Latent:
     headache_base: np.ndarray  # headache days a month without relief
 
 
-def _latent(rng: np.random.Generator, settings: Settings, patients: _Patients,
-            treatments: _Treatments) -> _Latent:
-    """Draw each treatment's velocity, recovery, response, relief and baseline pain."""
-    n_treat, ratios = treatments.procedure.size, settings.ratios
+def _patient_effects(settings: Settings) -> np.ndarray:
+    """b_j per patient, from a stream of its own: the main stream, hence every other draw,
+    is the same whatever ``patient_sd_log``, and so are the standard normals behind b_j."""
+    if settings.patient_sd_log == 0:
+        return np.zeros(settings.n_patients)
+    z = np.random.default_rng([settings.seed, 1]).standard_normal(settings.n_patients)
+    return settings.patient_sd_log * z
+
+
+def _latent_draws(rng: np.random.Generator, settings: Settings, n: int) -> dict[str, np.ndarray]:
+    """The random numbers behind ``n`` treatments' latent values, in the stream's order."""
+    scale = settings.relief_extension_days / RELIEF_EXTENSION_SHAPE
+    return {  # a dict display is evaluated left to right: this is the order of the draws
+        "eps": rng.standard_normal(n),
+        "response": rng.random(n),
+        "extra": rng.gamma(RELIEF_EXTENSION_SHAPE, scale, n),
+        "baseline": rng.normal(settings.baseline_pain_mean, settings.baseline_pain_sd, n),
+        "relief_fraction": rng.uniform(*RELIEVED_PAIN_FRACTION, n),
+        "headache_base": rng.uniform(8, 24, n),
+    }
+
+
+def _latent(draws: Mapping[str, np.ndarray], settings: Settings, patients: _Patients,
+            treatments: _Treatments, effect: np.ndarray) -> _Latent:
+    """Each treatment's velocity, recovery, response, relief and baseline pain (no draws)."""
+    ratios, patient = settings.ratios, treatments.patient
     log_v = (
         math.log(settings.velocity_mm_per_day)
-        + math.log(ratios["age_velocity_ratio_per_decade"]) * (treatments.age - _REFERENCE_AGE) / 10
-        + math.log(ratios["diabetes_velocity_ratio"]) * patients.diabetes[treatments.patient]
-        + math.log(ratios["smoker_velocity_ratio"]) * patients.smoker[treatments.patient]
-        + settings.velocity_sd_log * rng.standard_normal(n_treat)
+        + math.log(ratios["age_velocity_ratio_per_decade"]) * (treatments.age - REFERENCE_AGE) / 10
+        + math.log(ratios["diabetes_velocity_ratio"]) * patients.diabetes[patient]
+        + math.log(ratios["smoker_velocity_ratio"]) * patients.smoker[patient]
+        + settings.velocity_sd_log * draws["eps"]
+        # both 0 at the defaults, and x + 0.0 is x: default cohorts are unchanged
+        + effect[patient]
+        + math.log(ratios["retreatment_velocity_ratio"]) * (treatments.number - 1)
     )
     velocity = np.exp(log_v)
     recovery = settings.lag_days + treatments.distance / velocity
-    responder = rng.random(n_treat) < settings.probabilities["p_response"]
-    scale = settings.relief_extension_days / _RELIEF_EXTENSION_SHAPE
-    extra = rng.gamma(_RELIEF_EXTENSION_SHAPE, scale, n_treat)
-    relief_end = np.where(responder, recovery + extra, np.nan)
+    responder = draws["response"] < settings.probabilities["p_response"]
+    relief_end = np.where(responder, recovery + draws["extra"], np.nan)
     bp = BASELINE_PAIN
-    drawn = rng.normal(settings.baseline_pain_mean, settings.baseline_pain_sd, n_treat)
-    baseline = np.rint(np.clip(drawn, bp["min"], bp["max"]))
-    relief_fraction = rng.uniform(*_RELIEVED_PAIN_FRACTION, n_treat)
-    headache_base = rng.uniform(8, 24, n_treat)
-    return _Latent(velocity, recovery, responder, relief_end, baseline, relief_fraction,
-                   headache_base)
+    baseline = np.rint(np.clip(draws["baseline"], bp["min"], bp["max"]))
+    return _Latent(velocity, recovery, responder, relief_end, baseline, draws["relief_fraction"],
+                   draws["headache_base"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -492,10 +456,20 @@ def _visits(rng: np.random.Generator, settings: Settings, procedures: _Procedure
     """Draw visits per procedure (both sides are assessed at the same visit), then dropout."""
     n_proc, probs = procedures.patient.size, settings.probabilities
     days, keep = _visit_days(rng, n_proc, settings.schedule, settings.jitter_days, probs["p_missed"])
-    yearly = probs["dropout_per_year"]
-    rate = -math.log1p(-yearly) / 365.25 if yearly < 1 else math.inf  # per day
-    dropout = rng.exponential(1 / rate, n_proc) if rate > 0 else np.full(n_proc, np.inf)
+    dropout = _dropout(rng, settings, n_proc)
     keep &= (days <= 0) | ((days <= dropout[:, None]) & (days < procedures.next_day[:, None]))
+    return _expand_visits(procedures, days, keep)
+
+
+def _dropout(rng: np.random.Generator, settings: Settings, n: int) -> np.ndarray:
+    """Days to leaving follow-up, exponential (``inf`` without dropout)."""
+    yearly = settings.probabilities["dropout_per_year"]
+    rate = -math.log1p(-yearly) / 365.25 if yearly < 1 else math.inf  # per day
+    return rng.exponential(1 / rate, n) if rate > 0 else np.full(n, np.inf)
+
+
+def _expand_visits(procedures: _Procedures, days: np.ndarray, keep: np.ndarray) -> _Visits:
+    """The kept visits (rows: procedures, columns: baseline then schedule) per treatment."""
     v_proc, v_slot = np.nonzero(keep)
     reps = procedures.sides[v_proc]
     treatment = np.repeat(procedures.first_treatment[v_proc], reps)
@@ -503,6 +477,99 @@ def _visits(rng: np.random.Generator, settings: Settings, procedures: _Procedure
     day = np.repeat(days[v_proc, v_slot], reps)
     sort = np.argsort(treatment, kind="stable")
     return _Visits(treatment[sort], day[sort])
+
+
+@dataclass(frozen=True, eq=False)
+class _Round:
+    """Round r of ``retreat="on_relief_end"``: the r-th procedure of each patient still in a
+    chain, its treatments, latent values and visits (rows: procedures; baseline, schedule)."""
+
+    procedures: _Procedures
+    treatments: _Treatments
+    offset: np.ndarray  # a treatment's place in its procedure: 0, or 1 (right, if bilateral)
+    latent: _Latent
+    days: np.ndarray
+    keep: np.ndarray
+    delay: np.ndarray  # days from the visit that saw relief end to the next procedure
+
+
+def _chains(rng: np.random.Generator, settings: Settings, patients: _Patients,
+            effect: np.ndarray) -> tuple[_Procedures, _Treatments, _Latent, _Visits]:
+    """Lay out ``retreat="on_relief_end"`` round by round (vectorised over patients): round r
+    holds every patient's r-th procedure, whose relief ends and visits fix round r + 1."""
+    n = settings.n_patients
+    leaves = patients.first_day + _dropout(rng, settings, n)  # one dropout per patient
+    who, day = np.arange(n), patients.first_day
+    earliest = np.full(n, BASELINE_WINDOW_DAYS[0])  # earliest baseline day
+    rounds = []
+    for number in range(1, settings.max_treatments + 1):
+        done = _round(rng, settings, patients, effect, leaves, (who, day, earliest), number)
+        rounds.append(done)
+        go = done.procedures.next_day != _NEVER
+        if not go.any():
+            break
+        # a retreatment's baseline visit is not before the visit that saw relief end
+        who, day, earliest = who[go], day[go] + done.procedures.next_day[go], -done.delay[go]
+    return _assemble(patients, rounds)
+
+
+def _round(rng: np.random.Generator, settings: Settings, patients: _Patients,
+           effect: np.ndarray, leaves: np.ndarray,
+           at: tuple[np.ndarray, np.ndarray, np.ndarray], number: int) -> _Round:
+    """Procedure ``number`` of the patients ``at[0]`` on days ``at[1]``: its draws (made for
+    every patient, so a patient's draws do not depend on the others' chains), latent values,
+    visits, and the days to the next procedure."""
+    who, day, earliest = at
+    n, k, probs = settings.n_patients, who.size, settings.probabilities
+    decompression = (rng.random(n) < probs["p_decompression"])[who]
+    sides = 1 + patients.bilateral[who].astype(np.int64)
+    first = np.cumsum(sides) - sides
+    procedures = _Procedures(who, day, np.full(k, _NEVER), decompression, sides, first,
+                             np.full(k, number))
+    treatments = _treatments(patients, procedures)
+    offset = np.arange(treatments.procedure.size) - first[treatments.procedure]
+    pick = 2 * treatments.patient + offset
+    draws = {key: value[pick] for key, value in _latent_draws(rng, settings, 2 * n).items()}
+    latent = _latent(draws, settings, patients, treatments, effect)
+    days, keep = _visit_days(rng, n, settings.schedule, settings.jitter_days, probs["p_missed"])
+    days, keep = days[who], keep[who]
+    days[:, 0] = np.maximum(days[:, 0], earliest)
+    delay = rng.integers(1, settings.retreat_delay_days + 1, n)[who]
+    # Relief over on every side (NaN if a side did not respond: no retreatment).
+    end = np.maximum(latent.relief_end[first], latent.relief_end[first + sides - 1])
+    stay = leaves[who] - day  # days from the procedure to leaving follow-up
+    seen = keep & (days >= 1) & (days <= stay[:, None]) & (days >= end[:, None])
+    gap = days[np.arange(k), seen.argmax(axis=1)] + delay
+    go = (seen.any(axis=1) & (number < settings.max_treatments)
+          & (day + gap <= settings.end) & (day + gap <= leaves[who]))
+    next_day = np.where(go, gap, _NEVER)
+    keep &= (days <= 0) | ((days <= stay[:, None]) & (days < next_day[:, None]))
+    return _Round(replace(procedures, next_day=next_day), treatments, offset, latent, days, keep,
+                  delay)
+
+
+def _assemble(patients: _Patients, rounds: list[_Round]
+              ) -> tuple[_Procedures, _Treatments, _Latent, _Visits]:
+    """The rounds as one cohort, ordered by patient then date (as :func:`_procedures`)."""
+    def stack(parts: list[Any], name: str, order: np.ndarray) -> np.ndarray:
+        return np.concatenate([getattr(part, name) for part in parts])[order]
+
+    procs = [r.procedures for r in rounds]
+    every = slice(None)
+    order = np.lexsort((stack(procs, "number", every), stack(procs, "patient", every)))
+    sides = stack(procs, "sides", order)
+    procedures = _Procedures(
+        stack(procs, "patient", order), stack(procs, "day", order),
+        stack(procs, "next_day", order), stack(procs, "decompression", order), sides,
+        np.cumsum(sides) - sides, stack(procs, "number", order),
+    )
+    treats = [r.treatments for r in rounds]
+    by = np.lexsort((stack(rounds, "offset", every), stack(treats, "number", every),
+                     stack(treats, "patient", every)))
+    latent = _Latent(*(stack([r.latent for r in rounds], f.name, by) for f in fields(_Latent)))
+    visits = _expand_visits(procedures, stack(rounds, "days", order),
+                            stack(rounds, "keep", order))
+    return procedures, _treatments(patients, procedures), latent, visits
 
 
 def _numbness(rng: np.random.Generator, settings: Settings, latent: _Latent,
@@ -529,7 +596,7 @@ def _pain(rng: np.random.Generator, settings: Settings, latent: _Latent,
     n_visits, day, treatment = visits.treatment.size, visits.day, visits.treatment
     post = day >= 1
     b = latent.baseline[treatment]
-    cap = np.floor(_RELIEF_THRESHOLD * b)  # relieved <=> pain <= cap
+    cap = np.floor(RELIEF_THRESHOLD * b)  # relieved <=> pain <= cap
     end = latent.relief_end[treatment]
     responder = latent.responder[treatment]
     relieved = post & responder & (day < end)
@@ -564,7 +631,7 @@ class _Outcomes:
 
 def _tables(
     settings: Settings, patients: _Patients, procedures: _Procedures, treatments: _Treatments,
-    latent: _Latent, visits: _Visits, outcomes: _Outcomes,
+    latent: _Latent, visits: _Visits, outcomes: _Outcomes, effect: np.ndarray,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The patients, treatments and visits tables, and the events (no random draws)."""
     names = list(settings.nerves)
@@ -591,7 +658,7 @@ def _tables(
         visit_columns["day"] = visits.day
     if "visit_date" in settings.time_columns:
         visit_columns["visit_date"] = _dates(treatments.day[visits.treatment] + visits.day)
-    headache_nerves = [i for i, name in enumerate(names) if name in _HEADACHE_NERVES]
+    headache_nerves = [i for i, name in enumerate(names) if name in HEADACHE_NERVES]
     occipital = np.isin(treatments.nerve, headache_nerves)
     visit_columns.update({
         "numb": outcomes.numb, "numbness": outcomes.numbness.astype(np.int64),
@@ -607,46 +674,17 @@ def _tables(
         "responder": latent.responder, "relief_end_day": latent.relief_end,
         "baseline_pain": latent.baseline.astype(np.int64),
         "smoker": patients.smoker[treatments.patient], "procedure": procedure,
+        "treatment_number": treatments.number.astype(np.int64),
+        "patient_effect": effect[treatments.patient],
     })
     return patient_table, treatment_table, pd.DataFrame(visit_columns), events
-
-
-def _truth(settings: Settings) -> dict[str, Any]:
-    """Every parameter used, JSON-serialisable (``SimulatedCohort.truth``)."""
-    pain_mean, pain_sd = settings.baseline_pain_mean, settings.baseline_pain_sd
-    return {
-        "n_patients": settings.n_patients, "seed": settings.seed,
-        "velocity_mm_per_day": settings.velocity_mm_per_day,
-        "velocity_sd_log": settings.velocity_sd_log, "lag_days": settings.lag_days,
-        "reference_age": _REFERENCE_AGE, **settings.ratios,
-        "nerves": dict(settings.nerves),
-        "nerve_distances": {
-            k: {"median_mm": m, "sd_log": s} for k, (m, s) in NERVE_DISTANCES.items()
-        },
-        "midline_nerves": list(_MIDLINE_NERVES), "headache_nerves": list(_HEADACHE_NERVES),
-        **settings.probabilities,
-        "retreat_gap_days": list(RETREAT_GAP_DAYS), "schedule": list(settings.schedule),
-        "jitter_days": settings.jitter_days,
-        "baseline_window_days": list(_BASELINE_WINDOW_DAYS),
-        "relief_extension_days": settings.relief_extension_days,
-        "relief_extension_shape": _RELIEF_EXTENSION_SHAPE,
-        "relief_threshold": _RELIEF_THRESHOLD,
-        "relieved_pain_fraction": list(_RELIEVED_PAIN_FRACTION),
-        "baseline_pain": {**BASELINE_PAIN, "mean": pain_mean, "sd": pain_sd},
-        "baseline_pain_mean": pain_mean, "baseline_pain_sd": pain_sd,
-        "pain_noise_sd": settings.pain_noise_sd, "pain_noise_crosses": settings.pain_noise_crosses,
-        "population": dict(_POPULATION),
-        "procedure_effect": "none", "time_columns": list(settings.time_columns),
-        "start_date": str(settings.start.astype("datetime64[D]")),
-        "end_date": str(settings.end.astype("datetime64[D]")),
-    }
 
 
 def _visit_days(
     rng: np.random.Generator, n_proc: int, slots: list[int], jitter: int, p_missed: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Visit days (baseline first) and the kept mask, one row per procedure."""
-    low_b, high_b = _BASELINE_WINDOW_DAYS
+    low_b, high_b = BASELINE_WINDOW_DAYS
     days = np.empty((n_proc, len(slots) + 1), dtype=np.int64)
     days[:, 0] = rng.integers(low_b, high_b + 1, n_proc)
     for k, nominal in enumerate(slots):

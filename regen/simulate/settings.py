@@ -1,5 +1,6 @@
-"""The settings of :func:`regen.simulate.cohort`: the population's parameters, and the check
-of every argument (the first bad one raises, naming it and what it must be)."""
+"""The settings of :func:`regen.simulate.cohort`: the population's parameters, the check
+of every argument (the first bad one raises, naming it and what it must be), and the record of
+them all (``sim.truth``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["BASELINE_PAIN", "DEFAULT_NERVE_MIX", "NERVE_DISTANCES", "PROBABILITIES", "RATIOS",
-           "RETREAT_GAP_DAYS", "Settings", "check_settings"]
+__all__ = ["BASELINE_PAIN", "BASELINE_WINDOW_DAYS", "DEFAULT_NERVE_MIX", "DEFAULT_P_RETREAT",
+           "HEADACHE_NERVES", "MIDLINE_NERVES", "NERVE_DISTANCES", "POPULATION", "PROBABILITIES",
+           "RATIOS", "REFERENCE_AGE", "RELIEF_EXTENSION_SHAPE", "RELIEF_THRESHOLD",
+           "RELIEVED_PAIN_FRACTION", "RETREAT_GAP_DAYS", "RETREAT_MODES", "Settings",
+           "check_settings"]
 
 #: Freeze site to skin territory, mm: lognormal ``(median_mm, sd_log)`` per nerve.
 #: Chosen so that, for the simulated population (median velocity about
@@ -46,12 +50,33 @@ DEFAULT_NERVE_MIX: dict[str, float] = {
     "intercostal": 0.10,
 }
 
-#: Days from a treatment to its retreatment of the same nerve and side (uniform).
+#: Treated on the midline (no side), and with headache days recorded at each visit.
+MIDLINE_NERVES = ("third_occipital",)
+HEADACHE_NERVES = ("greater_occipital", "lesser_occipital", "third_occipital")
+#: The patients: sex, age at the first treatment, diabetes, smoking and BMI.
+POPULATION = {
+    "p_female": 0.6, "age_mean": 52.0, "age_sd": 13.0, "age_range": [25, 85],
+    "p_diabetes": 0.15, "p_smoker": 0.2, "bmi_mean": 27.0, "bmi_sd": 5.0, "bmi_range": [16, 50],
+}
+#: Age of the reference velocity; days of the baseline visit; relieved means pain at most
+#: this fraction of baseline; shape of the Gamma relief beyond recovery; relieved pain as a
+#: fraction of baseline (uniform).
+REFERENCE_AGE = 50
+BASELINE_WINDOW_DAYS = (-14, 0)
+RELIEF_THRESHOLD = 0.5
+RELIEF_EXTENSION_SHAPE = 2.0
+RELIEVED_PAIN_FRACTION = (0.25, 0.35)
+#: Days from a treatment to its retreatment of the same nerve and side (uniform), and the
+#: default chance of that retreatment (``retreat="random"``).
 RETREAT_GAP_DAYS = (90, 300)
+DEFAULT_P_RETREAT = 0.2
+#: How retreatments are scheduled: at random, or when relief is seen to have ended.
+RETREAT_MODES = ("random", "on_relief_end")
 #: The recorded baseline pain score, normal then rounded and clipped (0-10 scale).
 BASELINE_PAIN = {"mean": 6.5, "sd": 1.5, "min": 3, "max": 10}
 #: The velocity ratios, and the probabilities, that cohort() takes as keyword settings.
-RATIOS = ("age_velocity_ratio_per_decade", "diabetes_velocity_ratio", "smoker_velocity_ratio")
+RATIOS = ("age_velocity_ratio_per_decade", "diabetes_velocity_ratio", "smoker_velocity_ratio",
+          "retreatment_velocity_ratio")
 PROBABILITIES = ("p_bilateral", "p_retreat", "p_decompression", "p_missed", "dropout_per_year",
                   "p_misclassified", "p_response")
 
@@ -64,6 +89,7 @@ class Settings:
     seed: int
     velocity_mm_per_day: float
     velocity_sd_log: float
+    patient_sd_log: float
     lag_days: float
     ratios: dict[str, float]
     probabilities: dict[str, float]
@@ -72,6 +98,9 @@ class Settings:
     baseline_pain_sd: float
     pain_noise_sd: float
     pain_noise_crosses: bool
+    retreat: str  # one of RETREAT_MODES
+    retreat_delay_days: int
+    max_treatments: int
     jitter_days: int
     nerves: dict[str, float]
     schedule: list[int]
@@ -80,6 +109,40 @@ class Settings:
     end: np.int64
     span_days: int
 
+    def truth(self) -> dict[str, Any]:
+        """Every parameter used, JSON-serialisable (``SimulatedCohort.truth``)."""
+        pain_mean, pain_sd = self.baseline_pain_mean, self.baseline_pain_sd
+        return {
+            "n_patients": self.n_patients, "seed": self.seed,
+            "velocity_mm_per_day": self.velocity_mm_per_day,
+            "velocity_sd_log": self.velocity_sd_log, "patient_sd_log": self.patient_sd_log,
+            "lag_days": self.lag_days,
+            "reference_age": REFERENCE_AGE, **self.ratios,
+            "nerves": dict(self.nerves),
+            "nerve_distances": {
+                k: {"median_mm": m, "sd_log": s} for k, (m, s) in NERVE_DISTANCES.items()
+            },
+            "midline_nerves": list(MIDLINE_NERVES), "headache_nerves": list(HEADACHE_NERVES),
+            **self.probabilities, "retreat": self.retreat,
+            "retreat_delay_days": self.retreat_delay_days,
+            "max_treatments": self.max_treatments,
+            "retreat_gap_days": list(RETREAT_GAP_DAYS), "schedule": list(self.schedule),
+            "jitter_days": self.jitter_days,
+            "baseline_window_days": list(BASELINE_WINDOW_DAYS),
+            "relief_extension_days": self.relief_extension_days,
+            "relief_extension_shape": RELIEF_EXTENSION_SHAPE,
+            "relief_threshold": RELIEF_THRESHOLD,
+            "relieved_pain_fraction": list(RELIEVED_PAIN_FRACTION),
+            "baseline_pain": {**BASELINE_PAIN, "mean": pain_mean, "sd": pain_sd},
+            "baseline_pain_mean": pain_mean, "baseline_pain_sd": pain_sd,
+            "pain_noise_sd": self.pain_noise_sd, "pain_noise_crosses": self.pain_noise_crosses,
+            "population": dict(POPULATION),
+            "procedure_effect": "none", "time_columns": list(self.time_columns),
+            "start_date": str(self.start.astype("datetime64[D]")),
+            "end_date": str(self.end.astype("datetime64[D]")),
+        } | ({"p_retreat": None, "retreat_gap_days": None}  # not used in this mode
+             if self.retreat == "on_relief_end" else {})
+
 
 def check_settings(arguments: Mapping[str, Any]) -> Settings:
     """Check the arguments of :func:`regen.simulate.cohort`; the first bad one raises."""
@@ -87,6 +150,7 @@ def check_settings(arguments: Mapping[str, Any]) -> Settings:
     seed = _check_seed(arguments["seed"])
     v_ref = _check_number("velocity_mm_per_day", arguments["velocity_mm_per_day"], low=0, low_open=True)
     sd_log = _check_number("velocity_sd_log", arguments["velocity_sd_log"], low=0)
+    patient_sd = _check_number("patient_sd_log", arguments["patient_sd_log"], low=0)
     lag = _check_number("lag_days", arguments["lag_days"], low=0)
     ratios = {k: _check_number(k, arguments[k], low=0, low_open=True) for k in RATIOS}
     probs = {k: _check_number(k, arguments[k], low=0, high=1) for k in PROBABILITIES}
@@ -98,6 +162,11 @@ def check_settings(arguments: Mapping[str, Any]) -> Settings:
     crosses = arguments["pain_noise_crosses"]
     if not isinstance(crosses, bool | np.bool_):
         raise TypeError(f"pain_noise_crosses must be True or False, got {crosses!r}")
+    retreat = _check_retreat(arguments["retreat"], probs["p_retreat"])
+    delay = _check_number("retreat_delay_days", arguments["retreat_delay_days"], low=1,
+                          integer=True)
+    max_treatments = _check_number("max_treatments", arguments["max_treatments"], low=1,
+                                   integer=True)
     jitter = _check_number("jitter_days", arguments["jitter_days"], low=0, integer=True)
     nerves = arguments["nerves"]
     mix = _check_nerves(DEFAULT_NERVE_MIX if nerves is None else nerves)
@@ -109,17 +178,20 @@ def check_settings(arguments: Mapping[str, Any]) -> Settings:
     if span < 0:
         raise ValueError(f"end_date {arguments['end_date']!r} is before start_date "
                          f"{arguments['start_date']!r}")
-    if probs["p_retreat"] > 0 and span < RETREAT_GAP_DAYS[1]:
+    if retreat == "on_relief_end":
+        probs["p_retreat"] = 0.0  # not used: _patients then lays out index procedures only
+    elif probs["p_retreat"] > 0 and span < RETREAT_GAP_DAYS[1]:
         raise ValueError(
             f"start_date to end_date spans {span} days; retreatments need at least "
             f"{RETREAT_GAP_DAYS[1]}. Widen the range or set p_retreat=0."
         )
     return Settings(
-        n_patients=n, seed=seed, velocity_mm_per_day=v_ref, velocity_sd_log=sd_log, lag_days=lag,
-        ratios=ratios, probabilities=probs, relief_extension_days=extension,
-        baseline_pain_mean=pain_mean, baseline_pain_sd=pain_sd, pain_noise_sd=noise_sd,
-        pain_noise_crosses=bool(crosses), jitter_days=jitter, nerves=mix, schedule=slots,
-        time_columns=times, start=start, end=end, span_days=span,
+        n_patients=n, seed=seed, velocity_mm_per_day=v_ref, velocity_sd_log=sd_log,
+        patient_sd_log=patient_sd, lag_days=lag, ratios=ratios, probabilities=probs,
+        relief_extension_days=extension, baseline_pain_mean=pain_mean, baseline_pain_sd=pain_sd,
+        pain_noise_sd=noise_sd, pain_noise_crosses=bool(crosses), retreat=retreat,
+        retreat_delay_days=delay, max_treatments=max_treatments, jitter_days=jitter, nerves=mix,
+        schedule=slots, time_columns=times, start=start, end=end, span_days=span,
     )
 
 
@@ -145,6 +217,22 @@ def _check_seed(seed: Any) -> int:
     if seed is None:
         return int(np.random.SeedSequence().entropy)
     return _check_number("seed", seed, low=0, integer=True)
+
+
+def _check_retreat(retreat: Any, p_retreat: float) -> str:
+    if not isinstance(retreat, str):
+        raise TypeError(f"retreat must be one of {', '.join(map(repr, RETREAT_MODES))}, "
+                        f"got {type(retreat).__name__} {retreat!r}")
+    if retreat not in RETREAT_MODES:
+        raise ValueError(f"retreat must be one of {', '.join(map(repr, RETREAT_MODES))}, "
+                         f"got {retreat!r}")
+    if retreat == "on_relief_end" and p_retreat != DEFAULT_P_RETREAT:
+        raise ValueError(
+            f"p_retreat={p_retreat:g} is the chance of a random retreatment (retreat='random'); "
+            "with retreat='on_relief_end' every responder whose relief is seen to end is "
+            "retreated. Leave p_retreat out, or set max_treatments=1 for no retreatment."
+        )
+    return retreat
 
 
 def _check_nerves(nerves: Any) -> dict[str, float]:
