@@ -28,6 +28,7 @@ _HOMES = {
     "ProbabilityFit": "regen.mixed", "TrajectoryFit": "regen.mixed",
     "fit_probability": "regen.mixed", "fit_trajectory": "regen.mixed",
     "load_model": "regen.results",
+    "FrailtyFit": "regen.survival",
     "LogrankResult": "regen.survival", "PHFit": "regen.survival",
     "fit_ph": "regen.survival", "logrank_test": "regen.survival",
     "RecoveryFit": "regen.survival", "RegenerationFit": "regen.survival",
@@ -55,6 +56,7 @@ if TYPE_CHECKING:  # what static tools and editors see
     from regen.results import load_model
     from regen.serialize import ModelFileError
     from regen.survival import (
+        FrailtyFit,
         LogrankResult,
         PHFit,
         RecoveryFit,
@@ -100,6 +102,7 @@ __all__ = [
     "CohortValidationError",
     "ConvergenceWarning",
     "DataWarning",
+    "FrailtyFit",
     "LogrankResult",
     "ModelError",
     "ModelFileError",

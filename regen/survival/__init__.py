@@ -6,12 +6,14 @@ from regen.survival.aft import (
     compare_distributions,
     fit_recovery,
 )
+from regen.survival.frailty import FrailtyFit
 from regen.survival.logrank import LogrankResult, logrank_test
 from regen.survival.npmle import TurnbullFit, turnbull
 from regen.survival.ph import PHFit, fit_ph
 from regen.survival.regeneration import RegenerationFit, fit_regeneration
 
 __all__ = [
+    "FrailtyFit",
     "LogrankResult",
     "PHFit",
     "RecoveryFit",

@@ -177,11 +177,16 @@ def row_terms(dist: Distribution, eta, log_sigma, log_l, log_u, kind, second=Fal
     guu[left] = ratio * (dist.d_log_pdf(z) - ratio)
     # interval: log(F(z_u) - F(z_l)), from whichever tail is more accurate
     a, b = zl[interval], zu[interval]
-    log_mass = np.where(
-        a > 0,
-        dist.log_sf(a) + np.log(-np.expm1(np.minimum(dist.log_sf(b) - dist.log_sf(a), -1e-300))),
-        dist.log_cdf(b) + np.log(-np.expm1(np.minimum(dist.log_cdf(a) - dist.log_cdf(b),
-                                                      -1e-300))))
+    log_mass = np.empty(len(a))
+    upper_tail = a > 0   # both ends above the centre: from the survival function
+    at, bt = a[upper_tail], b[upper_tail]
+    log_at = dist.log_sf(at)
+    log_mass[upper_tail] = log_at + np.log(-np.expm1(np.minimum(dist.log_sf(bt) - log_at,
+                                                                -1e-300)))
+    at, bt = a[~upper_tail], b[~upper_tail]
+    log_bt = dist.log_cdf(bt)
+    log_mass[~upper_tail] = log_bt + np.log(-np.expm1(np.minimum(dist.log_cdf(at) - log_bt,
+                                                                 -1e-300)))
     ll[interval] = log_mass
     fa = np.exp(dist.log_pdf(a) - log_mass)
     fb = np.exp(dist.log_pdf(b) - log_mass)
