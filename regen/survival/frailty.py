@@ -66,7 +66,7 @@ from regen.survival.likelihood import DISTRIBUTIONS
 from regen.survival.npmle import check_intervals
 from regen.survival.recoveryfit import RecoveryFit
 
-__all__ = ["QUADRATURE_TOL", "FrailtyFit", "fit_frailty"]
+__all__ = ["QUADRATURE_TOL", "FrailtyFit", "fit_frailty", "jacobian", "marginal_log_quantile"]
 
 #: The fit doubles the nodes until doubling them moves the log-likelihood by less than this.
 QUADRATURE_TOL = 1e-6
@@ -204,6 +204,36 @@ def _profile_interval(likelihood, theta, value, covariance, critical, loglik_wit
     return lower, end(tau_hat, high, tau_hat + reach)
 
 
+def marginal_log_quantile(law, mean: np.ndarray, sigma: float, tau: float, p: float
+                          ) -> np.ndarray:
+    """The p-quantile of ``mean + b + sigma eps`` over b ~ N(0, tau^2) and eps ~ ``law``,
+    for each mean: bisection on the survival function, integrated over b by
+    :data:`MARGINAL_NODES`-point Gauss–Hermite quadrature."""
+    x, omega = np.polynomial.hermite.hermgauss(MARGINAL_NODES)
+    shifts = np.sqrt(2.0) * tau * x
+    weights = omega / np.sqrt(np.pi)
+    centre = mean + sigma * law.quantile(p)
+    low, high = centre - 12 * abs(tau) - 1.0, centre + 12 * abs(tau) + 1.0
+    for _ in range(80):
+        middle = (low + high) / 2
+        z = (middle[:, None] - mean[:, None] - shifts[None, :]) / sigma
+        above = np.exp(law.log_sf(z)) @ weights < 1 - p   # the quantile is below the middle
+        high = np.where(above, middle, high)
+        low = np.where(above, low, middle)
+    return (low + high) / 2
+
+
+def jacobian(function, theta) -> np.ndarray:
+    """Central differences of ``function`` (an array) in each parameter of theta."""
+    columns = []
+    for k in range(len(theta)):
+        h = 1e-6 * max(1.0, abs(theta[k]))
+        step = np.zeros(len(theta))
+        step[k] = h
+        columns.append((function(theta + step) - function(theta - step)) / (2 * h))
+    return np.column_stack(columns)
+
+
 # ------------------------------------------------------------------ results --
 
 class FrailtyFit(RecoveryFit, kind="FrailtyFit"):
@@ -270,34 +300,10 @@ class FrailtyFit(RecoveryFit, kind="FrailtyFit"):
     def _split(self, theta):
         return theta[:-2], np.exp(theta[-2]), theta[-1]
 
-    def _jacobian(self, function, theta) -> np.ndarray:
-        """Central differences of ``function`` (an array) in the parameters."""
-        columns = []
-        for k in range(len(theta)):
-            h = 1e-6 * max(1.0, abs(theta[k]))
-            step = np.zeros(len(theta))
-            step[k] = h
-            columns.append((function(theta + step) - function(theta - step)) / (2 * h))
-        return np.column_stack(columns)
-
     def _marginal_log_time(self, theta, X, p) -> np.ndarray:
-        """log of the marginal p-quantile of T for each row of X (bisection)."""
+        """log of the marginal p-quantile of T for each row of X."""
         beta, sigma, tau = self._split(theta)
-        law = self._law()
-        x, omega = np.polynomial.hermite.hermgauss(MARGINAL_NODES)
-        mean = X @ beta
-        shifts = np.sqrt(2.0) * tau * x
-        weights = omega / np.sqrt(np.pi)
-        centre = mean + sigma * law.quantile(p)
-        low, high = centre - 12 * abs(tau) - 1.0, centre + 12 * abs(tau) + 1.0
-        for _ in range(80):
-            middle = (low + high) / 2
-            z = (middle[:, None] - mean[:, None] - shifts[None, :]) / sigma
-            survival = np.exp(law.log_sf(z)) @ weights
-            above = survival < 1 - p        # the quantile lies below the middle
-            high = np.where(above, middle, high)
-            low = np.where(above, low, middle)
-        return (low + high) / 2
+        return marginal_log_quantile(self._law(), X @ beta, sigma, tau, p)
 
     def _marginal_log_sf(self, theta, X, t) -> np.ndarray:
         beta, sigma, tau = self._split(theta)
@@ -391,8 +397,8 @@ class FrailtyFit(RecoveryFit, kind="FrailtyFit"):
                 return out
 
             estimate = log_time(theta)
-            jacobian = self._jacobian(log_time, theta)
-            variance = np.einsum("ij,jk,ik->i", jacobian, covariance, jacobian)
+            slopes = jacobian(log_time, theta)
+            variance = np.einsum("ij,jk,ik->i", slopes, covariance, slopes)
             if moments is not None and own.any():
                 variance = variance + np.where(own, theta[-1]**2 * moments(theta)[1], 0.0)
             se = np.sqrt(variance)
@@ -442,8 +448,8 @@ class FrailtyFit(RecoveryFit, kind="FrailtyFit"):
                 return out
 
             value = z_scale(theta)
-            jacobian = self._jacobian(z_scale, theta)
-            variance = np.einsum("ij,jk,ik->i", jacobian, covariance, jacobian)
+            slopes = jacobian(z_scale, theta)
+            variance = np.einsum("ij,jk,ik->i", slopes, covariance, slopes)
             if moments is not None and own.any():
                 sigma, tau = np.exp(theta[-2]), theta[-1]
                 variance = variance + np.where(own, (tau / sigma)**2 * moments(theta)[1], 0.0)

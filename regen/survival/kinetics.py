@@ -14,10 +14,13 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
+from scipy import optimize, stats
 
 from regen.exceptions import ConvergenceWarning, ModelError
+from regen.serialize import stored_number, stored_numbers
 from regen.survival.covariance import cluster_sandwich, information_inverse
+from regen.survival.frailty import fit_frailty
+from regen.survival.frailtylik import NODES, FrailtyLikelihood
 from regen.survival.likelihood import (
     DISTRIBUTIONS,
     IntervalLikelihood,
@@ -25,18 +28,26 @@ from regen.survival.likelihood import (
     newton,
 )
 
-__all__ = ["SIMEX_LEVELS", "Kinetics", "LagProfile", "Refit", "kinetics_covariance", "simex"]
+__all__ = ["FAILED_FREEZE", "SIMEX_LEVELS", "Kinetics", "LagProfile", "Refit", "frailty_at_lag",
+           "kinetics_covariance", "known_dist", "simex", "stored_failed_freeze", "stored_frailty",
+           "stored_level", "stored_profile_table"]
 
+#: Ways of treating episodes that recovered before the minimum regrowth time.
+FAILED_FREEZE = ("exclude", "keep")
 #: SIMEX: the extra measurement-error variances added, as multiples λ of the assumed one.
 SIMEX_LEVELS = (0.5, 1.0, 1.5, 2.0)
 
 
 class Kinetics:
-    """The likelihood in (beta, log sigma) for a given lag."""
+    """The likelihood in (beta, log sigma) for a given lag; with ``groups`` (each row's
+    patient), in (beta, log sigma, tau) with a shared patient effect on log velocity."""
 
-    def __init__(self, X, low, up, distance, weights, dist="lognormal"):
+    def __init__(self, X, low, up, distance, weights, dist="lognormal", groups=None):
         self.X, self.low, self.up, self.d, self.w = X, low, up, distance, weights
         self.dist = DISTRIBUTIONS[dist]
+        self.groups = groups
+        #: Nodes of the frailty quadrature (fixed once the final fit has chosen them).
+        self.n_nodes = NODES
         self.exact = low == up
         self.jacobian = float(weights[self.exact] @ np.log(distance[self.exact]))
         finite = np.isfinite(up)
@@ -51,11 +62,35 @@ class Kinetics:
     def aft(self, lag: float) -> IntervalLikelihood:
         return IntervalLikelihood(self.dist, -self.X, *self.intervals(lag), self.w)
 
+    def frailty(self, lag: float) -> FrailtyLikelihood:
+        """The shared-frailty likelihood of the regrowth times per mm at this lag."""
+        return FrailtyLikelihood(self.dist, -self.X, *self.intervals(lag), self.w, self.groups,
+                                 self.n_nodes)
+
     def profile(self, lag: float) -> tuple[float, np.ndarray]:
-        """max over (beta, log sigma) of the log-likelihood at this lag, and the maximiser."""
+        """max over (beta, log sigma[, tau]) of the log-likelihood at this lag, and the
+        maximiser."""
         likelihood = self.aft(lag)
         theta, _ = newton(likelihood, log_midpoint_start(-self.X, *self.intervals(lag)), 1e-9, 100)
-        return likelihood.value(theta) - self.jacobian, theta
+        if self.groups is None:
+            return likelihood.value(theta) - self.jacobian, theta
+        frailty = self.frailty(lag)
+        theta, _ = frailty.maximise(np.append(theta, 0.5 * np.exp(theta[-1])), 1e-9, 100)
+        theta[-1] = abs(theta[-1])
+        return frailty.value(theta) - self.jacobian, theta
+
+    def frailty_information(self, params: np.ndarray) -> np.ndarray:
+        """The observed information in (beta, log sigma, tau, lag) of the frailty model:
+        analytic in the first three, central differences in the lag (as joint_rows)."""
+        theta, lag = params[:-1], float(params[-1])
+        h = min(1e-3 * max(1.0, lag), (self.lag_max - lag) / 2)
+        here, up, down = self.frailty(lag), self.frailty(lag + h), self.frailty(lag - h)
+        k = len(params)
+        hessian = np.empty((k, k))
+        hessian[:-1, :-1] = here.hessian(theta)
+        hessian[:-1, -1] = hessian[-1, :-1] = (up.gradient(theta) - down.gradient(theta)) / (2 * h)
+        hessian[-1, -1] = (up.value(theta) - 2 * here.value(theta) + down.value(theta)) / h**2
+        return -hessian
 
     def joint_rows(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-row scores and Hessians in (beta, log sigma, lag).
@@ -112,6 +147,8 @@ def kinetics_covariance(kinetics: Kinetics, theta: np.ndarray, lag_hat: float, e
     uncertainty; a fixed lag does not. With ``cluster`` the reported covariance
     is the CR2 sandwich.
     """
+    if kinetics.groups is not None:
+        return _frailty_covariance(kinetics, theta, lag_hat, estimated, names)
     if estimated:
         params = np.append(theta, lag_hat)
         index = [*names, "log_scale", "lag"]
@@ -128,6 +165,21 @@ def kinetics_covariance(kinetics: Kinetics, theta: np.ndarray, lag_hat: float, e
     covariance = model_based if cluster is None else \
         cluster_sandwich(model_based, scores, hessians, rows[cluster])
     return params, covariance, model_based, index
+
+def _frailty_covariance(kinetics: Kinetics, theta, lag_hat, estimated, names):
+    """As kinetics_covariance, for the frailty model (model-based only)."""
+    index = [*names, "log_scale", "frailty_sd"]
+    if estimated:
+        params = np.append(theta, lag_hat)
+        try:
+            covariance = information_inverse(kinetics.frailty_information(params), params,
+                                             [*index, "lag"])
+            return params, covariance, covariance, [*index, "lag"]
+        except ModelError:
+            pass  # the caller warns that the lag is then treated as known
+    covariance = information_inverse(-kinetics.frailty(lag_hat).hessian(theta), theta, index)
+    return theta, covariance, covariance, index
+
 
 class LagProfile:
     def __init__(self, kinetics: Kinetics) -> None:
@@ -204,3 +256,77 @@ def simex(refit, d: np.ndarray, naive: dict, errors: np.ndarray, replicates: int
             value = max(corrected[i], 0.0) if key == "lag" else corrected[i]
             rows.append((float(s), key, naive[key], value, value - naive[key]))
     return pd.DataFrame(rows, columns=["distance_error", "parameter", "naive", "simex", "shift"])
+
+
+def frailty_at_lag(kinetics: Kinetics, lag_hat: float, groups: pd.Series, names, lag):
+    """The frailty model at the estimated lag (the nodes and tau's interval as
+    :func:`regen.fit_recovery` chooses them), and its likelihood-ratio test against the
+    model without frailty at that model's own best lag."""
+    plain = Kinetics(kinetics.X, kinetics.low, kinetics.up, kinetics.d, kinetics.w,
+                     kinetics.dist.name)
+    best_plain = LagProfile(plain).estimate() if lag is None else float(lag)
+    loglik_without = plain.profile(best_plain)[0]
+    likelihood = plain.aft(lag_hat)
+    start = plain.profile(lag_hat)[1]
+    parts = fit_frailty(kinetics.dist.name, -kinetics.X, *kinetics.intervals(lag_hat),
+                        kinetics.w, groups, names, start=start,
+                        loglik_without=likelihood.value(start), tol=1e-9, max_iter=100)
+    kinetics.n_nodes = parts["n_nodes"]
+    loglik = parts["loglik"] - kinetics.jacobian
+    statistic = max(2 * (loglik - loglik_without), 0.0)
+    test = {"statistic": statistic, "loglik_without_frailty": loglik_without,
+            "p_value": 1.0 if statistic == 0 else 0.5 * float(stats.chi2.sf(statistic, 1))}
+    return loglik, parts["theta"], {"frailty": groups.name, "frailty_ci": parts["frailty_ci"],
+                                    "frailty_test": test, "n_nodes": parts["n_nodes"]}
+
+
+# ------------------------------------------------- the model file's parts --
+
+def stored_failed_freeze(document: dict) -> dict:
+    """The failed-freeze setting and count; files from before it fitted every episode."""
+    stored = document.get("failed_freeze", {"setting": "keep", "n_excluded": 0})
+    if not isinstance(stored, dict) or stored.get("setting") not in FAILED_FREEZE:
+        raise ValueError("failed_freeze is not a setting and a count")
+    count = stored_number(stored, "n_excluded")
+    if count < 0 or count != int(count):
+        raise ValueError(f"the number of excluded episodes {count:g} is not a count")
+    return {"failed_freeze": stored["setting"], "n_excluded": int(count)}
+
+
+def stored_frailty(document: dict) -> dict | None:
+    """The stored patient effect's column, interval, test and nodes (None: none)."""
+    stored = document.get("frailty")
+    if stored is None:
+        return None
+    column, test = stored["column"], stored["frailty_test"]
+    ci = stored_numbers(stored, "frailty_ci", (2,), finite=False)
+    if not isinstance(column, str) or not (0 <= ci[0] <= ci[1]) or not isinstance(test, dict) \
+            or set(test) != {"statistic", "p_value", "loglik_without_frailty"}:
+        raise ValueError("the stored frailty is not a column, an interval and a test")
+    nodes = stored_number(stored, "n_nodes", positive=True)
+    return {"frailty": column, "frailty_ci": tuple(ci), "n_nodes": int(nodes),
+            "frailty_test": {key: stored_number(test, key) for key in test}}
+
+
+def known_dist(name) -> str:
+    if name not in DISTRIBUTIONS:
+        raise ValueError(f"velocity_dist {name!r} is not one of {', '.join(DISTRIBUTIONS)}")
+    return name
+
+
+def stored_level(alpha) -> float:
+    """The stored alpha: a number strictly between 0 and 1."""
+    alpha = float(alpha)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha {alpha:g} is not between 0 and 1")
+    return alpha
+
+
+def stored_profile_table(stored) -> pd.DataFrame:
+    """The stored lag profile: two lists of numbers of one length; the lags finite, the
+    log-likelihood finite or -inf (a lag at which the episodes cannot be fitted)."""
+    lags = stored_numbers(stored, "lag", (None,))
+    values = stored_numbers(stored, "profile_loglik", (len(lags),), finite=False)
+    if np.isnan(values).any() or (values == np.inf).any():
+        raise ValueError("the lag profile's log-likelihood holds NaN or +inf")
+    return pd.DataFrame({"lag": lags, "profile_loglik": values})

@@ -99,12 +99,20 @@ from regen.survival.covariance import (
     check_clusters,
     stored_cluster_count,
 )
+from regen.survival.frailty import jacobian, marginal_log_quantile
 from regen.survival.kinetics import (
+    FAILED_FREEZE,
     Kinetics,
     LagProfile,
     Refit,
+    frailty_at_lag,
     kinetics_covariance,
+    known_dist,
     simex,
+    stored_failed_freeze,
+    stored_frailty,
+    stored_level,
+    stored_profile_table,
 )
 from regen.survival.likelihood import (
     DISTRIBUTIONS,
@@ -129,14 +137,13 @@ NEAR_ZERO_LAG = 0.02
 #: in cohorts simulated with a 2-day lag and a wide velocity spread. A ratio, not mm/day,
 #: so that the rule does not depend on the unit of time.
 MAX_VELOCITY_RATIO = 6.0
-#: Ways of treating episodes that recovered before the minimum regrowth time.
-FAILED_FREEZE = ("exclude", "keep")
 
 
 def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formula: str = "~ 1",
                      lower: str = "lower", upper: str = "upper", velocity_dist: str = "lognormal",
                      lag: float | None = None, cluster: str | None = None,
-                     alpha: float = 0.05, failed_freeze: str = "exclude") -> RegenerationFit:
+                     alpha: float = 0.05, failed_freeze: str = "exclude",
+                     frailty: str | None = None) -> RegenerationFit:
     """Fit regrowth velocity and lag: T = lag + distance / velocity.
 
     Parameters
@@ -175,6 +182,14 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         velocity down. ``"exclude"`` leaves them out of the fit and lists them in
         ``RegenerationFit.excluded`` with reason ``possible_failed_freeze``;
         ``"keep"`` fits them as given. Either way a DataWarning names them.
+    frailty : str, optional
+        Column of the patient ids (``"patient_id"``): a patient effect
+        b_i ~ N(0, tau^2) on log velocity shared by all the patient's episodes
+        (:mod:`regen.survival.frailty` has the quadrature and the inference on tau):
+        ``frailty_sd``, ``frailty_ci`` and ``frailty_test`` as for
+        :func:`regen.fit_recovery`. ``velocity`` is then a typical patient's
+        (b = 0) and the predicted quantiles are marginal over patients. The
+        frailty SD's interval is profiled at the estimated lag. Not with ``cluster=``.
 
     Returns
     -------
@@ -197,7 +212,7 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     >>> kin.velocity, kin.lag, kin.velocity_ratios  # doctest: +SKIP
     """
     _check_arguments(data, formula, (lower, upper, distance), cluster, velocity_dist,
-                     failed_freeze)
+                     failed_freeze, frailty)
     rows, design, X, dropped, (low, up, d), implausible, excluded = _kinetics_rows(
         data, formula, lower, upper, distance, failed_freeze)
     if np.isinf(up).all():
@@ -215,7 +230,11 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
                       "value can move the velocity and lag.", DataWarning, stacklevel=2)
     design.check(X, rows, why=" (a covariate with a single value, or collinear covariates)")
     names = design.names
-    kinetics = Kinetics(X, low, up, d, np.ones(len(rows)), velocity_dist)
+    groups = None
+    if frailty is not None:
+        check_clusters(rows[frailty])
+        groups = rows[frailty].to_numpy()
+    kinetics = Kinetics(X, low, up, d, np.ones(len(rows)), velocity_dist, groups)
     if lag is not None and not 0 <= lag < kinetics.lag_max:
         raise ValueError(f"lag must lie in [0, {kinetics.lag_max:g}) days: the earliest "
                          f"recovery was seen by day {kinetics.lag_max:g}")
@@ -227,6 +246,9 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     estimated = lag is None
     lag_hat = profile.estimate() if estimated else float(lag)
     loglik, theta = kinetics.profile(lag_hat)
+    shared = None
+    if frailty is not None:
+        loglik, theta, shared = frailty_at_lag(kinetics, lag_hat, rows[frailty], names, lag)
     params, covariance, model_based, index = kinetics_covariance(kinetics, theta, lag_hat, estimated,
                                                           names, rows, cluster)
     if estimated and "lag" not in index:
@@ -250,12 +272,13 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
         velocity_dist=velocity_dist,
         design=design, n=len(rows), n_dropped=dropped, alpha=alpha, profile=profile.table(),
         cluster=cluster, n_clusters=n_clusters, failed_freeze=failed_freeze, excluded=excluded,
-        refit=Refit(X, low, up, d, velocity_dist, lag))  # in memory only, never saved
+        refit=None if frailty else Refit(X, low, up, d, velocity_dist, lag),  # never saved
+        frailty=shared)
     return fit
 
 
 def _check_arguments(data, formula: str, columns: tuple[str, str, str], cluster, velocity_dist,
-                     failed_freeze) -> None:
+                     failed_freeze, frailty=None) -> None:
     """Refuse arguments fit_regeneration cannot use, saying what to give instead."""
     lower, upper, distance = columns
     if not isinstance(data, pd.DataFrame):
@@ -272,6 +295,9 @@ def _check_arguments(data, formula: str, columns: tuple[str, str, str], cluster,
                          f"model needs each numbness episode's ({lower}, {upper}] and {distance}")
     if cluster is not None and cluster not in data.columns:
         raise ValueError(f"no column {cluster!r} (cluster) in data; e.g. cluster='patient_id'")
+    if frailty is not None and (cluster is not None or frailty not in data.columns):
+        raise ValueError(f"no column {frailty!r} (frailty) in data" if cluster is None else
+                         "give frailty= or cluster=, not both")
     if not isinstance(failed_freeze, str) or failed_freeze not in FAILED_FREEZE:
         raise ValueError(f"failed_freeze must be 'exclude' or 'keep', not {failed_freeze!r}")
 
@@ -435,8 +461,16 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
     def __init__(self, *, params, covariance, lag_estimate, lag_interval, lag_fixed, lag_flat,
                  loglik, formula, distance, design, n, n_dropped, alpha, profile,
                  velocity_dist="lognormal", cluster=None, n_clusters=None,
-                 failed_freeze="keep", excluded=None, n_excluded=None, refit=None):
+                 failed_freeze="keep", excluded=None, n_excluded=None, refit=None,
+                 frailty=None):
         self.params, self.covariance = params, covariance
+        #: With a patient effect: its column, tau's profile interval, the likelihood-ratio
+        #: test of tau = 0 and the quadrature nodes (:func:`regen.fit_recovery`'s meaning).
+        shared = frailty or {}
+        self.frailty = shared.get("frailty")
+        self.frailty_ci = tuple(shared["frailty_ci"]) if frailty else None
+        self.frailty_test = dict(shared["frailty_test"]) if frailty else None
+        self.n_nodes = shared.get("n_nodes")
         #: What sensitivity() refits with (the design, intervals, distances; None for a
         #: loaded model, whose file does not hold the rows).
         self._refit = refit
@@ -475,6 +509,8 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
         p = super().p_values()
         if "lag" in p.index:
             p["lag"] = np.nan
+        if self.frailty:
+            p["frailty_sd"] = self.frailty_test["p_value"]
         return p
 
     def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
@@ -493,6 +529,8 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
                                  f"alpha={self.alpha:g}; refit with "
                                  f"fit_regeneration(..., alpha={alpha:g}) for another level")
             table.loc["lag", ["ci_lower", "ci_upper"]] = self._lag[1]
+        if self.frailty:
+            table.loc["frailty_sd", ["ci_lower", "ci_upper"]] = self.frailty_ci
         return table
 
     @property
@@ -500,8 +538,13 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
         estimate, (low, high) = self._lag
         return pd.Series({"estimate": estimate, "ci_lower": low, "ci_upper": high}, name="lag")
 
+    @property
+    def frailty_sd(self) -> float | None:
+        """SD of the patients' effects on log velocity (None without ``frailty=``)."""
+        return float(self.params["frailty_sd"]) if self.frailty else None
+
     def _beta(self):
-        names = [n for n in self.params.index if n not in ("log_scale", "lag")]
+        names = [n for n in self.params.index if n not in ("log_scale", "frailty_sd", "lag")]
         return names, self.params[names].to_numpy(), self.covariance.loc[names, names].to_numpy()
 
     def _log_median_velocity(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -564,17 +607,36 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
         crit = self.critical_value(self.alpha)
         parts = []
         for p in np.atleast_1d(np.asarray(q, dtype="float64")):
-            zq = float(DISTRIBUTIONS[self.velocity_dist].quantile(p))
-            part = d * np.exp(-X @ beta + self.scale * zq)
-            t = lag + part
-            gradient = [-X * part[:, None], (self.scale * zq * part)[:, None]]
-            if "lag" in self.params.index:
-                gradient.append(np.ones((len(t), 1)))
-            jac = np.hstack(gradient)
-            se = self.delta_se(jac) / t
+            if self.frailty:
+                t, se = self._marginal_times(X, d, p)
+            else:
+                zq = float(DISTRIBUTIONS[self.velocity_dist].quantile(p))
+                part = d * np.exp(-X @ beta + self.scale * zq)
+                t = lag + part
+                gradient = [-X * part[:, None], (self.scale * zq * part)[:, None]]
+                if "lag" in self.params.index:
+                    gradient.append(np.ones((len(t), 1)))
+                se = self.delta_se(np.hstack(gradient)) / t
             parts.append(profiles.reset_index(drop=True).assign(
                 q=p, estimate=t, ci_lower=t * np.exp(-crit * se), ci_upper=t * np.exp(crit * se)))
         return pd.concat(parts, ignore_index=True)
+
+    def _marginal_times(self, X, d, p) -> tuple[np.ndarray, np.ndarray]:
+        """The p-quantile of the recovery time over patients (their effects integrated
+        out) and the delta-method SE of its log."""
+        law = DISTRIBUTIONS[self.velocity_dist]
+        k = len(self._beta()[0])
+        theta = self.params.to_numpy()
+        fixed_lag = self._lag[0]
+
+        def log_time(th):
+            lag = th[-1] if "lag" in self.params.index else fixed_lag
+            per_mm = marginal_log_quantile(law, -X @ th[:k], np.exp(th[k]), th[k + 1], p)
+            return np.log(lag + d * np.exp(per_mm))
+
+        slopes = jacobian(log_time, theta)
+        return np.exp(log_time(theta)), np.sqrt(
+            np.einsum("ij,jk,ik->i", slopes, self.covariance.to_numpy(), slopes))
 
     def document(self) -> dict:
         estimate, interval = self._lag
@@ -590,7 +652,9 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
             "design": self.design.to_dict(),
             "lag_profile": self.lag_profile.to_dict(orient="list"),
             "failed_freeze": {"setting": self.failed_freeze, "n_excluded": self.n_excluded},
-        }
+        } | ({"frailty": {"column": self.frailty, "frailty_ci": list(self.frailty_ci),
+                          "frailty_test": self.frailty_test, "n_nodes": self.n_nodes}}
+             if self.frailty else {})
 
     @classmethod
     def from_document(cls, document: dict) -> RegenerationFit:
@@ -606,8 +670,8 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
         if cluster is not None and not isinstance(cluster, str):
             raise ValueError("cluster is not a column name")
         design = Design.from_dict(document["formula"], document["design"])
-        names = [n for n in params.index if n not in ("log_scale", "lag")]
-        if design.names != names:
+        names = [n for n in params.index if n not in ("log_scale", "frailty_sd", "lag")]
+        if design.names != names or ("frailty" in document) != ("frailty_sd" in params.index):
             raise ValueError("the coefficients do not match the formula's design")
         return cls(
             params=params, covariance=covariance,
@@ -616,11 +680,11 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
             loglik=float(document["loglik"]), formula=document["formula"],
             distance=document["distance"], design=design,
             n=int(document["n"]), n_dropped=int(document["n_dropped"]),
-            alpha=_level(document["alpha"]), profile=_profile_table(document["lag_profile"]),
-            velocity_dist=_known_dist(document.get("velocity_dist", "lognormal")),
+            alpha=stored_level(document["alpha"]), profile=stored_profile_table(document["lag_profile"]),
+            velocity_dist=known_dist(document.get("velocity_dist", "lognormal")),
             cluster=cluster,
             n_clusters=stored_cluster_count(document, cluster),
-            **_stored_failed_freeze(document))
+            frailty=stored_frailty(document), **stored_failed_freeze(document))
 
     def sensitivity(self, distance_error=(0.05, 0.1, 0.2), *, replicates: int = 20,
                     seed: int = 0) -> pd.DataFrame:
@@ -665,6 +729,9 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
         >>> kin.sensitivity(distance_error=[0.1, 0.2])  # doctest: +SKIP
         """
         refit = self._refit
+        if refit is None and self.frailty:
+            raise ModelError("sensitivity() does not refit the frailty model yet; fit without "
+                             "frailty= to gauge the distance error")
         if refit is None:
             raise ModelError("this model was loaded from a file, which does not hold the episodes, "
                              "so it cannot be refitted; run fit_regeneration(data, ...) again and "
@@ -697,39 +764,5 @@ class RegenerationFit(ScaledFit, kind="RegenerationFit"):
         return (f"<RegenerationFit {self.formula!r} ({self.velocity_dist}): {self.n} "
                 f"episodes{speed}, lag "
                 f"{self._lag[0]:.1f} d{' (fixed)' if self.lag_fixed else ''}, "
-                f"loglik {self.loglik:.3f}>")
-
-
-def _stored_failed_freeze(document: dict) -> dict:
-    """The failed-freeze setting and count; files from before it fitted every episode."""
-    stored = document.get("failed_freeze", {"setting": "keep", "n_excluded": 0})
-    if not isinstance(stored, dict) or stored.get("setting") not in FAILED_FREEZE:
-        raise ValueError("failed_freeze is not a setting and a count")
-    count = stored_number(stored, "n_excluded")
-    if count < 0 or count != int(count):
-        raise ValueError(f"the number of excluded episodes {count:g} is not a count")
-    return {"failed_freeze": stored["setting"], "n_excluded": int(count)}
-
-
-def _known_dist(name) -> str:
-    if name not in DISTRIBUTIONS:
-        raise ValueError(f"velocity_dist {name!r} is not one of {', '.join(DISTRIBUTIONS)}")
-    return name
-
-
-def _level(alpha) -> float:
-    """The stored alpha: a number strictly between 0 and 1."""
-    alpha = float(alpha)
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha {alpha:g} is not between 0 and 1")
-    return alpha
-
-
-def _profile_table(stored) -> pd.DataFrame:
-    """The stored lag profile: two lists of numbers of one length; the lags finite, the
-    log-likelihood finite or -inf (a lag at which the episodes cannot be fitted)."""
-    lags = stored_numbers(stored, "lag", (None,))
-    values = stored_numbers(stored, "profile_loglik", (len(lags),), finite=False)
-    if np.isnan(values).any() or (values == np.inf).any():
-        raise ValueError("the lag profile's log-likelihood holds NaN or +inf")
-    return pd.DataFrame({"lag": lags, "profile_loglik": values})
+                + (f"frailty SD {self.frailty_sd:.3f}, " if self.frailty else "")
+                + f"loglik {self.loglik:.3f}>")
