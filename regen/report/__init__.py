@@ -34,8 +34,10 @@ import datetime as _dt
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -43,7 +45,7 @@ from regen._util import json_safe
 from regen._version import __version__
 from regen._write import Outputs, figure_bytes, html_environment
 from regen.episodes import RELIEF_CONFIRM
-from regen.exceptions import OutputError
+from regen.exceptions import ModelError, OutputError
 from regen.ledger import Problems
 from regen.tables import KNOWN_NERVES
 
@@ -153,6 +155,7 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
                          min_group, min_patients)
     by_procedure = _by_procedure(relief, assessed, treatments, shown, min_group, min_patients,
                                  options)
+    differ = _patients_differ(relief_shown, min_patients)
     report_days = _visit_days(cohort.visits, relief_shown)
     weeks = _still_relieved(relief_fit, shown, report_days)
 
@@ -179,6 +182,7 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
         "by_procedure": _records(by_procedure),
         "still_relieved": _records(weeks),
         "sentences": [_sentence(r) for r in _records(table) if not r["suppressed"]],
+        "patients_differ": differ,
     }
     html = _render(content, figures)
     _check_no_identifiers(content, cohort)
@@ -532,6 +536,62 @@ def _sentence(row: dict) -> str:
         parts.append(f"Numbness had faded by week {_weeks(numb)} after half of the treatments "
                      f"({_week_range(row['numbness_median_ci_lower'], row['numbness_median_ci_upper'])}).")
     return " ".join(parts)
+
+
+# ------------------------------------------------------ how patients differ --
+
+#: Patients with two or more relief episodes needed to say how much patients differ.
+MIN_REPEAT_PATIENTS = 10
+#: The quartiles of a normal patient effect, in SDs.
+_QUARTILE_Z = 0.6744897501960817
+
+
+def _patients_differ(relief: pd.DataFrame, min_patients: int) -> dict:
+    """How much patients differ in how long relief lasts, from the shared-frailty AFT
+    (log-normal) on the published nerves' relief episodes: shown when the patient effect is
+    clearly above 0 (the likelihood-ratio test at 5% and an interval that excludes 0).
+
+    Returns ``shown`` and either ``reason`` (why not) or the frailty SD with its interval,
+    the test's p-value, the reference nerve and the quartiles (days, with 95% CIs) of the
+    patients' own typical (median) relief for it."""
+    from regen.survival.aft import fit_recovery
+
+    repeat = relief.groupby("patient_id")["treatment_id"].size()
+    n_repeat = int((repeat >= 2).sum())
+    if n_repeat < max(MIN_REPEAT_PATIENTS, min_patients):
+        return {"shown": False, "patients_with_repeats": n_repeat,
+                "reason": f"only {n_repeat} patients had relief from two or more treatments; "
+                          f"at least {max(MIN_REPEAT_PATIENTS, min_patients)} are needed to "
+                          "say how much patients differ"}
+    nerve = relief["nerve"].value_counts().index[0]
+    formula = "~ nerve" if relief["nerve"].nunique() > 1 else "~ 1"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = fit_recovery(formula, relief, dist="lognormal", frailty="patient_id")
+    except (ModelError, ValueError) as error:
+        return {"shown": False, "patients_with_repeats": n_repeat,
+                "reason": f"the model of repeated treatments could not be fitted ({error})"}
+    low, high = fit.frailty_ci
+    clear = fit.frailty_test["p_value"] < 0.05 and low > 0
+    out = {"shown": bool(clear), "patients_with_repeats": n_repeat,
+           "frailty_sd": fit.frailty_sd, "frailty_ci": [low, high],
+           "p_value": fit.frailty_test["p_value"], "nerve": nerve}
+    if not clear:
+        out["reason"] = ("the relief of one patient's treatments was no more alike than that "
+                         "of different patients' treatments, beyond chance")
+        return out
+    x = fit.design.matrix(pd.DataFrame({"nerve": [nerve]}))[0]
+    k = len(x)
+    centre = float(x @ fit.params.iloc[:k])            # log-normal: the median's eps is 0
+    z = fit.critical_value(0.05)
+    for name, sign in (("short", -1), ("long", 1)):
+        gradient = np.r_[x, 0.0, sign * _QUARTILE_Z]
+        log_days = centre + sign * _QUARTILE_Z * fit.frailty_sd
+        se = float(fit.delta_se(gradient[None, :])[0])
+        out[f"{name}_days"] = float(np.exp(log_days))
+        out[f"{name}_ci"] = [float(np.exp(log_days - z * se)), float(np.exp(log_days + z * se))]
+    return out
 
 
 # ----------------------------------------------------------------- output --
