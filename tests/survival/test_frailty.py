@@ -231,6 +231,8 @@ def test_fit_agrees_with_direct_integration_in_r(dataset, dist):
         value("loglik_tau0"), abs=1e-6)
     for term in ("Intercept", "x", "group[T.b]", "log_scale", "frailty_sd"):
         assert fit.params[term] == pytest.approx(value("estimate", term), abs=2e-3)
+        if not mine[(mine["quantity"] == "se") & (mine["term"] == term)].empty:
+            assert fit.bse[term] == pytest.approx(value("se", term), rel=0.02)
     fixed = mine[mine["quantity"] == "fixed_parameter"].set_index("term")["value"].astype(float)
     theta = fixed[["Intercept", "x", "group[T.b]", "log_scale", "frailty_sd"]].to_numpy()
     X = design(data)
