@@ -36,8 +36,17 @@ def format_fit(model, outcome: str, profiles: pd.DataFrame, predicted: pd.DataFr
              f"log-likelihood {model.loglik:.2f}, AIC {model.aic:.1f}"
              + (f", standard errors robust over {model.cluster}" if model.cluster else "") + ")"]
     lines += _ratio_lines(model, "Time ratios (x how long the time to the event is; 95% CI):")
+    if model.frailty:
+        low, high = model.frailty_ci
+        p = model.frailty_test["p_value"]
+        lines.append(f"Patient effect ({model.frailty}; SD on the log-time scale): "
+                     f"{model.frailty_sd:.3f} (95% CI {low:.3f}–{high:.3f}); test of none: "
+                     f"p {'<0.0001' if p < 1e-4 else f'{p:.4f}'}. One patient in four has "
+                     f"durations x{np.exp(0.6745 * model.frailty_sd):.2f} or more of a "
+                     "typical patient's, every time.")
     lines.append(f"Predicted days{at_words(profiles.iloc[0], skip=('nerve',))} (median, 95% CI; "
-                 "quartiles):")
+                 + ("quartiles; over patients):" if model.frailty
+                    else "quartiles):"))
     for label, rows in _by_nerve(predicted):
         by_q = rows.set_index("q")
         median = by_q.loc[0.5]

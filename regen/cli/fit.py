@@ -105,10 +105,15 @@ _cluster_option = click.option(
               help="Law of the time to the event; auto: the one of the three with the lowest "
                    "AIC (the table is printed).")
 @_cluster_option
+@click.option("--frailty", default=None, metavar="COLUMN",
+              help="A patient effect shared by each patient's episodes (e.g. patient_id): "
+                   "how much patients differ, and a model that `regen predict --history` "
+                   "can learn from (docs/frailty.md). Replaces --cluster.")
 @relief_options
 @_at_option
 @_fit_output_options
 def fit_recovery(path: Path, outcome: str, formula: str, dist: str, cluster: str,
+                 frailty: str | None,
                  threshold: float, response_window: tuple[int, int], confirm: int,
                  settings: tuple[str, ...], as_json: bool, save_to: Path | None,
                  baseline_window_days: int, max_follow_up_days: int, force: bool) -> None:
@@ -125,14 +130,23 @@ def fit_recovery(path: Path, outcome: str, formula: str, dist: str, cluster: str
                 outcome != "relief":
             raise click.UsageError(f"--{name.replace('_', '-')} applies to relief episodes: "
                                    "add --outcome relief")
+    if frailty is not None:
+        if context.get_parameter_source("cluster") == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--frailty models the likeness of a patient's episodes; "
+                                   "give it without --cluster")
+        cluster = "none"
     cohort = _prepare(path, save_to, force, baseline_window_days, max_follow_up_days)
     relief = dict(threshold=threshold, response_window=response_window, confirm=confirm)
     episodes = cohort.episodes(outcome, **(relief if outcome == "relief" else {}))
+    if frailty is not None and frailty not in episodes.columns:
+        raise click.UsageError(f"--frailty {frailty!r} is not a column of the episodes; "
+                               "e.g. --frailty patient_id")
+    options = {"cluster": _robust_over(cluster), "frailty": frailty}
     aic = None
     if dist == "auto":
-        model, aic = regen.choose_distribution(formula, episodes, cluster=_robust_over(cluster))
+        model, aic = regen.choose_distribution(formula, episodes, **options)
     else:
-        model = regen.fit_recovery(formula, episodes, dist=dist, cluster=_robust_over(cluster))
+        model = regen.fit_recovery(formula, episodes, dist=dist, **options)
     profiles = profiles_for(episodes, model, settings)
     predicted = model.predict_quantile(profiles, q=[0.25, 0.5, 0.75])
     if save_to:
@@ -144,7 +158,9 @@ def fit_recovery(path: Path, outcome: str, formula: str, dist: str, cluster: str
             "distributions": None if aic is None else aic.to_dict(orient="records"),
             "summary": model.summary.reset_index(names="term").to_dict(orient="records"),
             "predictions": predicted.drop(columns="std_err_log").to_dict(orient="records"),
-        }, indent=1))
+        } | ({"frailty": {"column": frailty, "frailty_sd": model.frailty_sd,
+                          "frailty_ci": list(model.frailty_ci), **model.frailty_test,
+                          "n_nodes": model.n_nodes}} if frailty else {}), indent=1))
         return
     echo(format_fit(model, outcome, profiles, predicted, aic))
     if save_to:

@@ -40,6 +40,8 @@ class RecoveryFit(ScaledFit, kind="RecoveryFit"):
 
     ratio = "time_ratio"
     effect_name = "Time ratio"
+    #: The column of a shared patient effect (a :class:`~regen.FrailtyFit`); None: none.
+    frailty: str | None = None
 
     def __init__(self, *, params, covariance, loglik, dist, formula, design, n, n_dropped,
                  iterations, cluster, n_clusters=None):
