@@ -177,33 +177,110 @@ def report(path: Path, output: Path, min_group: int, min_patients: int, n_bootst
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--model", "model_file", type=click.Path(path_type=Path), required=True,
               help="A model saved by 'regen fit --save' (recovery or regeneration).")
+@click.option("--history", "history_file", type=click.Path(path_type=Path), default=None,
+              help="A CSV file of the patient's earlier episodes (lower, upper in days, the "
+                   "model's covariates; patient_id optional): predict their next treatment, "
+                   "learning from them. Needs a model fitted with frailty.")
+@click.option("--cohort", "cohort_path", type=click.Path(path_type=Path), default=None,
+              help="Take the earlier episodes of --patient-id from this cohort (a folder or an "
+                   ".xlsx workbook, as 'regen validate' reads).")
+@click.option("--patient-id", default=None,
+              help="The patient whose earlier episodes to learn from (--cohort; or a --history "
+                   "file with a patient_id column).")
+@click.option("--outcome", type=OUTCOMES, default=None,
+              help="The model's outcome, when its file does not say (needed with --cohort).")
+@relief_options
+@window_options
 @click.option("--json", "as_json", is_flag=True, help="Print the prediction as JSON.")
 @click.pass_context
 @user_errors
-def predict(ctx: click.Context, model_file: Path, as_json: bool) -> None:
+def predict(ctx: click.Context, model_file: Path, history_file: Path | None,
+            cohort_path: Path | None, patient_id: str | None, outcome: str | None,
+            threshold: float, response_window: tuple[int, int], confirm: int,
+            baseline_window_days: int, max_follow_up_days: int, as_json: bool) -> None:
     """Expected relief or numbness duration for one patient.
 
     Give the patient's values as options named after the model's covariates,
     e.g. --nerve greater_occipital --age 52 --diabetes no (--distance-mm 80 for
     the kinetics model). Missing or unknown values are listed with what the
     model needs.
+
+    With --history FILE (or --cohort PATH --patient-id ID) the prediction is for
+    the patient's next treatment, learned from their earlier ones: values not
+    given are those of the latest earlier treatment, and the treatment number is
+    the latest + 1. The relief and window options apply to --cohort.
     """
+    import warnings
+
     from regen._terminal import strict_json
-    from regen.predict import expected_duration, sentence
+    from regen.exceptions import RegenWarning
+    from regen.predict import (
+        check_learns_from_history,
+        expected_duration,
+        heading,
+        patient_history,
+        read_history,
+        sentence,
+    )
 
     values = _pairs(ctx.args)
+    if history_file is not None and cohort_path is not None:
+        raise click.UsageError("give --history FILE or --cohort PATH, not both")
+    if cohort_path is not None and patient_id is None:
+        raise click.UsageError("--cohort needs --patient-id ID: the patient whose earlier "
+                               "treatments to learn from")
+    if patient_id is not None and history_file is None and cohort_path is None:
+        raise click.UsageError("--patient-id goes with --cohort PATH (or --history FILE)")
     model = regen.load_model(model_file)
+    if outcome is not None and getattr(model, "outcome", None) not in (None, outcome):
+        raise click.UsageError(f"the model was fitted on {model.outcome}, not {outcome}")
+    history = None
+    if history_file is not None or cohort_path is not None:
+        try:
+            check_learns_from_history(model)
+        except regen.ModelError as error:
+            raise click.UsageError(str(error)) from None
+    if cohort_path is not None:
+        if outcome is None and model.outcome is None:
+            raise click.UsageError("the model file does not say which outcome it was fitted "
+                                   "on: give --outcome relief or --outcome numbness")
+        with warnings.catch_warnings(record=True) as caught:  # they may name other patients
+            warnings.simplefilter("always", RegenWarning)
+            cohort = read(cohort_path, baseline_window_days, max_follow_up_days)
+            try:
+                history = patient_history(cohort, model, patient_id, outcome=outcome,
+                                          threshold=threshold, response_window=response_window,
+                                          confirm=confirm)
+            except ValueError as error:
+                raise click.UsageError(str(error)) from None
+        ours = [w for w in caught if issubclass(w.category, RegenWarning)]
+        for w in caught:
+            if w not in ours:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if ours:
+            echo(f"note: the cohort gave {len(ours)} warning(s) about its data, not shown here "
+                 f"(they may name other patients); 'regen validate {cohort_path}' lists them.",
+                 err=True)
+    elif history_file is not None:
+        limits = regen.ReadLimits(**ctx.meta.get("regen_limits", {}))
+        try:
+            history = read_history(history_file, model, patient_id=patient_id, limits=limits)
+        except regen.CohortValidationError:
+            raise
+        except ValueError as error:  # no row of --patient-id
+            raise click.UsageError(str(error)) from None
     try:
-        result = expected_duration(model, values)
+        result = expected_duration(model, values, history=history)
     except regen.ModelError:
         raise
     except ValueError as error:  # the profile does not fit the model: a usage error
         raise click.UsageError(str(error)) from None
+    if result["outcome"] is None and outcome is not None:
+        result["outcome"] = outcome
     if as_json:
         echo(strict_json(result, indent=1))
         return
-    shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result["profile"].items())
-    echo(f"For a patient with {shown}:" if shown else "For any patient:")
+    echo(heading(result))
     echo(sentence(result))
 
 def _pairs(args: list[str]) -> dict[str, str]:
