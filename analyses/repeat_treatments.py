@@ -41,7 +41,7 @@ import pandas as pd
 from scipy import stats
 
 import regen
-from regen.report import MIN_GROUP, MIN_PATIENTS
+from regen.report import MIN_GROUP, MIN_PATIENTS, analysis_page
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scripts' shared helpers
 from _shared import Result, at_least, literal, parser, run, with_reference
@@ -381,42 +381,6 @@ def cv_words(scores: pd.DataFrame, outcome: str, folds: int) -> list[str]:
 
 # --------------------------------------------------------------------- page --
 
-#: The page's policy, as regen's own pages have it: no script, no request, only inline style.
-CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="CSP">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<style>
-  body { font-family: "Segoe UI", "Helvetica Neue", Arial, sans-serif; color: #1d2330;
-         margin: 1.5rem auto; padding: 0 1rem; line-height: 1.4; max-width: 70rem; }
-  h1 { font-size: 1.3rem; } h2 { font-size: 1.05rem; margin-top: 1.6rem; }
-  table { border-collapse: collapse; font-size: 0.85rem; margin: 0.6rem 0; }
-  caption { text-align: left; font-weight: 600; margin-bottom: 0.4rem; }
-  th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #e3e6ec; text-align: right; }
-  th:first-child, td:first-child { text-align: left; }
-  thead th { background: #f3f5f8; border-bottom: 1px solid #9aa3b5; }
-  p { max-width: 52rem; } .note { font-size: 0.85rem; color: #4a5468; }
-</style>
-</head>
-<body>
-<h1>{{ title }}</h1>
-{% for section in sections %}<h2>{{ section.heading }}</h2>
-{% for line in section.lines %}<p>{{ line }}</p>
-{% endfor %}{% for table in section.tables %}<table>
-<caption>{{ table.caption }}</caption>
-<thead><tr>{% for column in table.columns %}<th scope="col">{{ column }}</th>{% endfor %}</tr></thead>
-<tbody>
-{% for row in table.rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>
-{% endfor %}</tbody>
-</table>
-{% endfor %}{% endfor %}{% for note in notes %}<p class="note">{{ note }}</p>
-{% endfor %}</body>
-</html>
-""".replace('content="CSP"', f'content="{CSP}"')
 
 
 def html_table(frame: pd.DataFrame, caption: str) -> dict:
@@ -433,11 +397,8 @@ def html_table(frame: pd.DataFrame, caption: str) -> dict:
 
 
 def page(title: str, sections: list[dict], notes: list[str]) -> str:
-    """A self-contained HTML page: autoescaped, and a policy that allows no script."""
-    import jinja2
-
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return environment.from_string(PAGE).render(title=title, sections=sections, notes=notes)
+    """A self-contained HTML page (autoescaped, a policy that allows no script)."""
+    return analysis_page(title, sections, notes)
 
 
 # ------------------------------------------------------------------ analyse --

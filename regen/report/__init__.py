@@ -49,7 +49,7 @@ from regen.exceptions import ModelError, OutputError
 from regen.ledger import Problems
 from regen.tables import KNOWN_NERVES
 
-__all__ = ["MIN_GROUP", "MIN_PATIENTS", "WEEKS", "relief_report", "report_files"]
+__all__ = ["MIN_GROUP", "MIN_PATIENTS", "WEEKS", "analysis_page", "relief_report", "report_files"]
 
 #: Groups with fewer treatments than this are suppressed.
 MIN_GROUP = 10
@@ -159,11 +159,7 @@ def relief_report(cohort, out="report.html", *, min_group: int = MIN_GROUP,
     report_days = _visit_days(cohort.visits, relief_shown)
     weeks = _still_relieved(relief_fit, shown, report_days)
 
-    figures = {}
-    if relief_fit is not None:
-        figures["relief"] = _figure(relief_fit, "Still relieved (responders)", min_patients)
-    if numb_fit is not None:
-        figures["numbness"] = _figure(numb_fit, "Still numb", min_patients)
+    figures = _figures(relief_fit, numb_fit, min_patients)
 
     content = {
         "title": title or "Expected relief after cryoneurolysis",
@@ -596,6 +592,16 @@ def _patients_differ(relief: pd.DataFrame, min_patients: int) -> dict:
 
 # ----------------------------------------------------------------- output --
 
+def _figures(relief_fit, numb_fit, min_patients: int) -> dict:
+    """The report's recovery figures (base64 PNG) of the fits there are."""
+    figures = {}
+    if relief_fit is not None:
+        figures["relief"] = _figure(relief_fit, "Still relieved (responders)", min_patients)
+    if numb_fit is not None:
+        figures["numbness"] = _figure(numb_fit, "Still numb", min_patients)
+    return figures
+
+
 def _figure(fit, ylabel: str, min_patients: int) -> str:
     import matplotlib.pyplot as plt
 
@@ -609,6 +615,17 @@ def _figure(fit, ylabel: str, min_patients: int) -> str:
         data = figure_bytes(figure, "png", dpi=160)
     plt.close(figure)
     return base64.b64encode(data).decode("ascii")
+
+
+def analysis_page(title: str, sections: list[dict], notes=()) -> str:
+    """A self-contained HTML page of text and tables for an analysis script: autoescaped,
+    with a policy that allows no script.
+
+    ``sections``: dicts of ``heading``, ``lines`` (paragraphs) and ``tables`` (dicts of
+    ``caption``, ``columns`` and ``rows``, every cell as text); ``notes``: closing remarks.
+    """
+    template = html_environment("regen.report").get_template("analysis_page.html.j2")
+    return template.render(title=title, sections=sections, notes=list(notes))
 
 
 def _render(content: dict, figures: dict) -> str:
