@@ -31,6 +31,8 @@ def fits() -> dict[str, FitResult]:
                                                alpha=0.1),
         "trajectory": regen.fit_trajectory("pain ~ day + baseline_pain", pain, re_formula="~ 1"),
         "probability": regen.fit_probability("numb ~ np.log(day)", numb),
+        "frailty": regen.fit_recovery("~ nerve", numbness, dist="lognormal",
+                                      frailty="patient_id"),
     }
 
 
@@ -40,7 +42,8 @@ def test_every_model_kind_is_registered_once():
 
     assert {name: cls.__name__ for name, cls in FitResult.kinds.items()} == {
         "RecoveryFit": "RecoveryFit", "RegenerationFit": "RegenerationFit",
-        "TrajectoryFit": "TrajectoryFit", "ProbabilityFit": "ProbabilityFit", "PHFit": "PHFit"}
+        "TrajectoryFit": "TrajectoryFit", "ProbabilityFit": "ProbabilityFit", "PHFit": "PHFit",
+        "FrailtyFit": "FrailtyFit"}
     with pytest.raises(TypeError, match="two result classes"):
         type("Again", (FitResult,), {}, kind="RecoveryFit")
 
