@@ -48,11 +48,16 @@ def test_every_model_kind_is_registered_once():
         type("Again", (FitResult,), {}, kind="RecoveryFit")
 
 
-@pytest.mark.parametrize("name", ["recovery", "regeneration", "trajectory", "probability"])
+@pytest.mark.parametrize("name", ["recovery", "regeneration", "trajectory", "probability",
+                                  "frailty"])
 def test_the_coefficient_table_has_the_same_columns_at_any_level(fits, name):
     fit = fits[name]
     assert tuple(fit.summary.columns[:5]) == COEF_COLUMNS
-    table = fit.coef_table(0.1 if name == "regeneration" else 0.2)
+    if name == "frailty":  # tau's profile interval exists at the fit's level only
+        with pytest.raises(ValueError, match="computed at alpha=0.05"):
+            fit.coef_table(0.2)
+    level = {"regeneration": 0.1, "frailty": 0.05}.get(name, 0.2)
+    table = fit.coef_table(level)
     assert tuple(table.columns) == tuple(fit.summary.columns)
     assert list(table.index) == list(fit.params.index)
     np.testing.assert_allclose(table["estimate"], fit.params)
@@ -114,7 +119,8 @@ def test_delta_method_matches_finite_differences(fits):
     assert sub == pytest.approx(np.sqrt(np.array([1.0, 2.0]) @ cov @ np.array([1.0, 2.0])))
 
 
-@pytest.mark.parametrize("name", ["recovery", "regeneration", "trajectory", "probability"])
+@pytest.mark.parametrize("name", ["recovery", "regeneration", "trajectory", "probability",
+                                  "frailty"])
 def test_a_result_shows_itself_as_text_and_html(fits, name):
     fit = fits[name]
     text = fit.to_text()
@@ -144,7 +150,8 @@ def test_load_model_builds_the_class_its_kind_names(fits, tmp_path):
         pd.testing.assert_frame_equal(loaded.summary, fit.summary)
 
 
-@pytest.mark.parametrize("name", ["recovery", "regeneration", "trajectory", "probability"])
+@pytest.mark.parametrize("name", ["recovery", "regeneration", "trajectory", "probability",
+                                  "frailty"])
 def test_effects_are_what_a_forest_plot_draws(fits, name):
     fit = fits[name]
     effects = fit.effects()
@@ -162,5 +169,5 @@ def test_effects_are_what_a_forest_plot_draws(fits, name):
     else:
         assert fit.effects_are_ratios
         np.testing.assert_allclose(effects["estimate"],
-                                   np.exp(fit.params.drop(["Intercept", "log_scale"],
+                                   np.exp(fit.params.drop(["Intercept", *fit.not_coefficients],
                                                           errors="ignore")))
