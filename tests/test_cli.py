@@ -113,10 +113,16 @@ def test_simulate_writes_a_valid_cohort_reproducibly(run, tmp_path):
     assert run("validate", tmp_path / "a").exit_code == 0
 
 
-def test_demo_writes_episodes_and_flow(run, tmp_path):
-    out = tmp_path / "demo"
-    result = run("demo", "--data", EXAMPLE, "--out", out)
+def test_demo_runs_from_any_folder_and_writes_episodes_flow_and_report(run, tmp_path,
+                                                                      monkeypatch):
+    # One demo run (the slowest command) checked for everything it writes.
+    monkeypatch.chdir(tmp_path)                  # no data/example here
+    result = run("demo", "--out", "here")
     assert result.exit_code == 0, result.output
+    out = tmp_path / "here"
+    for table in ("patients", "treatments", "visits"):
+        assert (out / "example_cohort" / f"{table}.csv").read_bytes() == \
+            (EXAMPLE / f"{table}.csv").read_bytes()
     written = {p.name for p in out.iterdir()}
     assert {"numbness_episodes.csv", "relief_episodes.csv", "exclusions.csv", "flow.csv",
             "summary_by_nerve.csv"} <= written
@@ -128,20 +134,10 @@ def test_demo_writes_episodes_and_flow(run, tmp_path):
     assert (medians["ci_lower"] <= medians["time"]).all()
     assert (medians["time"] <= medians["ci_upper"]).all()
     assert "until numbness fades" in result.stdout
-
-
-def test_demo_runs_from_any_folder_on_the_example_it_writes(run, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)                  # no data/example here
-    result = run("demo", "--out", "here")
-    assert result.exit_code == 0, result.output
-    for table in ("patients", "treatments", "visits"):
-        assert (tmp_path / "here" / "example_cohort" / f"{table}.csv").read_bytes() == \
-            (EXAMPLE / f"{table}.csv").read_bytes()
-    assert (tmp_path / "here" / "report.html").is_file()
-    assert (tmp_path / "here" / "leaflets" / "greater_occipital.html").is_file()
-    gallery = (tmp_path / "here" / "figures" / "README.md").read_text()
-    assert "](relief_curves.png)" in gallery and (tmp_path / "here" / "figures" /
-                                                  "relief_curves.png").is_file()
+    assert (out / "report.html").is_file()
+    assert (out / "leaflets" / "greater_occipital.html").is_file()
+    gallery = (out / "figures" / "README.md").read_text()
+    assert "](relief_curves.png)" in gallery and (out / "figures" / "relief_curves.png").is_file()
     assert "The example cohort (300 simulated patients" in result.stdout
 
 
