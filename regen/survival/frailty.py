@@ -74,9 +74,11 @@ QUADRATURE_TOL = 1e-6
 MAX_NODES = 112
 #: Gauss–Hermite nodes of the marginal (population) predictions' integral over b.
 MARGINAL_NODES = 40
-#: Precision of the profile refits, and of the frailty SD interval's ends (relative).
-PROFILE_TOL = 1e-7
+#: Precision of the profile refits, of the frailty SD interval's ends (relative), and of the
+#: profile log-likelihood at them.
+PROFILE_TOL = 1e-5
 PROFILE_XTOL = 1e-4
+PROFILE_FTOL = 1e-2
 #: A likelihood-ratio statistic below this puts the frailty SD on its bound 0.
 BOUNDARY_LR = 1e-7
 
@@ -97,13 +99,13 @@ def fit_frailty(dist: str, X: np.ndarray, low: np.ndarray, up: np.ndarray, w: np
     def at(n_nodes):
         return FrailtyLikelihood(law, X, low, up, w, groups.to_numpy(), n_nodes)
 
-    # Enough nodes at the start, then at the maximum: doubling them changes nothing.
-    n_nodes = _nodes_for(at, theta, NODES)
+    # Fit, then double the nodes (and refit from there) until doubling changes nothing.
+    n_nodes = NODES
     while True:
         likelihood = at(n_nodes)
         theta, iterations = likelihood.maximise(theta, tol, max_iter)
         value = likelihood.value(theta)
-        more = _nodes_for(at, theta, n_nodes)
+        more = _nodes_for(at, theta, n_nodes, value)
         if more == n_nodes:
             break
         n_nodes = more
@@ -130,11 +132,12 @@ def fit_frailty(dist: str, X: np.ndarray, low: np.ndarray, up: np.ndarray, w: np
             "n_patients": int(len(counts)), "boundary": boundary}
 
 
-def _nodes_for(at, theta, n_nodes: int) -> int:
+def _nodes_for(at, theta, n_nodes: int, value: float) -> int:
     """The fewest nodes from ``n_nodes`` on (doubling) with which doubling them moves the
-    log-likelihood at theta by less than :data:`QUADRATURE_TOL`; :data:`MAX_NODES` with a
-    warning when even those do not."""
-    value, moved = at(n_nodes).value(theta), np.inf
+    log-likelihood at theta (``value`` with ``n_nodes``) by less than :data:`QUADRATURE_TOL`;
+    :data:`MAX_NODES` with a warning when even those do not."""
+    if 2 * n_nodes > MAX_NODES:   # already as many as the fit uses (and it said so)
+        return n_nodes
     while 2 * n_nodes <= MAX_NODES:
         finer = at(2 * n_nodes).value(theta)
         moved = abs(finer - value)
@@ -179,6 +182,8 @@ def _profile_interval(likelihood, theta, value, covariance, critical, loglik_wit
         tau = guess
         for _ in range(50):
             f, slope_f = profile(tau)
+            if abs(f) < PROFILE_FTOL:   # tau is then off by f / slope, under 1% of an SE
+                return float(tau)
             if f > 0:
                 inside = tau
             else:
@@ -191,17 +196,17 @@ def _profile_interval(likelihood, theta, value, covariance, critical, loglik_wit
             tau = proposal
         return float(tau)
 
-    reach = np.sqrt(critical) * max(se, 1e-3)
-    lower = 0.0 if loglik_without >= cut else end(tau_hat, 0.0, max(tau_hat - reach,
-                                                                     tau_hat / 2))
-    high = tau_hat + reach
+    # First guesses: the Wald ends on the log scale, where the profile is closer to quadratic.
+    reach = np.sqrt(critical) * max(se, 1e-3) / max(tau_hat, 1e-3)
+    lower = 0.0 if loglik_without >= cut else end(tau_hat, 0.0, tau_hat * np.exp(-reach))
+    high = tau_hat * np.exp(reach)
     for _ in range(60):
         if profile(high)[0] < 0:
             break
         high = 2 * high
     else:
         return lower, np.inf
-    return lower, end(tau_hat, high, tau_hat + reach)
+    return lower, end(tau_hat, high, tau_hat * np.exp(reach))
 
 
 def marginal_log_quantile(law, mean: np.ndarray, sigma: float, tau: float, p: float
@@ -311,16 +316,6 @@ class FrailtyFit(RecoveryFit, kind="FrailtyFit"):
         z = (np.log(t) - (X @ beta)[:, None] - np.sqrt(2.0) * tau * x[None, :]) / sigma
         return np.log(np.exp(self._law().log_sf(z)) @ (omega / np.sqrt(np.pi)))
 
-    def _posterior(self, theta, history: pd.DataFrame, lower: str, upper: str):
-        """Posterior mean and variance of u for each patient of ``history``, by id."""
-        low = history[lower].to_numpy(dtype="float64")
-        up = history[upper].to_numpy(dtype="float64")
-        likelihood = FrailtyLikelihood(self._law(), self.design.matrix(history), low, up,
-                                       np.ones(len(history)), history[self.frailty].to_numpy(),
-                                       max(self.n_nodes, NODES))
-        posterior = likelihood.posterior(theta)
-        return list(likelihood.groups), posterior.mean, posterior.variance
-
     def _history(self, profiles, history, lower, upper):
         """Each profile's posterior (mean, variance of u, number of earlier episodes) as
         functions of theta, or None for profiles without a history."""
@@ -341,14 +336,23 @@ class FrailtyFit(RecoveryFit, kind="FrailtyFit"):
         counts = history[self.frailty].value_counts()
         episodes = np.array([int(counts.get(i, 0)) for i in ids])
 
+        likelihood = None
+        if len(history):   # built once: only the parameters change between calls
+            likelihood = FrailtyLikelihood(
+                self._law(), self.design.matrix(history), history[lower].to_numpy("float64"),
+                history[upper].to_numpy("float64"), np.ones(len(history)),
+                history[self.frailty].to_numpy(), max(self.n_nodes, NODES))
+            where = {g: k for k, g in enumerate(likelihood.groups)}
+            at = np.array([where.get(i, -1) for i in ids])
+            known = at >= 0
+
         def moments(theta):
+            """Posterior mean and variance of u for each profile (0 and 1: the prior)."""
             mean, variance = np.zeros(len(ids)), np.ones(len(ids))
-            if len(history):
-                found, m, v = self._posterior(theta, history, lower, upper)
-                where = {g: k for k, g in enumerate(found)}
-                at = np.array([where.get(i, -1) for i in ids])
-                known = at >= 0
-                mean[known], variance[known] = m[at[known]], v[at[known]]
+            if likelihood is not None:
+                posterior = likelihood.posterior(theta)
+                mean[known] = posterior.mean[at[known]]
+                variance[known] = posterior.variance[at[known]]
             return mean, variance
 
         return moments, episodes

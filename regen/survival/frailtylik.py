@@ -183,6 +183,14 @@ class FrailtyLikelihood:
                               self.kind, second=True)
         shape = eta.shape
         ll, d_eta, d_ls, h_ee, h_es, h_ss = (t.reshape(shape) for t in terms)
+        # A node far out in a tail can give an episode probability 0 (its log -inf, or NaN
+        # from two ends that both underflow): the node then carries no weight, and its
+        # derivatives, multiplied by that weight, must not turn NaN.
+        lost = ~np.isfinite(ll)
+        if lost.any():
+            ll = np.where(lost, -np.inf, ll)
+            d_eta, d_ls, h_ee, h_es, h_ss = (np.where(lost, 0.0, t)
+                                             for t in (d_eta, d_ls, h_ee, h_es, h_ss))
         log_f = (self._sum(self.w[:, None] * ll) - u**2 / 2 - _LOG_ROOT_2PI
                  + self.log_node_weights[None, :] + np.log(np.sqrt(2.0) * s_hat)[:, None])
         with np.errstate(invalid="ignore"):
@@ -236,11 +244,12 @@ class FrailtyLikelihood:
     def maximise(self, theta, tol: float, max_iter: int, free=None) -> tuple[np.ndarray, int]:
         """Newton's method over the parameters ``free`` (a mask; default all) from theta.
 
-        Each iteration adapts the nodes at the current point and holds them there for its
-        step and line search, so the step is a Newton step of the very function the line
-        search compares (the derivatives are those of the formula with fixed nodes). It
-        stops when no parameter moves by more than ``tol``; (theta, iterations), or a
-        ConvergenceWarning.
+        Each iteration adapts the nodes at the current point; its Newton step (the
+        derivatives are those of the formula with the nodes held there) is taken whole when
+        the log-likelihood with the nodes adapted at the new point is higher, and otherwise
+        shortened by a line search with the nodes held, on the very function the step is a
+        Newton step of. It stops when no parameter moves by more than ``tol``; (theta,
+        iterations), or a ConvergenceWarning.
         """
         theta = np.array(theta, dtype="float64")
         free = np.ones(len(theta), bool) if free is None else np.asarray(free, bool)
@@ -254,16 +263,20 @@ class FrailtyLikelihood:
                 step = gradient * 1e-3
             if gradient @ step <= 0:   # not an ascent direction: along the gradient
                 step = gradient / max(1.0, np.abs(gradient).max())
+            # The full step, with the nodes adapted there (the next iteration starts from that
+            # evaluation); if it does not improve, a line search with the nodes held.
             alpha = 1.0
-            while alpha > 1e-10:
-                trial = theta.copy()
-                trial[free] += alpha * step
-                trial_value = self.evaluate(trial, here["nodes"])["value"]
-                if np.isfinite(trial_value) and trial_value >= value - 1e-12 * abs(value):
-                    break
-                alpha /= 2
-            else:
-                return theta, iteration   # nothing along the step improves: a maximum
+            trial = theta.copy()
+            trial[free] += step
+            if not _improves(self.evaluate(trial)["value"], value):
+                while True:
+                    trial = theta.copy()
+                    trial[free] += alpha * step
+                    if _improves(self.evaluate(trial, here["nodes"])["value"], value):
+                        break
+                    alpha /= 2
+                    if alpha < 1e-10:
+                        return theta, iteration   # nothing along the step improves: a maximum
             theta = trial
             if np.abs(alpha * step).max() < tol:
                 return theta, iteration
@@ -274,3 +287,8 @@ class FrailtyLikelihood:
                           "simplify the formula or try another dist.", ConvergenceWarning,
                           stacklevel=3)
         return theta, max_iter
+
+
+def _improves(candidate: float, value: float) -> bool:
+    """Whether a trial log-likelihood is finite and not below ``value`` (to rounding)."""
+    return bool(np.isfinite(candidate) and candidate >= value - 1e-12 * abs(value))
