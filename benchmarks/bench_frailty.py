@@ -52,16 +52,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import timing
 
 import regen
 
@@ -72,7 +68,6 @@ VISITS = np.array([7, 14, 28, 42, 56, 84, 112, 168])
 BETA = np.array([3.5, 0.2, -0.3, 0.05])
 SIGMA, TAU = 0.4, 0.4
 #: The environment variables that set the BLAS libraries' threads.
-BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 #: The issue's target, seconds, by (fit, patients).
 TARGETS = {("frailty lognormal", 2000): 2.0, ("frailty weibull", 2000): 2.0}
 
@@ -111,25 +106,6 @@ def simulated(n_patients: int, seed: int, dist: str = "lognormal", *,
 
 
 # -------------------------------------------------------------------- timing --
-
-def timed(function, repeats: int) -> tuple[float, float, object]:
-    """Median CPU seconds, median wall seconds and the last result of ``repeats`` calls."""
-    cpu, wall, result = [], [], None
-    for _ in range(repeats):
-        start_cpu, start_wall = time.process_time(), time.perf_counter()
-        result = function()
-        wall.append(time.perf_counter() - start_wall)
-        cpu.append(time.process_time() - start_cpu)
-    return statistics.median(cpu), statistics.median(wall), result
-
-
-def quiet(function):
-    def call():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return function()
-    return call
-
 
 def fit_regen(data: pd.DataFrame, dist: str, frailty: bool):
     return regen.fit_recovery(FORMULA, data, dist=dist,
@@ -170,27 +146,12 @@ cat("RESULT lmer", format(c(median(cpu), median(wall), as.numeric(logLik(fit)), 
 
 def run_r(data: pd.DataFrame, repeats: int, timeout: float) -> tuple[dict, list[str]]:
     """lmer's fit of the exact data: {"lmer": (cpu, wall, loglik, [beta..., tau, sigma])}."""
-    with tempfile.TemporaryDirectory() as folder:
-        csv, script = Path(folder) / "episodes.csv", Path(folder) / "fit.R"
-        frame = data[["patient_id", "x", "group", "treatment_number"]].assign(
-            t=np.exp(data["log_t"]))
-        frame.to_csv(csv, index=False, float_format="%.17g")
-        script.write_text(R_SCRIPT)
-        try:
-            run = subprocess.run(["Rscript", str(script), str(csv), str(repeats)],
-                                 capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {}, [f"R: stopped after {timeout:.0f} s at {len(data)} episodes"]
-    if run.returncode != 0:
-        return {}, [f"R failed at {len(data)} episodes: {run.stderr.strip()[-500:]}"]
-    out, notes = {}, []
-    for line in run.stdout.splitlines():
-        fields = line.split()
-        if fields[:1] == ["RESULT"]:
-            values = [float(v) for v in fields[2:]]
-            out[fields[1]] = (values[0], values[1], values[2], np.array(values[3:]))
-        elif fields[:1] == ["MISSING"]:
-            notes.append("lme4::lmer skipped: the R package lme4 is not installed")
+    frame = data[["patient_id", "x", "group", "treatment_number"]].assign(t=np.exp(data["log_t"]))
+    out, missing, error = timing.run_r(R_SCRIPT, frame, repeats, timeout, what=f"{len(data)} episodes",
+                                       float_format="%.17g")
+    notes = [error] if error else []
+    if missing:
+        notes.append("lme4::lmer skipped: the R package lme4 is not installed")
     return out, notes
 
 
@@ -220,10 +181,7 @@ def main() -> None:
     parser.add_argument("--blas-threads", type=int,
                         help="rerun with the BLAS libraries limited to this many threads")
     args = parser.parse_args()
-    if args.blas_threads and os.environ.get(BLAS_THREADS[0]) != str(args.blas_threads):
-        # The BLAS reads its thread count when it loads: start afresh with the variables set.
-        env = {**os.environ, **dict.fromkeys(BLAS_THREADS, str(args.blas_threads))}
-        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env)
+    timing.limit_blas(args.blas_threads, __file__)
     began = time.perf_counter()
 
     notes = []
@@ -239,9 +197,9 @@ def main() -> None:
 
     warm = simulated(100, seed=0)                 # imports and first calls, not timed
     for dist in ("lognormal", "weibull"):
-        quiet(lambda d=dist: fit_regen(warm, d, True))()
+        timing.quiet(lambda d=dist: fit_regen(warm, d, True))()
     if have_statsmodels:
-        quiet(lambda: fit_mixedlm(warm))()
+        timing.quiet(lambda: fit_mixedlm(warm))()
 
     rows = []
     for n in args.sizes:
@@ -252,8 +210,9 @@ def main() -> None:
                 print(f"N = {n} patients x {EPISODES}: {(data['lower'] == 0).mean():.1%} left-, "
                       f"{np.isinf(data['upper']).mean():.1%} right-censored", flush=True)
             for frailty in (True, False):
-                cpu, wall, fit = timed(quiet(lambda d=data, s=dist, f=frailty: fit_regen(d, s, f)),
-                                       args.repeats)
+                cpu, wall, fit = timing.timed(
+                    timing.quiet(lambda d=data, s=dist, f=frailty: fit_regen(d, s, f)),
+                    args.repeats)
                 name = f"{'frailty' if frailty else 'no frailty'} {dist}"
                 detail = (f"tau {fit.frailty_sd:.3f}, {fit.n_nodes} nodes"
                           if frailty else f"sigma {np.exp(fit.params['log_scale']):.3f}")
@@ -263,7 +222,7 @@ def main() -> None:
                              "agreement": detail})
 
         exact = simulated(n, seed=args.seed + n, exact=True)
-        cpu, wall, fit = timed(quiet(lambda d=exact: fit_regen(d, "lognormal", True)),
+        cpu, wall, fit = timing.timed(timing.quiet(lambda d=exact: fit_regen(d, "lognormal", True)),
                                args.repeats)
         ex = {**base, "fit": "frailty lognormal, exact", "regen cpu": cpu, "regen wall": wall}
         print(f"  regen frailty lognormal, exact: {wall:.3f} s (tau {fit.frailty_sd:.3f}, "
@@ -271,7 +230,7 @@ def main() -> None:
         jacobian = float(exact["log_t"].sum())
         peers = 0
         if have_statsmodels:
-            cpu, wall, model = timed(quiet(lambda d=exact: fit_mixedlm(d)), args.repeats)
+            cpu, wall, model = timing.timed(timing.quiet(lambda d=exact: fit_mixedlm(d)), args.repeats)
             fe = model.fe_params[["Intercept", "x", "group[T.b]", "treatment_number"]]
             theirs = np.array([*fe.to_numpy(), np.sqrt(float(model.cov_re.iloc[0, 0])),
                                np.sqrt(model.scale)])
@@ -298,8 +257,7 @@ def main() -> None:
     print(f"\nmedian of {args.repeats} (seconds: CPU = process_time or R proc.time "
           f"user+sys; wall), fit call only; ratio = peer / regen; {FORMULA}, N patients x "
           f"{EPISODES} episodes; {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.1f} at the end, "
-          f"{BLAS_THREADS[0]}={os.environ.get(BLAS_THREADS[0], '(unset: one per core)')}")
+          f"{os.getloadavg()[0]:.1f} at the end, " + timing.blas_setting())
     header = (f"{'fit':<25}{'N':>6}{'episodes':>9} {'regen cpu':>9} {'wall':>7} "
               f"{'target cpu/wall':>16}  {'peer':<29}{'peer cpu':>9} {'wall':>8} "
               f"{'ratio cpu':>9} {'wall':>6}  agreement")

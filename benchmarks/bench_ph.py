@@ -58,16 +58,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import timing
 
 import regen
 
@@ -76,7 +71,6 @@ COVARIATES = ["nerve", "diabetes", "smoker", "age", "bmi"]
 #: True log hazard ratios of the simulation (nerve: lesser vs greater occipital).
 TRUTH = {"nerve": 0.4, "diabetes": -0.3, "smoker": -0.2, "age": -0.02, "bmi": 0.01}
 #: The environment variables that set the BLAS libraries' threads.
-BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 #: Issue 15's targets, seconds of regen's median wall time, by (fit, N).
 TARGETS = {("fit_ph", 10_000): 1.0, ("fit_ph", 100_000): 10.0,
            ("logrank_test", 100_000): 1.0}
@@ -129,25 +123,6 @@ def numeric_covariates(data: pd.DataFrame) -> pd.DataFrame:
 
 # -------------------------------------------------------------------- timing --
 
-def timed(function, repeats: int) -> tuple[float, float, object]:
-    """Median CPU seconds, median wall seconds and the last result of ``repeats`` calls."""
-    cpu, wall, result = [], [], None
-    for _ in range(repeats):
-        start_cpu, start_wall = time.process_time(), time.perf_counter()
-        result = function()
-        wall.append(time.perf_counter() - start_wall)
-        cpu.append(time.process_time() - start_cpu)
-    return statistics.median(cpu), statistics.median(wall), result
-
-
-def quiet(function):
-    def call():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return function()
-    return call
-
-
 # ------------------------------------------------------------------------ R --
 
 R_SCRIPT = r"""
@@ -181,29 +156,13 @@ if (requireNamespace("icenReg", quietly = TRUE)) {
 
 def run_r(data: pd.DataFrame, repeats: int, timeout: float) -> tuple[dict, list[str]]:
     """R's fits on ``data``: {name: (cpu, wall, statistic, coefficients)} and notes."""
-    notes = []
-    with tempfile.TemporaryDirectory() as folder:
-        csv, script = Path(folder) / "episodes.csv", Path(folder) / "fits.R"
-        frame = pd.concat([data[["lower", "upper", "duration", "event"]],
-                           numeric_covariates(data)], axis=1)
-        frame.to_csv(csv, index=False, na_rep="NA", float_format="%.10g")  # inf -> "inf"
-        script.write_text(R_SCRIPT)
-        try:
-            run = subprocess.run(["Rscript", str(script), str(csv), str(repeats)],
-                                 capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {}, [f"R: stopped after {timeout:.0f} s at N = {len(data)}"]
-    if run.returncode != 0:
-        return {}, [f"R failed at N = {len(data)}: {run.stderr.strip()[-500:]}"]
-    out = {}
-    for line in run.stdout.splitlines():
-        fields = line.split()
-        if fields[:1] == ["RESULT"]:
-            values = [float(v) for v in fields[2:]]
-            out[fields[1]] = (values[0], values[1], values[2], np.array(values[3:]))
-        elif fields[:1] == ["MISSING"]:
-            notes.append("icenReg::ic_sp skipped: the R package icenReg is not installed "
-                         "(Debian has no r-cran-icenreg; CRAN is not used here)")
+    frame = pd.concat([data[["lower", "upper", "duration", "event"]], numeric_covariates(data)], axis=1)
+    out, missing, error = timing.run_r(R_SCRIPT, frame, repeats, timeout, what=f"N = {len(data)}",
+                                       na_rep="NA", float_format="%.10g")
+    notes = [error] if error else []
+    if missing:
+        notes.append("icenReg::ic_sp skipped: the R package icenReg is not installed "
+                     "(Debian has no r-cran-icenreg; CRAN is not used here)")
     return out, notes
 
 
@@ -227,10 +186,7 @@ def main() -> None:
     parser.add_argument("--blas-threads", type=int,
                         help="rerun with the BLAS libraries limited to this many threads")
     args = parser.parse_args()
-    if args.blas_threads and os.environ.get(BLAS_THREADS[0]) != str(args.blas_threads):
-        # The BLAS reads its thread count when it loads: start afresh with the variables set.
-        env = {**os.environ, **dict.fromkeys(BLAS_THREADS, str(args.blas_threads))}
-        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env)
+    timing.limit_blas(args.blas_threads, __file__)
     began = time.perf_counter()
 
     notes = []
@@ -245,10 +201,10 @@ def main() -> None:
         notes.append("R peers skipped: no Rscript on the PATH")
 
     warm = simulated(500, seed=0)                 # imports and first calls, not timed
-    quiet(lambda: regen.fit_ph(FORMULA, warm))()
-    quiet(lambda: regen.logrank_test(warm, by="nerve"))()
+    timing.quiet(lambda: regen.fit_ph(FORMULA, warm))()
+    timing.quiet(lambda: regen.logrank_test(warm, by="nerve"))()
     if CoxPHFitter is not None:
-        quiet(lambda: CoxPHFitter().fit(pd.concat([warm[["duration", "event"]],
+        timing.quiet(lambda: CoxPHFitter().fit(pd.concat([warm[["duration", "event"]],
                                                    numeric_covariates(warm)], axis=1),
                                         "duration", "event"))()
 
@@ -262,10 +218,10 @@ def main() -> None:
               f"{np.median((data['upper'] - data['lower'])[np.isfinite(data['upper'])]):.0f} "
               "days", flush=True)
 
-        cpu, wall, fit = timed(quiet(lambda d=data: regen.fit_ph(FORMULA, d)), args.repeats)
+        cpu, wall, fit = timing.timed(timing.quiet(lambda d=data: regen.fit_ph(FORMULA, d)), args.repeats)
         ours = regen_coefficients(fit)
         ph = {"fit": "fit_ph", "N": n, "regen cpu": cpu, "regen wall": wall}
-        cpu, wall, test = timed(quiet(lambda d=data: regen.logrank_test(d, by="nerve")),
+        cpu, wall, test = timing.timed(timing.quiet(lambda d=data: regen.logrank_test(d, by="nerve")),
                                 args.repeats)
         lr = {"fit": "logrank_test", "N": n, "regen cpu": cpu, "regen wall": wall}
         print(f"  regen fit_ph {ph['regen wall']:.3f} s (loglik {fit.loglik:.3f}, "
@@ -280,12 +236,12 @@ def main() -> None:
             return f"max|db| {np.max(np.abs(theirs - ours)):.3f}"
 
         if CoxPHFitter is not None:
-            cpu, wall, model = timed(quiet(lambda r=right: CoxPHFitter().fit(
+            cpu, wall, model = timing.timed(timing.quiet(lambda r=right: CoxPHFitter().fit(
                 r, "duration", "event")), args.repeats)
             peer(ph, "lifelines CoxPH (right-cens.)", cpu, wall,
                  db(model.params_[COVARIATES].to_numpy()))
             a, b = right[lesser], right[~lesser]
-            cpu, wall, result = timed(quiet(lambda a=a, b=b: lifelines_logrank(
+            cpu, wall, result = timing.timed(timing.quiet(lambda a=a, b=b: lifelines_logrank(
                 a["duration"], b["duration"], a["event"], b["event"])), args.repeats)
             peer(lr, "lifelines logrank (right-cens.)", cpu, wall,
                  f"chi2 {result.test_statistic:.2f}, regen {test.statistic:.2f}")
@@ -312,7 +268,7 @@ def main() -> None:
     print(f"\nmedian of {args.repeats} (seconds: CPU = process_time or R proc.time "
           f"user+sys; wall), fit call only; ratio = peer / regen; {FORMULA}; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end, "
-          f"{BLAS_THREADS[0]}={os.environ.get(BLAS_THREADS[0], '(unset: one per core)')}")
+          + timing.blas_setting())
     header = (f"{'fit':<13}{'N':>7} {'regen cpu':>9} {'wall':>7} {'target cpu/wall':>16}  "
               f"{'peer':<32}{'peer cpu':>9} {'wall':>8} {'ratio cpu':>9} {'wall':>6}  agreement")
     print(header)

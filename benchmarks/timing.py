@@ -1,0 +1,83 @@
+"""What the benchmarks share: BLAS threads, CPU and wall timing, and running an R script.
+
+The scripts of this folder import it by name (``python benchmarks/bench_x.py`` puts the
+folder on the path).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: The variables that set how many threads the BLAS libraries use.
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def limit_blas(threads: int | None, script: str) -> None:
+    """Rerun ``script`` with the BLAS libraries limited to ``threads`` (they read the
+    variables only when loaded), unless they already are."""
+    if threads and os.environ.get(BLAS_THREADS[0]) != str(threads):
+        sys.stdout.flush()
+        env = {**os.environ, **dict.fromkeys(BLAS_THREADS, str(threads))}
+        os.execve(sys.executable, [sys.executable, os.path.abspath(script), *sys.argv[1:]], env)
+
+
+def blas_setting() -> str:
+    return f"{BLAS_THREADS[0]}={os.environ.get(BLAS_THREADS[0], '(unset: one per core)')}"
+
+
+def timed(function, repeats: int) -> tuple[float, float, object]:
+    """Median CPU seconds, median wall seconds and the last result of ``repeats`` calls."""
+    cpu, wall, result = [], [], None
+    for _ in range(repeats):
+        start_cpu, start_wall = time.process_time(), time.perf_counter()
+        result = function()
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(cpu), statistics.median(wall), result
+
+
+def quiet(function):
+    """``function`` with its warnings silenced (a benchmark times, it does not judge)."""
+    def call():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return function()
+    return call
+
+
+def run_r(script_text: str, frame: pd.DataFrame, repeats: int, timeout: float, *,
+          what: str, **to_csv) -> tuple[dict, bool, str | None]:
+    """Run an R script on ``frame`` (written as CSV, its path and ``repeats`` the script's
+    arguments). The script prints ``RESULT name cpu wall statistic values...`` lines, and
+    ``MISSING`` when a package is not installed. Returns {name: (cpu, wall, statistic,
+    values)}, whether a package was missing, and an error note (None when it ran)."""
+    with tempfile.TemporaryDirectory() as folder:
+        csv, script = Path(folder) / "data.csv", Path(folder) / "fit.R"
+        frame.to_csv(csv, index=False, **to_csv)
+        script.write_text(script_text)
+        try:
+            run = subprocess.run(["Rscript", str(script), str(csv), str(repeats)],
+                                 capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {}, False, f"R: stopped after {timeout:.0f} s at {what}"
+    if run.returncode != 0:
+        return {}, False, f"R failed at {what}: {run.stderr.strip()[-500:]}"
+    out, missing = {}, False
+    for line in run.stdout.splitlines():
+        fields = line.split()
+        if fields[:1] == ["RESULT"]:
+            values = [float(v) for v in fields[2:]]
+            out[fields[1]] = (values[0], values[1], values[2], np.array(values[3:]))
+        elif fields[:1] == ["MISSING"]:
+            missing = True
+    return out, missing, None
