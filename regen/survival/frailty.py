@@ -199,14 +199,16 @@ def _profile_interval(likelihood, theta, value, covariance, critical, loglik_wit
     # First guesses: the Wald ends on the log scale, where the profile is closer to quadratic.
     reach = np.sqrt(critical) * max(se, 1e-3) / max(tau_hat, 1e-3)
     lower = 0.0 if loglik_without >= cut else end(tau_hat, 0.0, tau_hat * np.exp(-reach))
-    high = tau_hat * np.exp(reach)
+    # From tau = 0 (an estimate on the bound) the log-scale end is 0 too: step on tau's scale.
+    high = max(tau_hat * np.exp(reach), tau_hat + np.sqrt(critical) * se, 1e-3)
+    guess = high
     for _ in range(60):
         if profile(high)[0] < 0:
             break
         high = 2 * high
     else:
         return lower, np.inf
-    return lower, end(tau_hat, high, tau_hat * np.exp(reach))
+    return lower, end(tau_hat, high, min(guess, high))
 
 
 def marginal_log_quantile(law, mean: np.ndarray, sigma: float, tau: float, p: float

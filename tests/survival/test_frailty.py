@@ -177,7 +177,13 @@ def test_no_frailty_in_the_data_puts_tau_on_its_bound_and_warns():
         fit = regen.fit_recovery("~ x + group", data, dist="lognormal", frailty="patient_id")
     plain = regen.fit_recovery("~ x + group", data, dist="lognormal")
     assert fit.frailty_sd == 0
-    assert fit.frailty_ci[0] == 0 and fit.frailty_ci[1] > 0
+    assert fit.frailty_ci[0] == 0 and 0 < fit.frailty_ci[1] < 1
+    # the upper end is where the profile falls by the chi-square cut from the maximum
+    lik = likelihood(data, n_nodes=fit.n_nodes)
+    start = np.append(fit.params.to_numpy()[:-1], fit.frailty_ci[1])
+    free = np.r_[np.ones(len(start) - 1, bool), False]
+    theta, _ = lik.maximise(start, 1e-10, 100, free=free)
+    assert lik.value(theta) == pytest.approx(fit.loglik - stats.chi2.ppf(0.95, 1) / 2, abs=2e-2)
     assert fit.frailty_test["p_value"] == 1.0
     assert fit.loglik == plain.loglik
     assert np.allclose(fit.params.iloc[:-1], plain.params, atol=1e-12)
