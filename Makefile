@@ -24,8 +24,12 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-base
 	$(BIN)/regen demo --data $(DATA) --out $(OUT)
 
+# The tests run on every core (pytest-xdist), each worker's BLAS on one thread: small dense
+# algebra is slower when the workers' BLAS threads compete for the same cores.
+SERIAL_BLAS := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(SERIAL_BLAS) $(BIN)/python -m pytest -n auto
 
 test-slow: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m slow
@@ -36,15 +40,16 @@ NEWEST := .venv-newest
 $(NEWEST)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(NEWEST)
 	$(NEWEST)/bin/python -m pip install --quiet --upgrade pip
-	$(NEWEST)/bin/python -m pip install --quiet -e . "pytest>=8.0" "hypothesis>=6.100"
+	$(NEWEST)/bin/python -m pip install --quiet -e . "pytest>=8.0" "pytest-xdist>=3.5" \
+		"hypothesis>=6.100"
 	touch $@
 
 # Every unit and integration test again under the newest pandas; the end-to-end runs (the
 # docs' commands and Python blocks, the demo, the report in a browser) run once, in `make
 # test`, so that CI stays under 20 minutes.
 test-newest-pandas: $(NEWEST)/.installed
-	$(NEWEST)/bin/python -m pytest -p no:cacheprovider --ignore=tests/test_docs.py \
-		--ignore=tests/test_report_browser.py -k "not test_demo"
+	$(SERIAL_BLAS) $(NEWEST)/bin/python -m pytest -n auto -p no:cacheprovider \
+		--ignore=tests/test_docs.py --ignore=tests/test_report_browser.py -k "not test_demo"
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check regen tests analyses benchmarks docs
