@@ -66,7 +66,8 @@ from regen.survival.likelihood import DISTRIBUTIONS
 from regen.survival.npmle import check_intervals
 from regen.survival.recoveryfit import RecoveryFit
 
-__all__ = ["QUADRATURE_TOL", "FrailtyFit", "fit_frailty", "jacobian", "marginal_log_quantile"]
+__all__ = ["QUADRATURE_TOL", "FrailtyFit", "fit_frailty", "frailty_test", "jacobian",
+           "marginal_log_quantile"]
 
 #: The fit doubles the nodes until doubling them moves the log-likelihood by less than this.
 QUADRATURE_TOL = 1e-6
@@ -110,10 +111,8 @@ def fit_frailty(dist: str, X: np.ndarray, low: np.ndarray, up: np.ndarray, w: np
             break
         n_nodes = more
     theta[-1] = abs(theta[-1])
-    statistic = max(2 * (value - loglik_without), 0.0)
-    boundary = statistic < BOUNDARY_LR
-    if boundary:
-        theta, value, statistic = np.append(start, 0.0), loglik_without, 0.0
+    if 2 * (value - loglik_without) < BOUNDARY_LR:
+        theta, value = np.append(start, 0.0), loglik_without
         warnings.warn(
             f"the frailty SD is estimated at 0, its lower bound: the episodes of one "
             f"{groups.name} are no more alike than those of different ones. The coefficients "
@@ -124,12 +123,18 @@ def fit_frailty(dist: str, X: np.ndarray, low: np.ndarray, up: np.ndarray, w: np
     critical = float(stats.chi2.ppf(1 - alpha, 1))
     interval = _profile_interval(likelihood, theta, value, covariance, critical,
                                  loglik_without, tol, max_iter)
-    p_value = 1.0 if statistic == 0 else 0.5 * float(stats.chi2.sf(statistic, 1))
     return {"theta": theta, "index": index, "covariance": covariance, "loglik": value,
             "iterations": iterations, "n_nodes": n_nodes, "frailty_ci": interval,
-            "frailty_test": {"statistic": statistic, "p_value": p_value,
-                             "loglik_without_frailty": loglik_without},
-            "n_patients": int(len(counts)), "boundary": boundary}
+            "frailty_test": frailty_test(value, loglik_without),
+            "n_patients": int(len(counts))}
+
+
+def frailty_test(loglik: float, loglik_without: float) -> dict:
+    """The likelihood-ratio test of tau = 0: ``statistic, p_value, loglik_without_frailty``,
+    the p-value from the 50:50 mixture of chi-square 0 and 1 (half the chi-square 1 one)."""
+    statistic = max(2 * (loglik - loglik_without), 0.0)
+    p_value = 1.0 if statistic == 0 else 0.5 * float(stats.chi2.sf(statistic, 1))
+    return {"statistic": statistic, "p_value": p_value, "loglik_without_frailty": loglik_without}
 
 
 def _nodes_for(at, theta, n_nodes: int, value: float) -> int:

@@ -14,12 +14,12 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from regen.exceptions import ConvergenceWarning, ModelError
 from regen.serialize import stored_number, stored_numbers
 from regen.survival.covariance import cluster_sandwich, information_inverse
-from regen.survival.frailty import fit_frailty
+from regen.survival.frailty import fit_frailty, frailty_test
 from regen.survival.frailtylik import NODES, FrailtyLikelihood
 from regen.survival.likelihood import (
     DISTRIBUTIONS,
@@ -273,11 +273,9 @@ def frailty_at_lag(kinetics: Kinetics, lag_hat: float, groups: pd.Series, names,
                         loglik_without=likelihood.value(start), tol=1e-9, max_iter=100)
     kinetics.n_nodes = parts["n_nodes"]
     loglik = parts["loglik"] - kinetics.jacobian
-    statistic = max(2 * (loglik - loglik_without), 0.0)
-    test = {"statistic": statistic, "loglik_without_frailty": loglik_without,
-            "p_value": 1.0 if statistic == 0 else 0.5 * float(stats.chi2.sf(statistic, 1))}
     return loglik, parts["theta"], {"frailty": groups.name, "frailty_ci": parts["frailty_ci"],
-                                    "frailty_test": test, "n_nodes": parts["n_nodes"]}
+                                    "frailty_test": frailty_test(loglik, loglik_without),
+                                    "n_nodes": parts["n_nodes"]}
 
 
 # ------------------------------------------------- the model file's parts --
