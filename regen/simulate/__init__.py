@@ -123,8 +123,10 @@ from regen.simulate.settings import (
     Settings,
     check_settings,
 )
+from regen.simulate.trial import trial
 
-__all__ = ["DEFAULT_NERVE_MIX", "NERVE_DISTANCES", "SimulatedCohort", "cohort", "example"]
+__all__ = ["DEFAULT_NERVE_MIX", "NERVE_DISTANCES", "SimulatedCohort", "cohort", "example",
+           "trial"]
 
 _NEVER = np.iinfo(np.int64).max  # days to the next procedure when there is none
 

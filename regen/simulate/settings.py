@@ -18,7 +18,7 @@ __all__ = ["BASELINE_PAIN", "BASELINE_WINDOW_DAYS", "DEFAULT_NERVE_MIX", "DEFAUL
            "HEADACHE_NERVES", "MIDLINE_NERVES", "NERVE_DISTANCES", "POPULATION", "PROBABILITIES",
            "RATIOS", "REFERENCE_AGE", "RELIEF_EXTENSION_SHAPE", "RELIEF_THRESHOLD",
            "RELIEVED_PAIN_FRACTION", "RETREAT_GAP_DAYS", "RETREAT_MODES", "Settings",
-           "check_settings"]
+           "check_number", "check_schedule", "check_seed", "check_settings"]
 
 #: Freeze site to skin territory, mm: lognormal ``(median_mm, sd_log)`` per nerve.
 #: Chosen so that, for the simulated population (median velocity about
@@ -146,31 +146,31 @@ class Settings:
 
 def check_settings(arguments: Mapping[str, Any]) -> Settings:
     """Check the arguments of :func:`regen.simulate.cohort`; the first bad one raises."""
-    n = _check_number("n_patients", arguments["n_patients"], low=1, integer=True)
-    seed = _check_seed(arguments["seed"])
-    v_ref = _check_number("velocity_mm_per_day", arguments["velocity_mm_per_day"], low=0, low_open=True)
-    sd_log = _check_number("velocity_sd_log", arguments["velocity_sd_log"], low=0)
-    patient_sd = _check_number("patient_sd_log", arguments["patient_sd_log"], low=0)
-    lag = _check_number("lag_days", arguments["lag_days"], low=0)
-    ratios = {k: _check_number(k, arguments[k], low=0, low_open=True) for k in RATIOS}
-    probs = {k: _check_number(k, arguments[k], low=0, high=1) for k in PROBABILITIES}
-    extension = _check_number("relief_extension_days", arguments["relief_extension_days"], low=0)
-    pain_mean = _check_number("baseline_pain_mean", arguments["baseline_pain_mean"],
+    n = check_number("n_patients", arguments["n_patients"], low=1, integer=True)
+    seed = check_seed(arguments["seed"])
+    v_ref = check_number("velocity_mm_per_day", arguments["velocity_mm_per_day"], low=0, low_open=True)
+    sd_log = check_number("velocity_sd_log", arguments["velocity_sd_log"], low=0)
+    patient_sd = check_number("patient_sd_log", arguments["patient_sd_log"], low=0)
+    lag = check_number("lag_days", arguments["lag_days"], low=0)
+    ratios = {k: check_number(k, arguments[k], low=0, low_open=True) for k in RATIOS}
+    probs = {k: check_number(k, arguments[k], low=0, high=1) for k in PROBABILITIES}
+    extension = check_number("relief_extension_days", arguments["relief_extension_days"], low=0)
+    pain_mean = check_number("baseline_pain_mean", arguments["baseline_pain_mean"],
                               low=BASELINE_PAIN["min"], high=BASELINE_PAIN["max"])
-    pain_sd = _check_number("baseline_pain_sd", arguments["baseline_pain_sd"], low=0)
-    noise_sd = _check_number("pain_noise_sd", arguments["pain_noise_sd"], low=0)
+    pain_sd = check_number("baseline_pain_sd", arguments["baseline_pain_sd"], low=0)
+    noise_sd = check_number("pain_noise_sd", arguments["pain_noise_sd"], low=0)
     crosses = arguments["pain_noise_crosses"]
     if not isinstance(crosses, bool | np.bool_):
         raise TypeError(f"pain_noise_crosses must be True or False, got {crosses!r}")
     retreat = _check_retreat(arguments["retreat"], probs["p_retreat"])
-    delay = _check_number("retreat_delay_days", arguments["retreat_delay_days"], low=1,
+    delay = check_number("retreat_delay_days", arguments["retreat_delay_days"], low=1,
                           integer=True)
-    max_treatments = _check_number("max_treatments", arguments["max_treatments"], low=1,
+    max_treatments = check_number("max_treatments", arguments["max_treatments"], low=1,
                                    integer=True)
-    jitter = _check_number("jitter_days", arguments["jitter_days"], low=0, integer=True)
+    jitter = check_number("jitter_days", arguments["jitter_days"], low=0, integer=True)
     nerves = arguments["nerves"]
     mix = _check_nerves(DEFAULT_NERVE_MIX if nerves is None else nerves)
-    slots = _check_schedule(arguments["schedule"])
+    slots = check_schedule(arguments["schedule"])
     times = _check_time_columns(arguments["time_columns"])
     start = _check_date("start_date", arguments["start_date"])
     end = _check_date("end_date", arguments["end_date"])
@@ -195,10 +195,13 @@ def check_settings(arguments: Mapping[str, Any]) -> Settings:
     )
 
 
-def _check_number(
+def check_number(
     name: str, value: Any, *, low: float | None = None, high: float | None = None,
     low_open: bool = False, integer: bool = False,
 ) -> Any:
+    """``value`` as an int (``integer``) or float, or the error naming ``name``: TypeError for
+    what is not a number (booleans included), ValueError for a value not finite or out of
+    ``[low, high]`` (``(low, high]`` with ``low_open``)."""
     kind = "a whole number" if integer else "a number"
     wanted = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, wanted):
@@ -213,10 +216,11 @@ def _check_number(
     return result
 
 
-def _check_seed(seed: Any) -> int:
+def check_seed(seed: Any) -> int:
+    """A seed for :func:`numpy.random.default_rng`; ``None`` draws fresh entropy to record."""
     if seed is None:
         return int(np.random.SeedSequence().entropy)
-    return _check_number("seed", seed, low=0, integer=True)
+    return check_number("seed", seed, low=0, integer=True)
 
 
 def _check_retreat(retreat: Any, p_retreat: float) -> str:
@@ -243,17 +247,18 @@ def _check_nerves(nerves: Any) -> dict[str, float]:
         raise ValueError(
             f"nerves: no distance table for {unknown}; use names from {', '.join(NERVE_DISTANCES)}"
         )
-    shares = {str(name): _check_number(f"nerves[{name!r}]", v, low=0) for name, v in nerves.items()}
+    shares = {str(name): check_number(f"nerves[{name!r}]", v, low=0) for name, v in nerves.items()}
     total = sum(shares.values())
     if total <= 0:
         raise ValueError("nerves: the shares must sum to more than 0")
     return {name: share / total for name, share in shares.items()}
 
 
-def _check_schedule(schedule: Any) -> list[int]:
+def check_schedule(schedule: Any) -> list[int]:
+    """Nominal visit days: positive whole numbers, strictly increasing, at least one."""
     if isinstance(schedule, str | bytes) or not isinstance(schedule, Sequence | np.ndarray):
         raise TypeError(f"schedule must be a sequence of days, got {type(schedule).__name__}")
-    days = [_check_number("schedule day", day, low=1, integer=True) for day in schedule]
+    days = [check_number("schedule day", day, low=1, integer=True) for day in schedule]
     if not days or any(b <= a for a, b in zip(days, days[1:], strict=False)):
         raise ValueError(f"schedule must be non-empty, strictly increasing; got {list(schedule)!r}")
     return days
