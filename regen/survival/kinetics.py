@@ -10,6 +10,7 @@ covariance, the lag's included when the joint information allows; :class:`Refit`
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -25,7 +26,7 @@ from regen.survival.likelihood import (
     DISTRIBUTIONS,
     IntervalLikelihood,
     log_midpoint_start,
-    newton,
+    newton_maximum,
 )
 
 __all__ = ["FAILED_FREEZE", "SIMEX_LEVELS", "Kinetics", "LagProfile", "Refit", "frailty_at_lag",
@@ -67,13 +68,28 @@ class Kinetics:
         return FrailtyLikelihood(self.dist, -self.X, *self.intervals(lag), self.w, self.groups,
                                  self.n_nodes)
 
-    def profile(self, lag: float) -> tuple[float, np.ndarray]:
+    def profile(self, lag: float, start: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """max over (beta, log sigma[, tau]) of the log-likelihood at this lag, and the
-        maximiser."""
+        maximiser.
+
+        Newton starts from ``start`` when given (:meth:`LagProfile.start`, from the maximisers
+        at nearby lags: a few steps; with ``groups`` its last entry, tau, is left out), and
+        from the least-squares start without it or when that fails to converge to a finite
+        maximum; both reach the same maximum.
+        """
         likelihood = self.aft(lag)
-        theta, _ = newton(likelihood, log_midpoint_start(-self.X, *self.intervals(lag)), 1e-9, 100)
+        found = None
+        if start is not None:
+            found = newton_maximum(likelihood, start[:-1] if self.groups is not None else start,
+                                   1e-9, 100, warn=False)
+            if not (found.converged and np.isfinite(found.value)):
+                found = None
+        if found is None:
+            found = newton_maximum(likelihood, log_midpoint_start(-self.X, *self.intervals(lag)),
+                                   1e-9, 100)
+        theta = found.theta
         if self.groups is None:
-            return likelihood.value(theta) - self.jacobian, theta
+            return found.value - self.jacobian, theta
         frailty = self.frailty(lag)
         theta, _ = frailty.maximise(np.append(theta, 0.5 * np.exp(theta[-1])), 1e-9, 100)
         theta[-1] = abs(theta[-1])
@@ -134,8 +150,9 @@ class Refit:
         kinetics = Kinetics(self.X, self.low, self.up, d, np.ones(len(d)), self.dist)
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", ConvergenceWarning)
-            lag = LagProfile(kinetics).estimate() if self.lag is None else float(self.lag)
-            theta = kinetics.profile(lag)[1]
+            profile = LagProfile(kinetics)
+            lag = profile.estimate() if self.lag is None else float(self.lag)
+            theta = kinetics.profile(lag, profile.start(lag))[1]
         return theta if self.lag is not None else np.append(theta, lag)
 
 def kinetics_covariance(kinetics: Kinetics, theta: np.ndarray, lag_hat: float, estimated: bool,
@@ -182,9 +199,15 @@ def _frailty_covariance(kinetics: Kinetics, theta, lag_hat, estimated, names):
 
 
 class LagProfile:
+    """The profile log-likelihood of the lag, :meth:`Kinetics.profile` at each lag asked for,
+    kept (``points``, and the maximisers in ``thetas``); each new lag's Newton search starts
+    from the maximisers at the nearest lags already profiled (:meth:`start`), a few steps
+    from its own."""
+
     def __init__(self, kinetics: Kinetics) -> None:
         self.kinetics = kinetics
         self.points: dict[float, float] = {}
+        self.thetas: dict[float, np.ndarray] = {}
 
     def __call__(self, lag: float) -> float:
         if lag not in self.points:
@@ -192,9 +215,23 @@ class LagProfile:
                                                          divide="ignore"):
                 # Lags far from the optimum can fit badly; only the final fit must converge.
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                value = self.kinetics.profile(lag)[0]
+                value, theta = self.kinetics.profile(lag, self.start(lag))
             self.points[lag] = value if np.isfinite(value) else -np.inf
+            if np.isfinite(value):
+                self.thetas[float(lag)] = theta
         return self.points[lag]
+
+    def start(self, lag: float) -> np.ndarray | None:
+        """A start for the maximiser at ``lag``: the polynomial through the maximisers at the
+        (up to) three nearest profiled lags, at ``lag`` (None before the first)."""
+        lag = float(lag)
+        near = sorted(self.thetas, key=lambda g: abs(g - lag))[:3]
+        if not near:
+            return None
+        start = 0.0
+        for g in near:  # Lagrange's form
+            start = start + math.prod((lag - h) / (g - h) for h in near if h != g) * self.thetas[g]
+        return start
 
     @property
     def top(self) -> float:

@@ -13,21 +13,23 @@ eps`` for (l, u] rows; this module holds what they share:
 - :class:`IntervalLikelihood`, the weighted sum over rows in theta = (beta, log
   sigma), with per-row scores and Hessians for the cluster sandwich
   (:mod:`regen.survival.covariance`);
-- :func:`newton` with step halving, from :func:`log_midpoint_start`.
+- :func:`newton` with step halving, from :func:`log_midpoint_start`, one pass over the
+  rows per iterate (:meth:`IntervalLikelihood.derivatives`).
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import ClassVar
+from functools import cached_property
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 from scipy import special, stats
 
 from regen.exceptions import ConvergenceWarning
 
-__all__ = ["DISTRIBUTIONS", "Distribution", "IntervalLikelihood", "log_midpoint_start", "newton",
-           "row_terms"]
+__all__ = ["DISTRIBUTIONS", "Distribution", "IntervalLikelihood", "NewtonResult", "kind_rows",
+           "log_midpoint_start", "newton", "newton_maximum", "row_terms"]
 
 
 # ------------------------------------------------------------ distributions --
@@ -42,6 +44,8 @@ class Distribution:
     #: The law of the time (``dist=`` of the models), and how a sentence names it.
     name: ClassVar[str]
     label: ClassVar[str]
+    #: Symmetric about 0, so that S(z) = F(-z) (log S and log F are then one function).
+    symmetric: ClassVar[bool] = False
 
     def log_cdf(self, z):
         raise NotImplementedError
@@ -92,11 +96,15 @@ class ExtremeValue(Distribution):
         return np.log(-np.log1p(-p))
 
 
+_HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
+
+
 class Normal(Distribution):
     """Standard normal: T is log-normal."""
 
     name = "lognormal"
     label = "log-normal"
+    symmetric = True
 
     def log_cdf(self, z):
         return special.log_ndtr(z)
@@ -105,7 +113,7 @@ class Normal(Distribution):
         return special.log_ndtr(-z)
 
     def log_pdf(self, z):
-        return -0.5 * z**2 - 0.5 * np.log(2 * np.pi)
+        return -0.5 * z**2 - _HALF_LOG_2PI
 
     def d_log_pdf(self, z):
         return -z
@@ -122,6 +130,7 @@ class Logistic(Distribution):
 
     name = "loglogistic"
     label = "log-logistic"
+    symmetric = True
 
     def log_cdf(self, z):
         return -np.logaddexp(0.0, -z)
@@ -147,12 +156,21 @@ class Logistic(Distribution):
 DISTRIBUTIONS: dict[str, Distribution] = {d.name: d for d in (ExtremeValue(), Normal(), Logistic())}
 
 
+def kind_rows(kind) -> tuple:
+    """The rows of each kind that carries information (right-, left-, interval-censored,
+    exact), as :func:`row_terms` picks them: a boolean mask per kind, None for a kind with
+    no rows (kind 4, (0, inf), carries none)."""
+    return tuple(rows if rows.any() else None for rows in (kind == k for k in range(4)))
+
+
 def row_terms(dist: Distribution, eta, log_sigma, log_l, log_u, kind, second=False):
     """Per row: log-likelihood, its derivatives in (eta, log sigma) and, with ``second``,
     the second derivatives (eta-eta, eta-log sigma, log sigma-log sigma).
 
-    Each row's term is a function g of z_l and/or z_u, z = (log t - eta) / sigma, so
-    dz/deta = -1/sigma, dz/dls = -z, d2z/deta dls = 1/sigma, d2z/dls2 = z.
+    ``kind`` is each row's kind (0 right-, 1 left-, 2 interval-censored, 3 exact, 4 no
+    information) or, precomputed, :func:`kind_rows` of it (slices when the rows are sorted
+    by kind). Each row's term is a function g of z_l and/or z_u, z = (log t - eta) / sigma,
+    so dz/deta = -1/sigma, dz/dls = -z, d2z/deta dls = 1/sigma, d2z/dls2 = z.
     """
     sigma = np.exp(log_sigma)
     n = len(eta)
@@ -162,52 +180,70 @@ def row_terms(dist: Distribution, eta, log_sigma, log_l, log_u, kind, second=Fal
     zl = np.where(np.isfinite(log_l), (log_l - eta) / sigma, 0.0)
     zu = np.where(np.isfinite(log_u), (log_u - eta) / sigma, 0.0)
 
-    right, left, interval, exact = (kind == k for k in range(4))
-    # right-censored: log S(z_l); g' = -h, g'' = -h (psi + h), h = f / S
-    z = zl[right]
-    ll[right] = dist.log_sf(z)
-    hazard = np.exp(dist.log_pdf(z) - dist.log_sf(z))
-    gl[right] = -hazard
-    gll[right] = -hazard * (dist.d_log_pdf(z) + hazard)
-    # left-censored: log F(z_u); g' = r, g'' = r (psi - r), r = f / F
-    z = zu[left]
-    ll[left] = dist.log_cdf(z)
-    ratio = np.exp(dist.log_pdf(z) - dist.log_cdf(z))
-    gu[left] = ratio
-    guu[left] = ratio * (dist.d_log_pdf(z) - ratio)
-    # interval: log(F(z_u) - F(z_l)), from whichever tail is more accurate
-    a, b = zl[interval], zu[interval]
-    log_mass = np.empty(len(a))
-    upper_tail = a > 0   # both ends above the centre: from the survival function
-    at, bt = a[upper_tail], b[upper_tail]
-    log_at = dist.log_sf(at)
-    log_mass[upper_tail] = log_at + np.log(-np.expm1(np.minimum(dist.log_sf(bt) - log_at,
-                                                                -1e-300)))
-    at, bt = a[~upper_tail], b[~upper_tail]
-    log_bt = dist.log_cdf(bt)
-    log_mass[~upper_tail] = log_bt + np.log(-np.expm1(np.minimum(dist.log_cdf(at) - log_bt,
-                                                                 -1e-300)))
-    ll[interval] = log_mass
-    fa = np.exp(dist.log_pdf(a) - log_mass)
-    fb = np.exp(dist.log_pdf(b) - log_mass)
-    gl[interval], gu[interval] = -fa, fb
-    gll[interval] = -fa * dist.d_log_pdf(a) - fa**2
-    guu[interval] = fb * dist.d_log_pdf(b) - fb**2
-    glu[interval] = fa * fb
-    # exact: log f(z) - log sigma - log t (z stored as z_u)
-    z = zu[exact]
-    ll[exact] = dist.log_pdf(z) - log_sigma - log_u[exact]
-    gu[exact] = dist.d_log_pdf(z)
-    guu[exact] = dist.d2_log_pdf(z)
+    right, left, interval, exact = kind_rows(kind) if isinstance(kind, np.ndarray) else kind
+    if right is not None:
+        # right-censored: log S(z_l); g' = -h, g'' = -h (psi + h), h = f / S
+        z = zl[right]
+        ll[right] = log_s = dist.log_sf(z)
+        hazard = np.exp(dist.log_pdf(z) - log_s)
+        gl[right] = -hazard
+        gll[right] = -hazard * (dist.d_log_pdf(z) + hazard)
+    if left is not None:
+        # left-censored: log F(z_u); g' = r, g'' = r (psi - r), r = f / F
+        z = zu[left]
+        ll[left] = log_f = dist.log_cdf(z)
+        ratio = np.exp(dist.log_pdf(z) - log_f)
+        gu[left] = ratio
+        guu[left] = ratio * (dist.d_log_pdf(z) - ratio)
+    if interval is not None:
+        _interval_terms(dist, zl[interval], zu[interval], interval, ll, gl, gu, gll, guu, glu)
+    if exact is not None:
+        # exact: log f(z) - log sigma - log t (z stored as z_u)
+        z = zu[exact]
+        ll[exact] = dist.log_pdf(z) - log_sigma - log_u[exact]
+        gu[exact] = dist.d_log_pdf(z)
+        guu[exact] = dist.d2_log_pdf(z)
 
-    d_eta = -(gl + gu) / sigma
-    d_ls = -(gl * zl + gu * zu) - exact
+    g_sum, gl_zl, gu_zu = gl + gu, gl * zl, gu * zu
+    d_eta = -g_sum / sigma
+    d_ls = -(gl_zl + gu_zu)
+    if exact is not None:
+        d_ls[exact] -= 1.0
     if not second:
         return ll, d_eta, d_ls
     h_ee = (gll + 2 * glu + guu) / sigma**2
-    h_es = (gll * zl + glu * (zl + zu) + guu * zu) / sigma + (gl + gu) / sigma
-    h_ss = gll * zl**2 + 2 * glu * zl * zu + guu * zu**2 + gl * zl + gu * zu
+    h_es = (gll * zl + glu * (zl + zu) + guu * zu) / sigma + g_sum / sigma
+    h_ss = gll * zl**2 + 2 * glu * zl * zu + guu * zu**2 + gl_zl + gu_zu
     return ll, d_eta, d_ls, h_ee, h_es, h_ss
+
+
+def _interval_terms(dist, a, b, rows, ll, gl, gu, gll, guu, glu) -> None:
+    """Fill the interval-censored ``rows`` of :func:`row_terms`' arrays: log(F(b) - F(a)),
+    from whichever tail is more accurate, and its derivatives in the ends a and b."""
+    upper_tail = a > 0   # both ends above the centre: from the survival function
+    if dist.symmetric:  # S(a) - S(b) = F(-a) - F(-b): one formula, on reflected ends
+        lower, upper = np.where(upper_tail, -b, a), np.where(upper_tail, -a, b)
+        log_upper = dist.log_cdf(upper)
+        log_mass = log_upper + np.log(-np.expm1(np.minimum(dist.log_cdf(lower) - log_upper,
+                                                           -1e-300)))
+    else:
+        log_mass = np.empty(len(a))
+        lower_tail = ~upper_tail
+        at, bt = a[upper_tail], b[upper_tail]
+        log_at = dist.log_sf(at)
+        log_mass[upper_tail] = log_at + np.log(-np.expm1(np.minimum(dist.log_sf(bt) - log_at,
+                                                                    -1e-300)))
+        at, bt = a[lower_tail], b[lower_tail]
+        log_bt = dist.log_cdf(bt)
+        log_mass[lower_tail] = log_bt + np.log(-np.expm1(np.minimum(dist.log_cdf(at) - log_bt,
+                                                                     -1e-300)))
+    ll[rows] = log_mass
+    fa = np.exp(dist.log_pdf(a) - log_mass)
+    fb = np.exp(dist.log_pdf(b) - log_mass)
+    gl[rows], gu[rows] = -fa, fb
+    gll[rows] = -fa * dist.d_log_pdf(a) - fa**2
+    guu[rows] = fb * dist.d_log_pdf(b) - fb**2
+    glu[rows] = fa * fb
 
 
 class IntervalLikelihood:
@@ -219,11 +255,16 @@ class IntervalLikelihood:
         with np.errstate(divide="ignore"):
             self.log_l = np.log(lower)
             self.log_u = np.log(upper)
-        exact = lower == upper
         # kinds: 0 right-, 1 left-, 2 interval-censored, 3 exact, 4 (0, inf): no information
-        # (the kinetics model makes these when a lag passes a right-censored row's lower end).
-        self.kind = np.select([exact, (lower == 0) & np.isinf(upper), np.isinf(upper), lower == 0],
-                              [3, 4, 0, 1], 2)
+        # (the kinetics model makes these when a lag passes a right-censored row's lower end);
+        # each assignment below overrides the ones before it.
+        at_zero, unbounded = lower == 0, np.isinf(upper)
+        kind = np.full(len(lower), 2)
+        kind[at_zero] = 1
+        kind[unbounded] = 0
+        kind[at_zero & unbounded] = 4
+        kind[lower == upper] = 3
+        self.kind = kind
 
     def terms(self, theta):
         beta, log_sigma = theta[:-1], theta[-1]
@@ -250,10 +291,7 @@ class IntervalLikelihood:
         They sum to :meth:`hessian`; the bias-reduced cluster sandwich
         (:func:`cluster_sandwich`) needs each cluster's share.
         """
-        beta, log_sigma = theta[:-1], theta[-1]
-        with np.errstate(all="ignore"):
-            *_, h_ee, h_es, h_ss = row_terms(self.dist, self.X @ beta, log_sigma, self.log_l,
-                                              self.log_u, self.kind, second=True)
+        *_, h_ee, h_es, h_ss = self.second_terms(theta)
         n, k = len(self.X), len(theta)
         out = np.empty((n, k, k))
         out[:, :-1, :-1] = np.einsum("i,ij,ik->ijk", self.w * h_ee, self.X, self.X)
@@ -263,17 +301,48 @@ class IntervalLikelihood:
 
     def hessian(self, theta) -> np.ndarray:
         """Analytic Hessian in (beta, log sigma)."""
+        return _total_hessian(self.X, self.w, *self.second_terms(theta)[3:])
+
+    def derivatives(self, theta) -> tuple[float, np.ndarray, np.ndarray]:
+        """:meth:`value`, :meth:`gradient` and :meth:`hessian` at theta from one pass over
+        the rows (what each Newton iterate needs), the rows sorted by kind."""
+        X, log_l, log_u, w, rows = self._by_kind
+        # A trial step far from the optimum may give inf/NaN terms; Newton rejects it.
+        with np.errstate(all="ignore"):
+            ll, d_eta, d_ls, h_ee, h_es, h_ss = row_terms(self.dist, X @ theta[:-1], theta[-1],
+                                                          log_l, log_u, rows, second=True)
+            gradient = np.empty(len(theta))
+            gradient[:-1] = (w * d_eta) @ X
+            gradient[-1] = w @ d_ls
+            return float(w @ ll), gradient, _total_hessian(X, w, h_ee, h_es, h_ss)
+
+    def second_terms(self, theta) -> tuple[np.ndarray, ...]:
+        """:func:`row_terms` with the second derivatives, at theta."""
         beta, log_sigma = theta[:-1], theta[-1]
         with np.errstate(all="ignore"):
-            *_, h_ee, h_es, h_ss = row_terms(self.dist, self.X @ beta, log_sigma, self.log_l,
-                                              self.log_u, self.kind, second=True)
-        k = len(theta)
-        out = np.empty((k, k))
-        out[:-1, :-1] = (self.X * (self.w * h_ee)[:, None]).T @ self.X
-        out[:-1, -1] = out[-1, :-1] = self.X.T @ (self.w * h_es)
-        out[-1, -1] = self.w @ h_ss
-        return out
+            return row_terms(self.dist, self.X @ beta, log_sigma, self.log_l, self.log_u,
+                             self.kind, second=True)
 
+    @cached_property
+    def _by_kind(self) -> tuple:
+        """X, log l, log u and the weights with the rows sorted by kind, and each kind's rows
+        as a slice (:func:`kind_rows`): slices read and write without copying."""
+        order = np.argsort(self.kind, kind="stable")
+        starts = np.searchsorted(self.kind[order], np.arange(5))
+        rows = tuple(slice(starts[k], starts[k + 1]) if starts[k + 1] > starts[k] else None
+                     for k in range(4))
+        return self.X[order], self.log_l[order], self.log_u[order], self.w[order], rows
+
+
+def _total_hessian(X, w, h_ee, h_es, h_ss) -> np.ndarray:
+    """The total Hessian in (beta, log sigma) from the rows' second derivatives in (eta,
+    log sigma)."""
+    k = X.shape[1] + 1
+    out = np.empty((k, k))
+    out[:-1, :-1] = (X * (w * h_ee)[:, None]).T @ X
+    out[:-1, -1] = out[-1, :-1] = X.T @ (w * h_es)
+    out[-1, -1] = w @ h_ss
+    return out
 
 
 # ------------------------------------------------------------------- newton --
@@ -289,13 +358,35 @@ def log_midpoint_start(X, low, up):
     return np.append(beta, np.log(max(spread, 0.1)))
 
 
+class NewtonResult(NamedTuple):
+    """Where :func:`newton_maximum` stopped: theta, the log-likelihood and its gradient
+    there, the number of iterations, and whether it converged."""
+
+    theta: np.ndarray
+    value: float
+    gradient: np.ndarray
+    iterations: int
+    converged: bool
+
+
 def newton(likelihood, theta, tol, max_iter):
-    """Maximise ``likelihood`` (``value``, ``gradient``, ``hessian`` in theta) from ``theta``
-    by Newton's method with step halving; (theta, iterations), or a ConvergenceWarning."""
-    value = likelihood.value(theta)
+    """Maximise ``likelihood`` (``derivatives``: value, gradient and Hessian in theta) from
+    ``theta`` by Newton's method with step halving; (theta, iterations), or a
+    ConvergenceWarning."""
+    found = newton_maximum(likelihood, theta, tol, max_iter, stacklevel=4)
+    return found.theta, found.iterations
+
+
+def newton_maximum(likelihood, theta, tol, max_iter, *, warn=True, stacklevel=3) -> NewtonResult:
+    """As :func:`newton`, with the log-likelihood and gradient at the end and whether it
+    converged (a step below ``tol``, or a small gradient); ``warn=False`` leaves the
+    ConvergenceWarning to the caller.
+
+    Each iterate costs one pass over the rows (``likelihood.derivatives``): a trial
+    step's gradient and Hessian are those of the next iterate when it is accepted.
+    """
+    value, gradient, hessian = likelihood.derivatives(theta)
     for iteration in range(1, max_iter + 1):
-        gradient = likelihood.gradient(theta)
-        hessian = likelihood.hessian(theta)
         try:
             step = np.linalg.solve(-hessian, gradient)
         except np.linalg.LinAlgError:
@@ -305,19 +396,20 @@ def newton(likelihood, theta, tol, max_iter):
         alpha = 1.0
         while alpha > 1e-10:
             trial = theta + alpha * step
-            trial_value = likelihood.value(trial)
+            trial_value, trial_gradient, trial_hessian = likelihood.derivatives(trial)
             if np.isfinite(trial_value) and trial_value >= value - 1e-12 * abs(value):
                 break
             alpha /= 2
         else:
             break  # no step along the Newton direction improves the likelihood
-        theta, value = trial, trial_value
+        theta, value, gradient, hessian = trial, trial_value, trial_gradient, trial_hessian
         if np.abs(alpha * step).max() < tol:
-            return theta, iteration
-    gradient = likelihood.gradient(theta)
+            return NewtonResult(theta, value, gradient, iteration, True)
     if np.abs(gradient).max() < 1e-6 * max(1.0, abs(value)):
-        return theta, iteration
-    warnings.warn(f"the {likelihood.dist.name} fit stopped after {iteration} Newton iterations "
-                  f"with gradient norm {np.linalg.norm(gradient):.2e}; "
-                  "simplify the formula or try another dist.", ConvergenceWarning, stacklevel=3)
-    return theta, iteration
+        return NewtonResult(theta, value, gradient, iteration, True)
+    if warn:
+        warnings.warn(f"the {likelihood.dist.name} fit stopped after {iteration} Newton "
+                      f"iterations with gradient norm {np.linalg.norm(gradient):.2e}; "
+                      "simplify the formula or try another dist.", ConvergenceWarning,
+                      stacklevel=stacklevel)
+    return NewtonResult(theta, value, gradient, iteration, False)

@@ -85,6 +85,7 @@ Centre covariates in the formula (``~ I(age - 50) + diabetes``) so that
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -214,7 +215,7 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     _check_arguments(data, formula, (lower, upper, distance), cluster, velocity_dist,
                      failed_freeze, frailty)
     rows, design, X, dropped, (low, up, d), implausible, excluded = _kinetics_rows(
-        data, formula, lower, upper, distance, failed_freeze)
+        data, formula, lower, upper, distance, failed_freeze, (cluster, frailty))
     if np.isinf(up).all():
         raise ModelError("every episode is right-censored: no recovery observed")
     if (low == 0).all():
@@ -245,7 +246,7 @@ def fit_regeneration(data: pd.DataFrame, *, distance: str = "distance_mm", formu
     profile = LagProfile(kinetics)
     estimated = lag is None
     lag_hat = profile.estimate() if estimated else float(lag)
-    loglik, theta = kinetics.profile(lag_hat)
+    loglik, theta = kinetics.profile(lag_hat, profile.start(lag_hat))
     shared = None
     if frailty is not None:
         loglik, theta, shared = frailty_at_lag(kinetics, lag_hat, rows[frailty], names, lag)
@@ -303,18 +304,25 @@ def _check_arguments(data, formula: str, columns: tuple[str, str, str], cluster,
 
 
 def _kinetics_rows(data: pd.DataFrame, formula: str, lower: str, upper: str, distance: str,
-                   failed_freeze: str):
+                   failed_freeze: str, also=()):
     """The episodes the kinetics model fits: with a distance and complete covariates, less
-    possible failed freezes when ``failed_freeze="exclude"``. Returns the rows, their design
-    and covariates, the number dropped, (lower, upper, distance) as arrays, which distances are implausible,
-    and the failed-freeze table."""
-    frame = formula_frame(data)
+    possible failed freezes when ``failed_freeze="exclude"``. Returns the rows (the columns
+    the fit reads, :func:`_columns_read`; ``also``: the cluster and frailty columns), their
+    design and covariates, the number dropped, (lower, upper, distance) as arrays, which
+    distances are implausible, and the failed-freeze table."""
+    narrowed = _columns_read(data, formula, (lower, upper, distance, "treatment_id", *also))
+    frame = formula_frame(narrowed)
     has_distance = frame[distance].notna()
     if not has_distance.all():
         warnings.warn(f"{int((~has_distance).sum())} episode(s) have no {distance} and are left "
                       "out of the kinetics fit.", DataWarning, stacklevel=3)
     frame = frame.loc[has_distance]
-    design, matrix = Design.fit(formula, frame, data)
+    try:
+        design, matrix = Design.fit(formula, frame, narrowed)
+    except ValueError:
+        if narrowed is not data:  # the message names the closest of all the data's columns
+            Design.fit(formula, formula_frame(data).loc[has_distance], data)
+        raise
     dropped = len(data) - len(matrix)
     if len(frame) > len(matrix):
         warnings.warn(f"{len(frame) - len(matrix)} episode(s) have a missing value in a covariate "
@@ -342,6 +350,17 @@ def _kinetics_rows(data: pd.DataFrame, formula: str, lower: str, upper: str, dis
         matrix = design.rows(rows)  # the same columns, on the rows kept
     return (rows, design, np.asarray(matrix, dtype="float64"), dropped, (low, up, d),
             implausible, excluded)
+
+
+def _columns_read(data: pd.DataFrame, formula: str, needed) -> pd.DataFrame:
+    """``data`` narrowed to the columns a fit reads: ``needed`` and each column whose name is
+    in the formula's text (a superset of its variables), so that preparing the rows does not
+    copy and convert the others (most of a fit's fixed cost on a wide episodes table). All
+    of ``data`` when its column names repeat, or when the formula has a ``.`` (every
+    column)."""
+    if not data.columns.is_unique or re.search(r"(?<![\w.])\.(?![\w.])", formula):
+        return data
+    return data[[c for c in data.columns if c in needed or str(c) in formula]]
 
 
 def _estimated_lag_interval(kinetics: Kinetics, profile: LagProfile, lag_hat: float,

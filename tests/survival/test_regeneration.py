@@ -127,6 +127,18 @@ def test_errors_say_what_is_needed(episodes):
         regen.fit_regeneration(episodes.assign(distance_mm=0.0), lag=5)
 
 
+def test_columns_the_fit_does_not_read_change_nothing(episodes):
+    # the fit prepares only the columns it reads; a typo is still matched against them all
+    used = ["lower", "upper", "distance_mm", "age", "diabetes", "patient_id"]
+    formula = "~ I((age - 50) / 10) + diabetes"
+    wide = regen.fit_regeneration(episodes, formula=formula, cluster="patient_id", lag=10)
+    narrow = regen.fit_regeneration(episodes[used], formula=formula, cluster="patient_id", lag=10)
+    pd.testing.assert_series_equal(wide.params, narrow.params)
+    pd.testing.assert_frame_equal(wide.covariance, narrow.covariance)
+    with pytest.raises(ValueError, match="no column 'diabetis'.*did you mean 'diabetes'"):
+        regen.fit_regeneration(episodes, formula="~ diabetis", lag=10)
+
+
 @pytest.mark.parametrize("dist", ["lognormal", "weibull"])
 def test_save_and_load(kinetics, episodes, tmp_path, dist):
     if dist != "lognormal":
