@@ -281,10 +281,21 @@ def _confirmed_end(groups: _Groups, unrelieved: np.ndarray, confirm: int):
 # -------------------------------------------------------------- covariates --
 
 def _covariates(treatments: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
-    """One row per treatment: its ids and every treatment and patient column."""
+    """One row per treatment: its ids and every treatment and patient column.
+
+    The patient columns are taken by position (what a left join on ``patient_id`` gives,
+    at a fraction of its cost: episodes are built per simulated study when planning);
+    a pandas merge when a treatment names no patient or a column is in both tables.
+    """
     t = treatments.drop(columns=["source_row"])
     p = patients.drop(columns=["source_row"]).drop_duplicates("patient_id")
-    merged = t.merge(p, on="patient_id", how="left", validate="many_to_one")
+    at = pd.Index(p["patient_id"]).get_indexer(t["patient_id"])
+    shared = set(t.columns) & set(p.columns) - {"patient_id"}
+    if (at >= 0).all() and not shared:
+        extra = p.drop(columns=["patient_id"]).iloc[at].reset_index(drop=True)
+        merged = pd.concat([t.reset_index(drop=True), extra], axis=1)
+    else:
+        merged = t.merge(p, on="patient_id", how="left", validate="many_to_one")
     first = ID_COLUMNS + [c for c in TREATMENTS.names + PATIENTS.names if c not in ID_COLUMNS]
     order = [c for c in first if c in merged.columns]
     return merged[order + [c for c in merged.columns if c not in order]]

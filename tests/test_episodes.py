@@ -295,3 +295,24 @@ def test_episodes_bracket_the_simulated_truth(tmp_path):
 @pytest.mark.slow
 def test_episodes_bracket_the_simulated_truth_large(tmp_path):
     truth_check(20_000, seed=12, tmp_path=tmp_path)
+
+
+
+@pytest.mark.parametrize("clash", [False, True])
+def test_episodes_carry_the_left_join_of_patients_on_treatments(clash):
+    """Patient columns are taken by position: the episodes' covariates are pandas' left
+    join, whatever order the patients are in (and with its suffixes for a shared column)."""
+    from regen.episodes import build
+
+    cohort = regen.read_cohort(Path(__file__).resolve().parents[1] / "data" / "example")
+    treatments, patients = cohort.treatments, cohort.patients
+    if clash:
+        patients, treatments = patients.assign(note="p"), treatments.assign(note="t")
+    shuffled = pd.concat([patients.iloc[1::2], patients.iloc[::2]])
+    episodes, _ = build(treatments, cohort.visits, shuffled, "numbness")
+    joined = treatments.drop(columns="source_row").merge(
+        patients.drop(columns="source_row"), on="patient_id", how="left")
+    expected = joined.set_index("treatment_id").loc[episodes["treatment_id"]].reset_index()
+    columns = [c for c in joined.columns if c in episodes.columns]
+    assert len(columns) == len(joined.columns) and len(episodes) > 400
+    pd.testing.assert_frame_equal(episodes[columns], expected[columns], check_exact=True)

@@ -257,10 +257,25 @@ class LagProfile:
         def side(a, b):
             if self(a) >= cut:
                 return a
+            a, b = self._bracket(a, b, cut)
             return optimize.brentq(lambda g: self(g) - cut, a, b, xtol=1e-4)
 
         return (side(0.0, lag_hat) if lag_hat > 0 else 0.0,
                 side(top, lag_hat) if lag_hat < top else top)
+
+    def _bracket(self, outer: float, inner: float, cut: float) -> tuple[float, float]:
+        """A narrower bracket of the crossing of ``cut`` between ``outer`` (below it) and
+        ``inner`` (the estimate, above it), from the lags already profiled (the grid and
+        the search): the same root, found in fewer profile fits."""
+        between = [(g, v) for g, v in self.points.items()
+                   if (g - outer) * (inner - g) > 0 and np.isfinite(v)]
+        below = [g for g, v in between if v < cut]
+        if below:
+            outer = min(below, key=lambda g: abs(inner - g))
+        above = [g for g, v in between if v >= cut and (g - outer) * (inner - g) > 0]
+        if above:
+            inner = min(above, key=lambda g: abs(g - outer))
+        return outer, inner
 
     def table(self) -> pd.DataFrame:
         lags = sorted(self.points)
