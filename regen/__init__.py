@@ -6,7 +6,8 @@ with a known truth with :func:`regen.simulate.cohort`. Fit survival models
 (:func:`turnbull`, :func:`fit_recovery`, :func:`fit_regeneration`) to the
 episodes, compare groups (:func:`fit_ph` for hazard ratios, :func:`logrank_test`),
 and fit longitudinal models (:func:`fit_trajectory`,
-:func:`fit_probability`) to the visit scores of :meth:`Cohort.measurements`.
+:func:`fit_probability`) to the visit scores of :meth:`Cohort.measurements`. Plan a
+study by simulation with :func:`plan` (power, precision, visit schedules).
 """
 
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ _HOMES = {
     "ProbabilityFit": "regen.mixed", "TrajectoryFit": "regen.mixed",
     "fit_probability": "regen.mixed", "fit_trajectory": "regen.mixed",
     "load_model": "regen.results",
+    "PlanResult": "regen.planning", "plan": "regen.planning",
     "FrailtyFit": "regen.survival",
     "LogrankResult": "regen.survival", "PHFit": "regen.survival",
     "fit_ph": "regen.survival", "logrank_test": "regen.survival",
@@ -53,6 +55,7 @@ if TYPE_CHECKING:  # what static tools and editors see
     )
     from regen.io import ReadLimits
     from regen.mixed import ProbabilityFit, TrajectoryFit, fit_probability, fit_trajectory
+    from regen.planning import PlanResult, plan
     from regen.results import load_model
     from regen.serialize import ModelFileError
     from regen.survival import (
@@ -109,6 +112,7 @@ __all__ = [
     "OutputError",
     "Outputs",
     "PHFit",
+    "PlanResult",
     "ProbabilityFit",
     "ReadLimits",
     "RegenError",
@@ -126,6 +130,7 @@ __all__ = [
     "fit_trajectory",
     "load_model",
     "logrank_test",
+    "plan",
     "plot",
     "read_cohort",
     "report",

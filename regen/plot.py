@@ -27,7 +27,7 @@ from regen.plot_flow import draw_flow
 from regen.results import FitResult
 from regen.tables import KNOWN_NERVES, VISITS
 
-__all__ = ["at_risk_table", "calibration", "colours", "flow", "forest", "recovery",
+__all__ = ["at_risk_table", "calibration", "colours", "flow", "forest", "power", "recovery",
            "recovery_panels", "save", "sensitivity", "style", "trajectories"]
 
 #: Journal single-column width, inches.
@@ -509,6 +509,65 @@ def sensitivity(table: pd.DataFrame, *, ax=None, title: str | None = None, **kwa
             extra = lag_ax.get_legend_handles_labels()
             handles, labels = handles + extra[0], labels + extra[1]
         ax.legend(handles, labels, loc="best")
+        if title:
+            ax.set_title(literal(title), loc="left")
+        return ax
+
+
+_POWER_MEASURES = {"power": "Power", "type_i_error": "Type-I error",
+                   "median_ci_width": "Median CI width", "coverage": "CI coverage",
+                   "rmse": "RMSE", "bias": "Bias"}
+
+
+def power(result, *, measure: str = "power", x: str = "n_patients", by: str | None = None,
+          target: float | None = None, ax=None, title: str | None = None, **kwargs):
+    """A plan's power (or CI width, coverage, ...) against sample size, one line per design.
+
+    ``result`` is :func:`regen.plan`'s :class:`~regen.planning.PlanResult` (or its
+    ``table``). Each point has an error bar of two Monte-Carlo standard errors; ``by``
+    (default: the other grid key, when there is one) gives one line per value, and the
+    remaining grid keys must then be fixed. ``target`` draws a reference line (0.8 for
+    power, ``alpha`` for a type-I error). ``**kwargs`` go to matplotlib's ``errorbar``.
+
+    Examples
+    --------
+    >>> ax = regen.plot.power(result, target=0.8)  # doctest: +SKIP
+    """
+    if measure not in _POWER_MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(_POWER_MEASURES)}, not {measure!r}")
+    table = getattr(result, "table", result)
+    if not isinstance(table, pd.DataFrame) or measure not in table.columns:
+        raise ValueError(f"result must be a PlanResult or its table, with a {measure!r} column")
+    if x not in table.columns:
+        raise ValueError(f"the plan's table has no column {x!r} to draw along: give x= one of "
+                         "its grid keys (the grid must vary it)")
+    grid = [c for c in table.columns[1:table.columns.get_loc("truth")] if c != x]
+    by = by if by is not None else (grid[0] if len(grid) == 1 else None)
+    fixed = [c for c in grid if c != by]
+    varying = [c for c in fixed if table[c].astype(str).nunique() > 1]
+    if varying:
+        raise ValueError(f"the grid also varies {', '.join(varying)}: draw one of its values at a "
+                         f"time (result.table[result.table[{varying[0]!r}] == ...]) or give by=")
+    se = f"{measure}_se"
+    with style():
+        ax = _axes(ax)
+        groups = table.groupby(by, sort=False) if by else [(None, table)]
+        for value, part in groups:
+            part = part.sort_values(x)
+            errors = 2 * part[se] if se in part.columns else None
+            label = None if by is None else _label(f"{by}: {value}")
+            ax.errorbar(part[x].to_numpy(dtype="float64"), part[measure].to_numpy(dtype="float64"),
+                        yerr=None if errors is None else errors.to_numpy(dtype="float64"),
+                        **{"marker": "o", "markersize": 3, "capsize": 2, "label": label,
+                           **kwargs})
+        if target is not None:
+            ax.axhline(target, color="0.5", linewidth=0.8, linestyle=":")
+        ax.set_xlabel(_label(x))
+        ax.set_ylabel(_POWER_MEASURES[measure])
+        if measure in ("power", "type_i_error", "coverage"):
+            ax.set_ylim(0, 1.02)
+        if by is not None:
+            ax.legend(loc="lower right" if measure == "power" else "best")
         if title:
             ax.set_title(literal(title), loc="left")
         return ax

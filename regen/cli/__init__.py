@@ -32,6 +32,7 @@ from regen.cli.common import (
 )
 from regen.cli.compare import compare
 from regen.cli.fit import Crossing, fit, print_trajectory, profiles_for
+from regen.cli.plan import plan
 from regen.exceptions import CohortValidationError
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def main() -> None:
 
 main.add_command(fit)
 main.add_command(compare)
+main.add_command(plan)
 
 @main.command()
 @path_argument
