@@ -60,6 +60,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_survival.py
 	$(BIN)/python benchmarks/bench_mixed.py
 	$(BIN)/python benchmarks/bench_large.py
+	$(BIN)/python benchmarks/bench_plan.py
 
 clean:
 	rm -rf $(VENV) $(NEWEST) $(OUT) build *.egg-info
