@@ -88,7 +88,11 @@ def analyse(cohort: regen.Cohort, *, ratio: float = 0.8, patients=DEFAULT_PATIEN
         t["median_ci_width"]))
     result.tables["power"] = table
     found = planned.min_n(min_power)
-    result.tables["min_patients"] = found
+    largest = max(grid["n_patients"])
+    result.tables["min_patients"] = found.assign(
+        target_power=min_power, note=[
+            "reached" if math.isfinite(n) else f"not reached with {largest} patients"
+            for n in found["min_n"]])
     result.tables["design"] = pd.DataFrame(
         [{"setting": "nerve mix (share of treatments)", "value": ", ".join(
             f"{n} {s:.2f}" for n, s in mix.items())},

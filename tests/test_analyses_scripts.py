@@ -214,8 +214,34 @@ def test_compare_groups_refuses_an_unknown_column(tmp_path):
     assert not any((tmp_path / "o").glob("*.csv"))
 
 
+def test_plan_study_takes_its_design_from_the_pilot(tmp_path):
+    module = load("plan_study")
+    cohort = regen.read_cohort(EXAMPLE)
+    mix, schedule, notes = module.pilot_design(cohort)
+    assert sum(mix.values()) == pytest.approx(1, abs=1e-3) and not notes
+    assert max(mix, key=mix.get) == "greater_occipital"
+    # the example was simulated with visits at 7, 30, 60, 90, 120, 180, 270 (and 365) days
+    assert schedule[:5] == pytest.approx((7, 30, 60, 90, 120), abs=3)
+    result = module.analyse(cohort, patients=(40, 80), schedules=[(42, 84)], n_sim=3,
+                            client="serial")
+    power = result.tables["power"]
+    assert list(power["n_patients"]) == [40, 40, 80, 80]
+    assert set(power["schedule"]) == {"/".join(map(str, schedule)), "42/84"}
+    assert np.allclose(power["truth"], np.log(0.8))
+    assert len(result.tables["min_patients"]) == 2 and "alpha" in set(result.tables["design"]["setting"])
+    assert set(result.figures) == {"power_curve", "ci_width_curve"}
+    import matplotlib.pyplot as plt
+
+    plt.close("all")   # analyse() leaves its figures to write()
+    written, _ = run("plan_study", tmp_path, "--n-sim", "2", "--patients", "30", "40",
+                     "--schedule", "14,28,56", "--workers", "1")
+    check_files(tmp_path, written, ["power", "min_patients", "design"],
+                ["power_curve", "ci_width_curve"])
+
+
 @pytest.mark.parametrize("name", ["episode_overview", "numbness_recovery", "relief_duration",
-                                  "regeneration_kinetics", "score_trajectories", "compare_groups"])
+                                  "regeneration_kinetics", "score_trajectories", "compare_groups",
+                                  "plan_study"])
 def test_every_script_takes_the_read_limits(name, tmp_path, capsys):
     """A script reads within the limits its --max-* options set, as the regen commands do,
     and a refusal names the option; nothing is written."""

@@ -3,9 +3,9 @@
 The ```python blocks of README.md, data/README.md, analyses/README.md and docs/*.md run
 as written, in a folder holding a copy of the example cohort at ``data/example``. Each
 command of a ```sh block runs too, with ``path/to/cohort`` read as that copy and usage
-brackets (``[--out DIR]``) dropped (``[--bootstrap N]`` run with 20); ``make`` lines are
-what CI itself runs. The studies docs/ quotes (hundreds of simulated cohorts) run in the
-slow suite, with two cohorts.
+brackets (``[--out DIR]``) dropped (``[--bootstrap N]`` run with 20, ``[--n-sim N]`` with
+2); ``make`` lines are what CI itself runs. The studies docs/ quotes (hundreds of simulated
+cohorts) run in the slow suite, with two cohorts.
 ```text blocks are drawings and pseudo-code, not run.
 """
 
@@ -25,7 +25,7 @@ DOCS = [ROOT / "README.md", ROOT / "data" / "README.md", ROOT / "analyses" / "RE
         *sorted((ROOT / "docs").glob("*.md"))]
 #: Usage options that are run with a small value rather than dropped: the command shows the
 #: option works, without the full bootstrap the script's own tests already run.
-QUICK_OPTIONS = {"[--bootstrap N]": "--bootstrap 20"}
+QUICK_OPTIONS = {"[--bootstrap N]": "--bootstrap 20", "[--n-sim N]": "--n-sim 2"}
 #: Options of the studies docs/ quotes, and what the slow suite runs them with.
 STUDY_SIZES = {"--cohorts": "2", "--bootstrap": "19", "--replicates": "3", "--n-sim": "2"}
 
