@@ -182,6 +182,21 @@ def test_min_n_is_the_smallest_sample_reaching_the_power():
         result.min_n(80)
 
 
+def test_a_script_without_a_main_guard_is_told_what_to_do(tmp_path):
+    """Workers are spawned processes that import the script: without the guard, each would
+    run the plan again; regen says so instead of a wall of multiprocessing errors."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "no_guard.py"
+    script.write_text("import regen\nregen.plan({'n_patients': 30, 'p_retreat': 0.0}, "
+                      "'kinetics', n_sim=2, n_workers=1, progress=False)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode != 0
+    assert "call regen.plan under 'if __name__ == \"__main__\":'" in done.stderr.splitlines()[-1]
+
+
 # --------------------------------------------------------------- checkpoints --
 
 def test_an_interrupted_plan_resumes_from_its_checkpoint(tmp_path, small_plan):

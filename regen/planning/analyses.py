@@ -164,12 +164,14 @@ def _fit(episodes: pd.DataFrame, point: Mapping[str, Any], analysis: Analysis, a
         test = logrank_test(episodes, by=term, cluster=analysis.cluster)
         return nan, nan, nan, nan, float(test.p_value)
     if analysis.name == "median":
-        fit = fit_recovery(f"~ {term}", episodes, dist=analysis.dist or "lognormal")
+        # the group's own model: its median does not borrow the other groups' scale, and a
+        # group seen too briefly to fit (a nerve whose relief outlasts the visits) is not in it
         level = median_level(point, analysis)
-        if level not in set(episodes[term].astype(str)):
+        mine = episodes[episodes[term].astype(str) == level]
+        if mine.empty:
             raise ValueError(f"no episode of {term} {level!r} in this study")
-        profile = pd.DataFrame({term: pd.Series([level], dtype=episodes[term].dtype)})
-        row = fit.predict_quantile(profile, q=[0.5], alpha=alpha).iloc[0]
+        fit = fit_recovery("~ 1", mine, dist=analysis.dist or "lognormal")
+        row = fit.predict_quantile(pd.DataFrame(index=[0]), q=[0.5], alpha=alpha).iloc[0]
         return (float(row["estimate"]), float(row["std_err_log"]) * float(row["estimate"]),
                 float(row["ci_lower"]), float(row["ci_upper"]), nan)
     if analysis.name == "kinetics":

@@ -180,6 +180,20 @@ def run(spec: PlanSpec, *, client=None, n_workers: int | None = None,
                          "warned": bool, "failed": bool}), info
 
 
+_MAIN_GUARD = ("Each worker is a new Python process that imports the script which started "
+               "it: in a script, call regen.plan under 'if __name__ == \"__main__\":', or "
+               "give client='serial' to run in this process.")
+
+
+def _not_while_starting_a_worker() -> None:
+    """A script without a main guard runs regen.plan again in each worker process as it
+    starts (multiprocessing's spawn runs the script as ``__mp_main__``): say so, instead of
+    starting clusters within clusters. (A plan is not started from within a worker.)"""
+    if "__mp_main__" in sys.modules:
+        raise RuntimeError(f"regen.plan was called while a worker process was starting. "
+                           f"{_MAIN_GUARD}")
+
+
 class _Executor:
     """Runs tasks in this process (``SERIAL``) or on dask: an existing ``Client``, a
     scheduler's address, or (``None``) a LocalCluster started here and closed after."""
@@ -197,11 +211,16 @@ class _Executor:
         if self.client is None:
             import dask
 
+            _not_while_starting_a_worker()
             workers = self.n_workers or os.cpu_count() or 1
-            with dask.config.set(_QUIET_WORKERS):
-                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40,
-                                       env=_SINGLE_THREAD_BLAS)
+            try:
+                with dask.config.set(_QUIET_WORKERS):
+                    cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
+                                           processes=True, dashboard_address=None,
+                                           silence_logs=40, env=_SINGLE_THREAD_BLAS)
+            except RuntimeError as error:
+                raise RuntimeError(f"the dask workers did not start ({error}). {_MAIN_GUARD}"
+                                   ) from error
             self._own = [cluster, Client(cluster)]
             self.client = self._own[1]
         elif isinstance(self.client, str):

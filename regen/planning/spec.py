@@ -67,8 +67,8 @@ class Analysis:
         velocity ratio of ``term``; ``aft``: :func:`regen.fit_recovery`, the time
         ratio of ``term``; ``ph``: :func:`regen.fit_ph`, the hazard ratio of ``term``;
         ``logrank``: :func:`regen.logrank_test` of the groups of ``term``;
-        ``median``: the median time for one group (``level`` of ``term``) from
-        :func:`regen.fit_recovery` with ``~ term``.
+        ``median``: the median time of one group (``level`` of ``term``), from
+        :func:`regen.fit_recovery` (``~ 1``) on that group's episodes.
     term : str
         The covariate (a column of the episodes): ``diabetes``, ``smoker``,
         ``treatment_number``, ``age``, ``procedure``, ``nerve`` (cohort model), or
