@@ -195,6 +195,14 @@ def test_a_script_without_a_main_guard_is_told_what_to_do(tmp_path):
                           timeout=300, cwd=tmp_path)
     assert done.returncode != 0
     assert "call regen.plan under 'if __name__ == \"__main__\":'" in done.stderr.splitlines()[-1]
+    guarded = tmp_path / "guarded.py"   # with the guard, plan after plan in one script
+    guarded.write_text("import regen\nif __name__ == '__main__':\n    for seed in (1, 2):\n"
+                       "        r = regen.plan({'n_patients': 30, 'p_retreat': 0.0}, "
+                       "'kinetics', n_sim=2, n_workers=1, seed=seed, progress=False)\n"
+                       "        print(len(r.simulations))\n")
+    done = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.split() == ["2", "2"], done.stderr[-2000:]
 
 
 # --------------------------------------------------------------- checkpoints --

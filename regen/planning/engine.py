@@ -188,8 +188,11 @@ _MAIN_GUARD = ("Each worker is a new Python process that imports the script whic
 def _not_while_starting_a_worker() -> None:
     """A script without a main guard runs regen.plan again in each worker process as it
     starts (multiprocessing's spawn runs the script as ``__mp_main__``): say so, instead of
-    starting clusters within clusters. (A plan is not started from within a worker.)"""
-    if "__mp_main__" in sys.modules:
+    starting clusters within clusters."""
+    import multiprocessing
+
+    # what multiprocessing itself checks before it starts a process (spawn.py)
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
         raise RuntimeError(f"regen.plan was called while a worker process was starting. "
                            f"{_MAIN_GUARD}")
 
@@ -217,7 +220,7 @@ class _Executor:
                 with dask.config.set(_QUIET_WORKERS):
                     cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
                                            processes=True, dashboard_address=None,
-                                           silence_logs=40, env=_SINGLE_THREAD_BLAS)
+                                           silence_logs=50, env=_SINGLE_THREAD_BLAS)
             except RuntimeError as error:
                 raise RuntimeError(f"the dask workers did not start ({error}). {_MAIN_GUARD}"
                                    ) from error

@@ -217,6 +217,8 @@ def format_plan(result: PlanResult, min_power: float | None = None) -> str:
                   _percent(row["coverage"], row["coverage_se"]),
                   f"{100 * row['warned']:.1f}%", f"{100 * row['failed']:.1f}%"]
         body.append(cells)
+    shown = [i for i, h in enumerate(header) if i < len(keys) or any(r[i] for r in body)]
+    header, body = [header[i] for i in shown], [[r[i] for i in shown] for r in body]
     widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
     lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in body]
