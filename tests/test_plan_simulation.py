@@ -43,9 +43,11 @@ def test_type_one_error_under_the_null_is_near_alpha(design, analysis):
     assert bool(row["null"]) and math.isnan(row["power"])
     assert row["failed"] < 0.01
     assert 0.04 <= row["type_i_error"] <= 0.06, row.to_dict()
-    # the null's estimate is unbiased and its interval covers 0 as often as it should
-    assert abs(row["bias"]) < 3 * row["bias_se"] + 1e-3
-    assert abs(row["coverage"] - 0.95) < 3 * row["coverage_se"]
+    print(f"{analysis}: type-I error {row['type_i_error']:.4f} ± {row['type_i_error_se']:.4f}")
+    if analysis != "logrank":   # a test without an estimate
+        # the null's estimate is unbiased and its interval covers 0 as often as it should
+        assert abs(row["bias"]) < 3 * row["bias_se"] + 1e-3
+        assert abs(row["coverage"] - 0.95) < 3 * row["coverage_se"]
 
 
 def test_logrank_power_agrees_with_schoenfeld():
@@ -58,4 +60,5 @@ def test_logrank_power_agrees_with_schoenfeld():
     z = stats.norm.ppf(1 - alpha / 2)
     expected = stats.norm.cdf(math.sqrt(n * 0.25) * math.log(hazard_ratio) - z)  # 0.818
     assert result.simulations["failed"].sum() == 0
+    print(f"log-rank power {row['power']:.4f} ± {row['power_se']:.4f}; Schoenfeld {expected:.4f}")
     assert abs(row["power"] - expected) <= 2 * row["power_se"], (row["power"], expected)
