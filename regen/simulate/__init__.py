@@ -122,6 +122,7 @@ from regen.simulate.settings import (
     RETREAT_GAP_DAYS,
     Settings,
     check_settings,
+    scheduled_visits,
 )
 from regen.simulate.trial import trial
 
@@ -687,17 +688,10 @@ def _visit_days(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Visit days (baseline first) and the kept mask, one row per procedure."""
     low_b, high_b = BASELINE_WINDOW_DAYS
-    days = np.empty((n_proc, len(slots) + 1), dtype=np.int64)
-    days[:, 0] = rng.integers(low_b, high_b + 1, n_proc)
-    for k, nominal in enumerate(slots):
-        # Disjoint windows: a visit never reaches day 0 or a neighbour's window.
-        low = max(1, nominal - jitter, (slots[k - 1] + nominal) // 2 + 1 if k else 1)
-        high = nominal + jitter
-        if k + 1 < len(slots):
-            high = min(high, (nominal + slots[k + 1]) // 2)
-        days[:, k + 1] = np.clip(nominal + rng.integers(-jitter, jitter + 1, n_proc), low, high)
-    keep = np.ones(days.shape, dtype=bool)
-    keep[:, 1:] = rng.random((n_proc, len(slots))) >= p_missed
+    baseline = rng.integers(low_b, high_b + 1, n_proc)
+    after, kept = scheduled_visits(rng, n_proc, slots, jitter, p_missed)
+    days = np.column_stack([baseline, after])
+    keep = np.column_stack([np.ones(n_proc, dtype=bool), kept])
     return days, keep
 
 

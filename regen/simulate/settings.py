@@ -18,6 +18,7 @@ __all__ = ["BASELINE_PAIN", "BASELINE_WINDOW_DAYS", "DEFAULT_NERVE_MIX", "DEFAUL
            "HEADACHE_NERVES", "MIDLINE_NERVES", "NERVE_DISTANCES", "POPULATION", "PROBABILITIES",
            "RATIOS", "REFERENCE_AGE", "RELIEF_EXTENSION_SHAPE", "RELIEF_THRESHOLD",
            "RELIEVED_PAIN_FRACTION", "RETREAT_GAP_DAYS", "RETREAT_MODES", "Settings",
+           "scheduled_visits",
            "check_number", "check_schedule", "check_seed", "check_settings"]
 
 #: Freeze site to skin territory, mm: lognormal ``(median_mm, sd_log)`` per nerve.
@@ -286,3 +287,22 @@ def _check_date(name: str, value: Any) -> np.int64:
     except (ValueError, TypeError) as error:
         raise ValueError(f"{name} must be an ISO date like 2021-01-01, got {value!r}") from error
     return day.astype(np.int64)
+
+
+def scheduled_visits(rng: np.random.Generator, n: int, schedule: Sequence[int], jitter: int,
+                     p_missed: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each of ``n`` rows' visit days after the treatment (one column per ``schedule`` day,
+    moved by a uniform whole number of days up to ``jitter``) and which were kept (each
+    missed with ``p_missed``), drawn in that order: the jitter slot by slot, then the misses.
+
+    Windows are disjoint: a visit never reaches day 0 or a neighbour's window.
+    """
+    days = np.empty((n, len(schedule)), dtype=np.int64)
+    for k, nominal in enumerate(schedule):
+        low = max(1, nominal - jitter, (schedule[k - 1] + nominal) // 2 + 1 if k else 1)
+        high = nominal + jitter
+        if k + 1 < len(schedule):
+            high = min(high, (nominal + schedule[k + 1]) // 2)
+        days[:, k] = np.clip(nominal + rng.integers(-jitter, jitter + 1, n), low, high)
+    kept = rng.random((n, len(schedule))) >= p_missed
+    return days, kept

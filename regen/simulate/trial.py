@@ -64,7 +64,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from regen.simulate.settings import check_number, check_schedule, check_seed
+from regen.simulate.settings import check_number, check_schedule, check_seed, scheduled_visits
 
 __all__ = ["trial"]
 
@@ -207,18 +207,10 @@ def trial(
 def _visits(rng: np.random.Generator, n: int, schedule: list[int], jitter: int,
             p_missed: float) -> tuple[np.ndarray, np.ndarray]:
     """Visit days (day 0, then the schedule's, jittered) and which were kept, one row per
-    patient (a loop over the schedule's days, not over patients)."""
-    days = np.zeros((n, len(schedule) + 1), dtype=np.int64)
-    for k, nominal in enumerate(schedule):
-        # Disjoint windows: a visit never reaches day 0 or a neighbour's window.
-        low = max(1, nominal - jitter, (schedule[k - 1] + nominal) // 2 + 1 if k else 1)
-        high = nominal + jitter
-        if k + 1 < len(schedule):
-            high = min(high, (nominal + schedule[k + 1]) // 2)
-        days[:, k + 1] = np.clip(nominal + rng.integers(-jitter, jitter + 1, n), low, high)
-    kept = np.ones(days.shape, dtype=bool)
-    kept[:, 1:] = rng.random((n, len(schedule))) >= p_missed
-    return days, kept
+    patient, drawn as :func:`regen.simulate.cohort` draws them after its baseline visit."""
+    after, kept = scheduled_visits(rng, n, schedule, jitter, p_missed)
+    days = np.column_stack([np.zeros(n, dtype=np.int64), after])
+    return days, np.column_stack([np.ones(n, dtype=bool), kept])
 
 
 def _intervals(days: np.ndarray, kept: np.ndarray, event: np.ndarray
