@@ -224,6 +224,10 @@ def test_an_interrupted_plan_resumes_from_its_checkpoint(tmp_path, small_plan):
     longer = regen.plan(KINETICS, "kinetics", n_sim=7, seed=5, grid=grid, client=SERIAL,
                         checkpoint=folder)
     assert longer.info.resumed == 12 and len(longer.simulations) == 14
+    # a finished plan run again reads everything and starts no cluster
+    finished = regen.plan(KINETICS, "kinetics", n_sim=7, seed=5, grid=grid, checkpoint=folder)
+    assert finished.info.resumed == 14 and finished.info.scheduler == SERIAL
+    _compare(finished.simulations, longer.simulations)
     # another plan is refused
     with pytest.raises(ValueError, match="checkpoint of another plan"):
         regen.plan(KINETICS, "kinetics", n_sim=6, seed=9, grid=grid, client=SERIAL,

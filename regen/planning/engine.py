@@ -159,7 +159,8 @@ def run(spec: PlanSpec, *, client=None, n_workers: int | None = None,
         checkpoint.start()
     n_todo = sum(len(s) for s in todo.values())
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    with _Executor(client, n_workers) as executor, \
+    # nothing left to run (a finished plan run again): no cluster to start
+    with _Executor(client if n_todo else SERIAL, n_workers) as executor, \
             tqdm(total=n_todo, disable=not show, desc="simulations", unit="study") as bar:
         size = chunk_size or chunk_size_for(spec.n_sim, executor.workers)
         started = time.perf_counter()
