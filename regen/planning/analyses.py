@@ -224,4 +224,4 @@ def run_chunk(task: Mapping[str, Any]) -> pd.DataFrame:
         rows.append({"point": task["point_index"], "sim": sim, **record})
     frame = pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
     return frame.astype({"point": "int64", "sim": "int64", "n_episodes": "int64",
-                         "warned": bool, "failed": bool, "message": object})
+                         "warned": bool, "failed": bool})
