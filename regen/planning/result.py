@@ -4,7 +4,8 @@ Definitions (n: simulated studies at the point; f: those whose fit failed):
 
 - ``power`` (``type_i_error`` where the point has no effect): the share of all n studies
   whose test rejected at ``alpha`` (a failed fit does not reject); MC SE
-  sqrt(p (1 - p) / n).
+  sqrt(q (1 - q) / n) with q = (x + 1/2) / (n + 1) for x rejections (close to
+  sqrt(p (1 - p) / n), and not 0 at 0% or 100%).
 - ``bias``, ``rmse``: of the estimate against the truth, over the n - f fitted
   studies, on the estimate's scale (log ratios; days for a median); MC SEs
   sd / sqrt(n - f) and, for the RMSE, sd(squared error) / (2 rmse sqrt(n - f)).
@@ -45,10 +46,13 @@ def _label(value: Any) -> Any:
 
 
 def _share(flags: np.ndarray, n: int) -> tuple[float, float]:
+    """A share and its MC SE, sqrt(q (1 - q) / n) with q = (x + 1/2) / (n + 1): a share of
+    0% or 100% does not claim to be exact."""
     if n == 0:
         return math.nan, math.nan
-    p = float(np.sum(flags)) / n
-    return p, math.sqrt(p * (1 - p) / n)
+    hits = float(np.sum(flags))
+    q = (hits + 0.5) / (n + 1)
+    return hits / n, math.sqrt(q * (1 - q) / n)
 
 
 def _median_se(values: np.ndarray) -> float:
