@@ -198,6 +198,13 @@ def _not_while_starting_a_worker() -> None:
                            f"{_MAIN_GUARD}")
 
 
+def _ignore_interrupts() -> None:
+    """In a worker of the cluster started here: leave Ctrl-C to the process that started it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class _Executor:
     """Runs tasks in this process (``SERIAL``) or on dask: an existing ``Client``, a
     scheduler's address, or (``None``) a LocalCluster started here and closed after."""
@@ -227,6 +234,8 @@ class _Executor:
                                    ) from error
             self._own = [cluster, Client(cluster)]
             self.client = self._own[1]
+            # Ctrl-C reaches the workers too: this process stops them, without their tracebacks
+            self.client.run(_ignore_interrupts)
         elif isinstance(self.client, str):
             self._own = [Client(self.client)]
             self.client = self._own[0]
