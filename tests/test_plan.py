@@ -54,6 +54,8 @@ def test_an_unknown_design_key_is_named_with_the_closest_argument():
 def test_a_bad_plan_says_what_and_where(design, analysis, grid, message):
     with pytest.raises(ValueError, match=message):
         PlanSpec.build(design, analysis, grid=grid, source="plan.toml")
+    with pytest.raises(ValueError, match="intervals are at 95% only"):
+        PlanSpec.build({"n_patients": 50}, {"name": "aft", "frailty": "patient_id"}, alpha=0.1)
 
 
 def test_a_spec_file_is_read_and_checked(tmp_path):

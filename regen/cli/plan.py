@@ -20,7 +20,7 @@ PLAN_FILES = ("power.csv", "simulations.parquet", "power.png")
                 type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for power.csv, simulations.parquet, power.png and the checkpoint "
-                   "[default: <SPEC>_plan beside the current folder's files].")
+                   "[default: <SPEC>_plan in the current folder].")
 @click.option("--n-sim", type=click.IntRange(min=1), default=None,
               help="Simulated studies per design point [default: the file's n_sim, or 1000].")
 @click.option("--seed", type=click.IntRange(min=0), default=None,

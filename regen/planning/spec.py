@@ -158,6 +158,9 @@ class PlanSpec:
         seed = _whole("seed", seed, 0, source)
         if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 0.5:
             raise ValueError(f"{source}: alpha must be a number between 0 and 0.5, not {alpha!r}")
+        if analysis.frailty is not None and alpha != 0.05:
+            raise ValueError(f"{source}: a frailty model's intervals are at 95% only (its "
+                             f"profile interval of tau); give alpha = 0.05, not {alpha!r}")
         spec = cls(design, analysis, grid, n_sim, seed, float(alpha))
         for point in spec.points:  # every combination must be a design the simulator takes
             _simulator_accepts(point, source)
