@@ -49,9 +49,7 @@ Run:  python benchmarks/bench_frailty.py [--sizes 500 2000 10000] [--repeats 3] 
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import time
 import warnings
 
@@ -170,16 +168,8 @@ def agreement(their_loglik: float, theirs: np.ndarray, fit, jacobian: float) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 10000],
-                        help="patients (5 episodes each)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=15)
-    parser.add_argument("--no-r", action="store_true", help="skip the R peer")
-    parser.add_argument("--r-timeout", type=float, default=1800,
-                        help="seconds allowed to one Rscript run")
-    parser.add_argument("--blas-threads", type=int,
-                        help="rerun with the BLAS libraries limited to this many threads")
+    parser = timing.peer_options(__doc__.splitlines()[0], [500, 2000, 10000],
+                                 size_help="patients (5 episodes each)")
     args = parser.parse_args()
     timing.limit_blas(args.blas_threads, __file__)
     began = time.perf_counter()
@@ -191,9 +181,7 @@ def main() -> None:
     except ImportError:
         have_statsmodels = False
         notes.append("statsmodels MixedLM skipped: not installed")
-    use_r = not args.no_r and shutil.which("Rscript") is not None
-    if not args.no_r and not use_r:
-        notes.append("R peer skipped: no Rscript on the PATH")
+    use_r = timing.use_r(args, notes)
 
     warm = simulated(100, seed=0)                 # imports and first calls, not timed
     for dist in ("lognormal", "weibull"):

@@ -55,9 +55,7 @@ Run:  python benchmarks/bench_ph.py [--sizes 1000 10000 100000] [--repeats 3] [-
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import time
 
 import numpy as np
@@ -176,15 +174,9 @@ def regen_coefficients(fit) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=15)
-    parser.add_argument("--no-r", action="store_true", help="skip the R peers")
-    parser.add_argument("--r-timeout", type=float, default=1800,
-                        help="seconds allowed to one Rscript run (all of one size's R fits)")
-    parser.add_argument("--blas-threads", type=int,
-                        help="rerun with the BLAS libraries limited to this many threads")
+    parser = timing.peer_options(__doc__.splitlines()[0], [1000, 10000, 100000],
+                                 r_timeout_help="seconds allowed to one Rscript run (all "
+                                                "of one size's R fits)")
     args = parser.parse_args()
     timing.limit_blas(args.blas_threads, __file__)
     began = time.perf_counter()
@@ -196,9 +188,7 @@ def main() -> None:
     except ImportError:
         CoxPHFitter = lifelines_logrank = None
         notes.append("lifelines skipped: not installed")
-    use_r = not args.no_r and shutil.which("Rscript") is not None
-    if not args.no_r and not use_r:
-        notes.append("R peers skipped: no Rscript on the PATH")
+    use_r = timing.use_r(args, notes)
 
     warm = simulated(500, seed=0)                 # imports and first calls, not timed
     timing.quiet(lambda: regen.fit_ph(FORMULA, warm))()

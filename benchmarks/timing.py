@@ -6,7 +6,9 @@ folder on the path).
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -20,6 +22,30 @@ import pandas as pd
 
 #: The variables that set how many threads the BLAS libraries use.
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def peer_options(description: str, sizes: list[int], size_help: str | None = None,
+                 r_timeout_help: str = "seconds allowed to one Rscript run"
+                 ) -> argparse.ArgumentParser:
+    """The options of a benchmark against peers: sizes, repeats, seed, the R peer's switch
+    and timeout, and the BLAS threads."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sizes", type=int, nargs="+", default=sizes, help=size_help)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--no-r", action="store_true", help="skip the R peer(s)")
+    parser.add_argument("--r-timeout", type=float, default=1800, help=r_timeout_help)
+    parser.add_argument("--blas-threads", type=int,
+                        help="rerun with the BLAS libraries limited to this many threads")
+    return parser
+
+
+def use_r(args: argparse.Namespace, notes: list[str]) -> bool:
+    """Whether to run the R peer: asked for and ``Rscript`` on the PATH (else a note)."""
+    found = not args.no_r and shutil.which("Rscript") is not None
+    if not args.no_r and not found:
+        notes.append("R peer skipped: no Rscript on the PATH")
+    return found
 
 
 def limit_blas(threads: int | None, script: str) -> None:
