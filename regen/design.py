@@ -37,7 +37,8 @@ from regen.serialize import MAX_PARAMETERS, ModelFileError
 __all__ = ["Design", "MAX_EXPONENT", "MAX_FORMULA_CHARS", "MAX_LEVELS", "MAX_TERMS", "MAX_TOTAL_LEVELS",
            "MAX_TRANSFORM_SIZE", "MAX_VARIABLES", "aliased_columns", "categorical_levels",
            "check_formula", "check_full_rank", "check_levels", "covariates_for",
-           "design_from_dict", "design_to_dict", "formula_frame", "no_column", "spline_hint",
+           "design_from_dict", "design_to_dict", "formula_columns", "formula_frame", "no_column",
+           "spline_hint",
            "stored_yes_no", "typical_profiles", "typical_value", "yes_no_columns"]
 
 #: Longest formula a model file may hold, in characters.
@@ -146,6 +147,17 @@ def yes_no_columns(data: pd.DataFrame, spec) -> tuple[str, ...]:
                         if name in data.columns and pd.api.types.is_bool_dtype(data[name])))
 
 
+def formula_columns(frame: pd.DataFrame, formula: str, *others: str | None) -> pd.DataFrame:
+    """``frame`` narrowed to the columns ``formula`` may read and the ``others`` named (None
+    skipped), so that :func:`formula_frame` converts only those: every column whose name
+    occurs in the formula's text (a superset of its variables), or all of them when the
+    formula has a ``.`` (all columns) term."""
+    if re.search(r"(^|[\s~+*:(])\.($|[\s+*:)])", formula):
+        return frame
+    keep = {other for other in others if other is not None}
+    return frame[[c for c in frame.columns if c in keep or str(c) in formula]]
+
+
 def formula_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy whose text columns are categorical and yes/no columns 0/1 for the formula.
 
@@ -159,7 +171,8 @@ def formula_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for name in out.columns:
         dtype = out[name].dtype
         if isinstance(dtype, pd.StringDtype):
-            out[name] = out[name].astype(object).where(out[name].notna(), None)
+            out[name] = pd.Series(out[name].to_numpy(dtype=object, na_value=None),
+                                  index=out.index, name=name)
         elif pd.api.types.is_bool_dtype(dtype):
             out[name] = out[name].astype("float64")
     return out
@@ -668,7 +681,8 @@ class Design:
             missing = re.search(r"`([^`]+)` is not present in the dataset", str(error))
             if missing is None:
                 raise
-            raise ValueError(no_column(missing.group(1), formula, frame.columns)) from None
+            raise ValueError(no_column(missing.group(1), formula,
+                                       (frame if data is None else data).columns)) from None
         rhs = matrices.rhs if isinstance(matrices, ModelMatrices) else matrices
         source = frame if data is None else data
         return cls(formula, rhs.model_spec, yes_no_columns(source, rhs.model_spec)), matrices

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import regen
-from regen.design import Design, formula_frame
+from regen.design import Design, formula_columns, formula_frame
 from regen.exceptions import ModelError
 
 
@@ -92,3 +92,20 @@ def test_every_model_names_a_misspelt_column():
     pain = regen.read_cohort("data/example").measurements("pain").query("day >= 1")
     with pytest.raises(ValueError, match="did you mean 'baseline_pain'"):
         regen.fit_trajectory("pain ~ day + baseline_pian", pain)
+
+
+def test_formula_columns_keep_what_the_formula_may_read_and_the_columns_named():
+    frame = pd.DataFrame({"age": [50.0], "stage": ["a"], "nerve": ["x"], "lower": [1.0],
+                          "upper": [2.0], "note": ["free text"]})
+    narrowed = formula_columns(frame, "~ bs(age, df=3) + C(nerve)", "lower", "upper", None)
+    assert list(narrowed.columns) == ["age", "nerve", "lower", "upper"]
+    # a superset is harmless: "age" occurs in "stage", so a formula on stage keeps both
+    assert list(formula_columns(frame, "~ stage").columns) == ["age", "stage"]
+    assert formula_columns(frame, "upper ~ .") is frame
+
+
+def test_a_misspelt_covariate_is_named_with_the_close_columns_of_the_whole_table():
+    episodes = pd.DataFrame({"lower": [1.0, 2.0], "upper": [3.0, np.inf],
+                             "diabetes": [True, False]})
+    with pytest.raises(ValueError, match="no column 'diabets'.*did you mean 'diabetes'"):
+        regen.fit_recovery("~ diabets", episodes)

@@ -46,7 +46,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from regen.design import Design, formula_frame
+from regen.design import Design, formula_columns, formula_frame
 from regen.exceptions import DataWarning, ModelError
 from regen.survival.covariance import (
     check_clusters,
@@ -57,8 +57,7 @@ from regen.survival.frailty import FrailtyFit, fit_frailty
 from regen.survival.likelihood import (
     DISTRIBUTIONS,
     IntervalLikelihood,
-    log_midpoint_start,
-    newton,
+    newton_maximum,
 )
 from regen.survival.npmle import check_intervals
 from regen.survival.recoveryfit import RecoveryFit
@@ -129,7 +128,8 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
     missing = [c for c in needed if c not in data.columns]
     if missing:
         raise ValueError(f"no column {', '.join(map(repr, missing))} in data")
-    original, data = data, formula_frame(data)
+    original = data
+    data = formula_frame(formula_columns(data, formula, lower, upper, cluster, weights, frailty))
     design, matrix = Design.fit(formula, data, original)
     dropped = len(data) - len(matrix)
     if dropped:
@@ -151,16 +151,20 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
                          "visit every time, so the time to it cannot be estimated")
     X = np.asarray(matrix, dtype="float64")
     names = design.names
-    design.check(X, rows, why=" (a covariate with a single value, or collinear covariates)")
+    likelihood = IntervalLikelihood(DISTRIBUTIONS[dist], X, low, up, w)
+    # The distinct design rows, weighted to X's Gram matrix, have X's rank: the check reads
+    # hundreds of rows, not every episode.
+    design.check(likelihood.patterns.gram_rows(), rows,
+                 why=" (a covariate with a single value, or collinear covariates)")
     if cluster is not None:
         check_clusters(rows[cluster])
     if frailty is not None:
         check_clusters(rows[frailty])
-    likelihood = IntervalLikelihood(DISTRIBUTIONS[dist], X, low, up, w)
-    theta, iterations = newton(likelihood, log_midpoint_start(X, low, up), tol, max_iter)
+    found = newton_maximum(likelihood, likelihood.start(), tol, max_iter)
+    theta, iterations = found.theta, found.iterations
     if frailty is not None:
         parts = fit_frailty(dist, X, low, up, w, rows[frailty], names, start=theta,
-                            loglik_without=likelihood.value(theta), tol=tol, max_iter=max_iter)
+                            loglik_without=found.value, tol=tol, max_iter=max_iter)
         return FrailtyFit(
             params=pd.Series(parts["theta"], index=parts["index"]),
             covariance=pd.DataFrame(parts["covariance"], index=parts["index"],
@@ -169,7 +173,7 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
             n_dropped=dropped, iterations=parts["iterations"], frailty=frailty,
             frailty_ci=parts["frailty_ci"], frailty_test=parts["frailty_test"],
             n_nodes=parts["n_nodes"], n_patients=parts["n_patients"])
-    covariance = information_inverse(-likelihood.hessian(theta), theta, names + ["log_scale"])
+    covariance = information_inverse(-found.hessian, theta, names + ["log_scale"])
     n_clusters = None
     if cluster is not None:
         covariance = cluster_sandwich(covariance, likelihood.scores(theta),
@@ -179,7 +183,7 @@ def fit_recovery(formula: str, data: pd.DataFrame, *, lower: str = "lower", uppe
         params=pd.Series(theta, index=[*names, "log_scale"]),
         covariance=pd.DataFrame(covariance, index=[*names, "log_scale"],
                                 columns=[*names, "log_scale"]),
-        loglik=likelihood.value(theta), dist=dist, formula=formula,
+        loglik=found.value, dist=dist, formula=formula,
         design=design, n=len(rows), n_dropped=dropped,
         iterations=iterations, cluster=cluster, n_clusters=n_clusters)
 

@@ -15,6 +15,15 @@ eps`` for (l, u] rows; this module holds what they share:
   (:mod:`regen.survival.covariance`);
 - :func:`newton` with step halving, from :func:`log_midpoint_start`, one pass over the
   rows per iterate (:meth:`IntervalLikelihood.derivatives`).
+
+The fit works on a compact form of the rows (:class:`Compact`). Rows with the same
+design row, lower and upper end are one row weighted by their summed weight, and
+eta = x'beta is computed once per distinct design row (:class:`Patterns`): the scores
+and Hessian of the rows sum to those of their design rows first (a ``bincount``), so a
+Newton step costs O(rows) exp/log and O(patterns x p^2) for the Hessian. Visit data
+repeat a lot (100,000 simulated episodes are 52,600 distinct rows on 861 design rows).
+The per-row scores and Hessians (:meth:`IntervalLikelihood.scores`,
+:meth:`~IntervalLikelihood.row_hessians`) stay on the rows as given.
 """
 
 from __future__ import annotations
@@ -24,12 +33,14 @@ from functools import cached_property
 from typing import ClassVar, NamedTuple
 
 import numpy as np
+import pandas as pd
 from scipy import special, stats
 
 from regen.exceptions import ConvergenceWarning
 
-__all__ = ["DISTRIBUTIONS", "Distribution", "IntervalLikelihood", "NewtonResult", "kind_rows",
-           "log_midpoint_start", "newton", "newton_maximum", "row_terms"]
+__all__ = ["DISTRIBUTIONS", "Compact", "Distribution", "IntervalLikelihood", "NewtonResult",
+           "Patterns", "distinct_matrix_rows", "distinct_rows", "kind_rows", "log_midpoint_start",
+           "log_midpoints", "newton", "newton_maximum", "row_terms"]
 
 
 # ------------------------------------------------------------ distributions --
@@ -246,12 +257,104 @@ def _interval_terms(dist, a, b, rows, ll, gl, gu, gll, guu, glu) -> None:
     glu[rows] = fa * fb
 
 
+# ------------------------------------------------------------ compact rows --
+
+def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of the table these 1-D columns make: each row's code (0, 1, ...
+    in order of first appearance) and the position of each code's first row.
+
+    Exact: each column is factorized (a hash of its values), and the codes are combined
+    by mixed radix, re-factorized when the product of the columns' sizes nears 2^62.
+    """
+    n = len(columns[0]) if columns else 0
+    key, size = np.zeros(n, dtype=np.int64), 1
+    for column in columns:
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        if size * len(uniques) >= 2**62:
+            key, seen = pd.factorize(key)
+            size = len(seen)
+        key, size = key * len(uniques) + codes, size * max(len(uniques), 1)
+    return _first_appearance(pd.factorize(key)[0])
+
+
+def distinct_matrix_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`distinct_rows` of a matrix's columns, from one hash: rows are grouped by
+    their product with a fixed random vector, and the grouping is kept only when every
+    row equals its group's first row (else the columns are hashed one by one)."""
+    if X.shape[1] == 0:
+        return distinct_rows(np.zeros(len(X)))
+    with np.errstate(invalid="ignore"):  # inf - inf: such rows fail the check below
+        projection = X @ np.random.default_rng(0).uniform(1.0, 2.0, X.shape[1])
+    codes, first = _first_appearance(pd.factorize(projection, use_na_sentinel=False)[0])
+    if np.array_equal(X, X[first][codes]):
+        return codes, first
+    return distinct_rows(*X.T)
+
+
+def _first_appearance(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The codes (numbered by first appearance) and the position of each one's first row."""
+    if len(codes) == 0:
+        return codes, np.zeros(0, dtype=np.int64)
+    running = np.maximum.accumulate(codes)
+    return codes, np.flatnonzero(np.r_[True, running[1:] > running[:-1]])
+
+
+class Patterns(NamedTuple):
+    """The distinct rows of a design matrix X: ``rows`` (k x p), each row of X's ``codes``
+    into them, and how many rows of X each holds (``counts``)."""
+
+    rows: np.ndarray
+    codes: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray) -> Patterns:
+        codes, first = distinct_matrix_rows(X)
+        return cls(X[first], codes, np.bincount(codes, minlength=len(first)))
+
+    def gram_rows(self) -> np.ndarray:
+        """k rows with X's Gram matrix (sqrt(count) times each pattern): a rank or QR check
+        on them is one on X, without reading X's n rows."""
+        return self.rows * np.sqrt(self.counts)[:, None]
+
+
+class Compact(NamedTuple):
+    """The rows of an :class:`IntervalLikelihood` with the same design row and ends merged,
+    sorted by kind: the design rows (``X``, distinct) and each row's ``pattern`` in them,
+    log l, log u, the summed weights, and each kind's rows as a slice (:func:`kind_rows`)."""
+
+    X: np.ndarray
+    pattern: np.ndarray
+    log_l: np.ndarray
+    log_u: np.ndarray
+    w: np.ndarray
+    kinds: tuple
+
+    @classmethod
+    def of(cls, patterns: Patterns, log_l, log_u, kind, weights) -> Compact:
+        ends = np.empty(len(log_l), dtype=np.complex128)  # (log l, log u) as one value
+        ends.real, ends.imag = log_l, log_u                # (1j * inf would give nan + inf j)
+        codes, first = distinct_rows(patterns.codes, ends)
+        w = np.bincount(codes, weights=weights, minlength=len(first))
+        order = np.argsort(kind[first], kind="stable")
+        rows = first[order]
+        starts = np.searchsorted(kind[rows], np.arange(5))
+        kinds = tuple(slice(starts[k], starts[k + 1]) if starts[k + 1] > starts[k] else None
+                      for k in range(4))
+        return cls(patterns.rows, patterns.codes[rows], log_l[rows], log_u[rows], w[order], kinds)
+
+
 class IntervalLikelihood:
     """The weighted log-likelihood of (l, u] rows under ``log T = X beta + sigma eps``, in
-    theta = (beta, log sigma): value, per-row scores, gradient, per-row and total Hessian."""
+    theta = (beta, log sigma): value, per-row scores, gradient, per-row and total Hessian.
 
-    def __init__(self, dist, X, lower, upper, weights):
+    ``patterns`` (:meth:`Patterns.of` X), when the caller has them, saves finding them
+    again (the kinetics fit builds one likelihood per lag on the same X).
+    """
+
+    def __init__(self, dist, X, lower, upper, weights, patterns: Patterns | None = None):
         self.dist, self.X, self.w = dist, X, weights
+        self._patterns = patterns
         with np.errstate(divide="ignore"):
             self.log_l = np.log(lower)
             self.log_u = np.log(upper)
@@ -266,6 +369,16 @@ class IntervalLikelihood:
         kind[lower == upper] = 3
         self.kind = kind
 
+    @cached_property
+    def patterns(self) -> Patterns:
+        """The distinct rows of X (:class:`Patterns`)."""
+        return self._patterns if self._patterns is not None else Patterns.of(self.X)
+
+    @cached_property
+    def compact(self) -> Compact:
+        """The rows merged and sorted by kind (:class:`Compact`), which the fit reads."""
+        return Compact.of(self.patterns, self.log_l, self.log_u, self.kind, self.w)
+
     def terms(self, theta):
         beta, log_sigma = theta[:-1], theta[-1]
         # Far from the optimum (a trial step, an extreme lag) terms may overflow; the
@@ -275,7 +388,12 @@ class IntervalLikelihood:
                               self.kind)
 
     def value(self, theta) -> float:
-        return float(self.w @ self.terms(theta)[0])
+        """The log-likelihood at theta (over the merged rows)."""
+        rows = self.compact
+        with np.errstate(all="ignore"):
+            eta = (rows.X @ theta[:-1])[rows.pattern]
+            ll = row_terms(self.dist, eta, theta[-1], rows.log_l, rows.log_u, rows.kinds)[0]
+        return float(rows.w @ ll)
 
     def scores(self, theta) -> np.ndarray:
         """Per-row gradient in (beta, log sigma), rows x parameters."""
@@ -283,7 +401,7 @@ class IntervalLikelihood:
         return np.column_stack([self.X * d_eta[:, None], d_ls]) * self.w[:, None]
 
     def gradient(self, theta) -> np.ndarray:
-        return self.scores(theta).sum(axis=0)
+        return self.derivatives(theta)[1]
 
     def row_hessians(self, theta) -> np.ndarray:
         """Per-row (weighted) Hessian in (beta, log sigma): rows x parameters x parameters.
@@ -301,20 +419,43 @@ class IntervalLikelihood:
 
     def hessian(self, theta) -> np.ndarray:
         """Analytic Hessian in (beta, log sigma)."""
-        return _total_hessian(self.X, self.w, *self.second_terms(theta)[3:])
+        return self.derivatives(theta)[2]
 
     def derivatives(self, theta) -> tuple[float, np.ndarray, np.ndarray]:
         """:meth:`value`, :meth:`gradient` and :meth:`hessian` at theta from one pass over
-        the rows (what each Newton iterate needs), the rows sorted by kind."""
-        X, log_l, log_u, w, rows = self._by_kind
+        the merged rows (what each Newton iterate needs).
+
+        eta is computed per design row; the rows' derivatives in eta are summed per design
+        row (``bincount``) before they meet X, so X's n rows are never read.
+        """
+        rows = self.compact
+        X, pattern, w, k = rows.X, rows.pattern, rows.w, len(rows.X)
         # A trial step far from the optimum may give inf/NaN terms; Newton rejects it.
         with np.errstate(all="ignore"):
-            ll, d_eta, d_ls, h_ee, h_es, h_ss = row_terms(self.dist, X @ theta[:-1], theta[-1],
-                                                          log_l, log_u, rows, second=True)
+            ll, d_eta, d_ls, h_ee, h_es, h_ss = row_terms(
+                self.dist, (X @ theta[:-1])[pattern], theta[-1], rows.log_l, rows.log_u,
+                rows.kinds, second=True)
             gradient = np.empty(len(theta))
-            gradient[:-1] = (w * d_eta) @ X
+            gradient[:-1] = np.bincount(pattern, w * d_eta, k) @ X
             gradient[-1] = w @ d_ls
-            return float(w @ ll), gradient, _total_hessian(X, w, h_ee, h_es, h_ss)
+            hessian = np.empty((len(theta), len(theta)))
+            hessian[:-1, :-1] = (X * np.bincount(pattern, w * h_ee, k)[:, None]).T @ X
+            hessian[:-1, -1] = hessian[-1, :-1] = np.bincount(pattern, w * h_es, k) @ X
+            hessian[-1, -1] = w @ h_ss
+            return float(w @ ll), gradient, hessian
+
+    def start(self) -> np.ndarray:
+        """:func:`log_midpoint_start` on the merged rows, each weighted by its weight:
+        weighted least squares through the design rows' p x p normal equations."""
+        rows, k = self.compact, len(self.compact.X)
+        mid = log_midpoints(rows.log_l, rows.log_u)
+        at_pattern = np.bincount(rows.pattern, rows.w, k)
+        beta, *_ = np.linalg.lstsq((rows.X * at_pattern[:, None]).T @ rows.X,
+                                   np.bincount(rows.pattern, rows.w * mid, k) @ rows.X,
+                                   rcond=None)
+        residual = mid - (rows.X @ beta)[rows.pattern]
+        spread = np.sqrt((rows.w @ residual**2) / max(rows.w.sum(), 1e-300))
+        return np.append(beta, np.log(max(spread, 0.1)))
 
     def second_terms(self, theta) -> tuple[np.ndarray, ...]:
         """:func:`row_terms` with the second derivatives, at theta."""
@@ -323,48 +464,37 @@ class IntervalLikelihood:
             return row_terms(self.dist, self.X @ beta, log_sigma, self.log_l, self.log_u,
                              self.kind, second=True)
 
-    @cached_property
-    def _by_kind(self) -> tuple:
-        """X, log l, log u and the weights with the rows sorted by kind, and each kind's rows
-        as a slice (:func:`kind_rows`): slices read and write without copying."""
-        order = np.argsort(self.kind, kind="stable")
-        starts = np.searchsorted(self.kind[order], np.arange(5))
-        rows = tuple(slice(starts[k], starts[k + 1]) if starts[k + 1] > starts[k] else None
-                     for k in range(4))
-        return self.X[order], self.log_l[order], self.log_u[order], self.w[order], rows
-
-
-def _total_hessian(X, w, h_ee, h_es, h_ss) -> np.ndarray:
-    """The total Hessian in (beta, log sigma) from the rows' second derivatives in (eta,
-    log sigma)."""
-    k = X.shape[1] + 1
-    out = np.empty((k, k))
-    out[:-1, :-1] = (X * (w * h_ee)[:, None]).T @ X
-    out[:-1, -1] = out[-1, :-1] = X.T @ (w * h_es)
-    out[-1, -1] = w @ h_ss
-    return out
-
 
 # ------------------------------------------------------------------- newton --
 
+def log_midpoints(log_l, log_u) -> np.ndarray:
+    """A log time inside each (l, u]: the middle of log l and log u, half a unit past the
+    finite end of a censored row (ends below 0.001 days are read as 0.001)."""
+    floor = np.log(1e-3)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isinf(log_u), np.maximum(log_l, floor) + 0.5,
+                        np.where(np.isneginf(log_l), np.maximum(log_u, floor) - 0.5,
+                                 (np.maximum(log_l, floor) + log_u) / 2))
+
+
 def log_midpoint_start(X, low, up):
-    """Least squares of a log midpoint on X; scale from the residuals."""
+    """Least squares of a log midpoint (:func:`log_midpoints`) on X; scale from the
+    residuals."""
     with np.errstate(divide="ignore"):
-        mid = np.where(np.isinf(up), np.log(np.maximum(low, 1e-3)) + 0.5,
-                       np.where(low == 0, np.log(np.maximum(up, 1e-3)) - 0.5,
-                                (np.log(np.maximum(low, 1e-3)) + np.log(up)) / 2))
+        mid = log_midpoints(np.log(low), np.log(up))
     beta, *_ = np.linalg.lstsq(X, mid, rcond=None)
     spread = np.std(mid - X @ beta)
     return np.append(beta, np.log(max(spread, 0.1)))
 
 
 class NewtonResult(NamedTuple):
-    """Where :func:`newton_maximum` stopped: theta, the log-likelihood and its gradient
-    there, the number of iterations, and whether it converged."""
+    """Where :func:`newton_maximum` stopped: theta, the log-likelihood, its gradient and
+    Hessian there, the number of iterations, and whether it converged."""
 
     theta: np.ndarray
     value: float
     gradient: np.ndarray
+    hessian: np.ndarray
     iterations: int
     converged: bool
 
@@ -378,8 +508,8 @@ def newton(likelihood, theta, tol, max_iter):
 
 
 def newton_maximum(likelihood, theta, tol, max_iter, *, warn=True, stacklevel=3) -> NewtonResult:
-    """As :func:`newton`, with the log-likelihood and gradient at the end and whether it
-    converged (a step below ``tol``, or a small gradient); ``warn=False`` leaves the
+    """As :func:`newton`, with the log-likelihood, gradient and Hessian at the end and whether
+    it converged (a step below ``tol``, or a small gradient); ``warn=False`` leaves the
     ConvergenceWarning to the caller.
 
     Each iterate costs one pass over the rows (``likelihood.derivatives``): a trial
@@ -404,12 +534,12 @@ def newton_maximum(likelihood, theta, tol, max_iter, *, warn=True, stacklevel=3)
             break  # no step along the Newton direction improves the likelihood
         theta, value, gradient, hessian = trial, trial_value, trial_gradient, trial_hessian
         if np.abs(alpha * step).max() < tol:
-            return NewtonResult(theta, value, gradient, iteration, True)
+            return NewtonResult(theta, value, gradient, hessian, iteration, True)
     if np.abs(gradient).max() < 1e-6 * max(1.0, abs(value)):
-        return NewtonResult(theta, value, gradient, iteration, True)
+        return NewtonResult(theta, value, gradient, hessian, iteration, True)
     if warn:
         warnings.warn(f"the {likelihood.dist.name} fit stopped after {iteration} Newton "
                       f"iterations with gradient norm {np.linalg.norm(gradient):.2e}; "
                       "simplify the formula or try another dist.", ConvergenceWarning,
                       stacklevel=stacklevel)
-    return NewtonResult(theta, value, gradient, iteration, False)
+    return NewtonResult(theta, value, gradient, hessian, iteration, False)

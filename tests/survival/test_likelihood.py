@@ -12,6 +12,9 @@ from regen.exceptions import ConvergenceWarning
 from regen.survival.likelihood import (
     DISTRIBUTIONS,
     IntervalLikelihood,
+    Patterns,
+    distinct_matrix_rows,
+    distinct_rows,
     log_midpoint_start,
     newton,
     newton_maximum,
@@ -20,10 +23,12 @@ from regen.survival.likelihood import (
 THETAS = ([2.5, 0.3, -0.2, np.log(0.7)], [1.8, -0.4, 0.5, np.log(1.6)], [3.4, 0.1, 0.0, -1.5])
 
 
-def rows(rng, dist: str) -> IntervalLikelihood:
-    """Rows of every kind: right-, left-, interval-censored, exact and (0, inf)."""
+def rows(rng, dist: str, repeated: bool = False) -> IntervalLikelihood:
+    """Rows of every kind: right-, left-, interval-censored, exact and (0, inf); with
+    ``repeated``, a covariate of few values, so that many rows repeat others."""
     n = 300
-    X = np.column_stack([np.ones(n), rng.normal(size=n), rng.integers(0, 2, n)])
+    x = rng.integers(0, 3, n) / 2 if repeated else rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x, rng.integers(0, 2, n)])
     lower = rng.choice([0.0, 0.5, 2, 7, 14, 30, 60], size=n)
     upper = lower + rng.choice([0.5, 7.0, 16, 30, np.inf], size=n)
     exact = rng.random(n) < 0.1
@@ -33,9 +38,13 @@ def rows(rng, dist: str) -> IntervalLikelihood:
     return likelihood
 
 
+@pytest.mark.parametrize("repeated", [False, True])
 @pytest.mark.parametrize("dist", list(DISTRIBUTIONS))
-def test_one_pass_equals_value_gradient_and_hessian(dist, rng):
-    likelihood = rows(rng, dist)
+def test_one_pass_over_merged_rows_equals_the_sums_over_rows(dist, repeated, rng):
+    likelihood = rows(rng, dist, repeated)
+    if repeated:  # the merged rows are far fewer than the rows
+        assert len(likelihood.compact.w) < 0.7 * len(likelihood.w)
+        assert len(likelihood.compact.X) == 6
     interval = likelihood.kind == 2
     for theta in map(np.array, THETAS):
         # the interval rows' mass is computed from either tail, by where z_l lies
@@ -44,10 +53,57 @@ def test_one_pass_equals_value_gradient_and_hessian(dist, rng):
         value, gradient, hessian = likelihood.derivatives(theta)
         assert np.isfinite(value)
         assert value == pytest.approx(likelihood.value(theta), rel=1e-12, abs=1e-12)
-        np.testing.assert_allclose(gradient, likelihood.gradient(theta), rtol=1e-12, atol=1e-10)
-        np.testing.assert_allclose(hessian, likelihood.hessian(theta), rtol=1e-12, atol=1e-10)
+        assert value == pytest.approx(likelihood.w @ likelihood.terms(theta)[0], rel=1e-12)
+        np.testing.assert_allclose(gradient, likelihood.scores(theta).sum(axis=0), rtol=1e-12,
+                                   atol=1e-10)
         np.testing.assert_allclose(hessian, likelihood.row_hessians(theta).sum(axis=0),
                                    rtol=1e-12, atol=1e-10)
+
+
+def slow_distinct(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes by first appearance and first positions, from a dict of row tuples."""
+    seen: dict = {}
+    codes = [seen.setdefault(tuple(row), len(seen)) for row in table.tolist()]
+    first = {}
+    for position, code in enumerate(codes):
+        first.setdefault(code, position)
+    return np.array(codes), np.array([first[c] for c in range(len(seen))])
+
+
+@pytest.mark.parametrize("columns", [1, 3, 8])
+def test_distinct_rows_are_those_a_dictionary_finds(columns, rng):
+    table = rng.choice([0.0, 1.0, 2.5, np.inf, -np.inf], size=(500, columns))
+    expected = slow_distinct(table)
+    for found in (distinct_rows(*table.T), distinct_matrix_rows(table)):
+        np.testing.assert_array_equal(found[0], expected[0])
+        np.testing.assert_array_equal(found[1], expected[1])
+    patterns = Patterns.of(table)
+    np.testing.assert_array_equal(patterns.rows[patterns.codes], table)
+    assert patterns.counts.sum() == len(table)
+    # the weighted distinct rows have the table's Gram matrix (what a rank check reads)
+    finite = np.where(np.isfinite(table), table, 3.0)
+    gram = Patterns.of(finite).gram_rows()
+    np.testing.assert_allclose(gram.T @ gram, finite.T @ finite, rtol=1e-12)
+
+
+def test_distinct_rows_of_many_wide_columns_keep_their_key_in_range(rng):
+    """Twelve columns of 100 values each: 10^24 combinations, past int64, re-coded on the
+    way, and no two different rows share a code."""
+    table = rng.integers(0, 100, size=(2000, 12)).astype(float)
+    table[1000:] = table[:1000]
+    codes, first = distinct_rows(*table.T)
+    np.testing.assert_array_equal(codes[1000:], codes[:1000])
+    assert len(first) == len({tuple(r) for r in table.tolist()}) == 1000
+
+
+def test_a_matrix_whose_rows_project_alike_is_grouped_column_by_column(monkeypatch, rng):
+    """Rows that differ but whose hash (product with a random vector) is equal are not
+    merged: the check against each group's first row sends the table to the exact way."""
+    table = rng.integers(0, 3, size=(200, 3)).astype(float)
+    monkeypatch.setattr(np.random, "default_rng",
+                        lambda seed: type("Zero", (), {"uniform": lambda self, a, b, n: np.zeros(n)})())
+    codes, first = distinct_matrix_rows(table)
+    np.testing.assert_array_equal(codes, slow_distinct(table)[0])
 
 
 @pytest.mark.parametrize("dist", list(DISTRIBUTIONS))
