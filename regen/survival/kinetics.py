@@ -25,7 +25,8 @@ from regen.survival.frailtylik import NODES, FrailtyLikelihood
 from regen.survival.likelihood import (
     DISTRIBUTIONS,
     IntervalLikelihood,
-    log_midpoint_start,
+    Patterns,
+    distinct_rows,
     newton_maximum,
 )
 
@@ -35,6 +36,9 @@ __all__ = ["FAILED_FREEZE", "SIMEX_LEVELS", "Kinetics", "LagProfile", "Refit", "
 
 #: Ways of treating episodes that recovered before the minimum regrowth time.
 FAILED_FREEZE = ("exclude", "keep")
+#: The profile's fits stop when a Newton step would raise the log-likelihood by less than this
+#: (the search and the interval read values; the fit at the estimate converges in theta).
+GAIN_TOL = 1e-9
 #: SIMEX: the extra measurement-error variances added, as multiples λ of the assumed one.
 SIMEX_LEVELS = (0.5, 1.0, 1.5, 2.0)
 
@@ -53,40 +57,61 @@ class Kinetics:
         self.jacobian = float(weights[self.exact] @ np.log(distance[self.exact]))
         finite = np.isfinite(up)
         self.lag_max = float(up[finite].min()) if finite.any() else np.inf
+        self._merged: tuple | None = None
 
-    def intervals(self, lag: float) -> tuple[np.ndarray, np.ndarray]:
-        """The episodes as intervals of Y = (T - lag) / d."""
-        y_low = np.where(self.exact, (self.low - lag) / self.d,
-                         np.maximum(self.low - lag, 0.0) / self.d)
-        return y_low, (self.up - lag) / self.d
+    def intervals(self, lag: float, rows=slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """The episodes (or these ``rows`` of them) as intervals of Y = (T - lag) / d."""
+        low, up, d = self.low[rows], self.up[rows], self.d[rows]
+        y_low = np.where(self.exact[rows], (low - lag) / d, np.maximum(low - lag, 0.0) / d)
+        return y_low, (up - lag) / d
 
     def aft(self, lag: float) -> IntervalLikelihood:
+        """The likelihood at this lag, row by row (per-row scores and Hessians)."""
         return IntervalLikelihood(self.dist, -self.X, *self.intervals(lag), self.w)
+
+    def merged(self, lag: float) -> IntervalLikelihood:
+        """The likelihood at this lag over the merged rows, which the lag's profile reads.
+
+        Episodes with the same covariates, interval and distance have the same interval of
+        Y at every lag: they are merged once (weights summed), and each lag's likelihood
+        starts from them, its covariates' distinct rows known (distances are whole mm in
+        practice, so visit data repeat).
+        """
+        if self._merged is None:
+            patterns = Patterns.of(-self.X)
+            codes, first = distinct_rows(patterns.codes, self.low, self.up, self.d)
+            counts = np.bincount(patterns.codes[first], minlength=len(patterns.rows))
+            self._merged = (first, np.bincount(codes, self.w, len(first)),
+                            Patterns(patterns.rows, patterns.codes[first], counts))
+        first, weights, patterns = self._merged
+        return IntervalLikelihood(self.dist, patterns.rows[patterns.codes],
+                                  *self.intervals(lag, first), weights, patterns, merge=False)
 
     def frailty(self, lag: float) -> FrailtyLikelihood:
         """The shared-frailty likelihood of the regrowth times per mm at this lag."""
         return FrailtyLikelihood(self.dist, -self.X, *self.intervals(lag), self.w, self.groups,
                                  self.n_nodes)
 
-    def profile(self, lag: float, start: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    def profile(self, lag: float, start: np.ndarray | None = None, *, gain_tol: float | None = None
+                ) -> tuple[float, np.ndarray]:
         """max over (beta, log sigma[, tau]) of the log-likelihood at this lag, and the
         maximiser.
 
         Newton starts from ``start`` when given (:meth:`LagProfile.start`, from the maximisers
         at nearby lags: a few steps; with ``groups`` its last entry, tau, is left out), and
         from the least-squares start without it or when that fails to converge to a finite
-        maximum; both reach the same maximum.
+        maximum; both reach the same maximum. ``gain_tol`` stops Newton once a step would
+        gain less (:func:`newton_maximum`): the lag's profile needs the value, not theta.
         """
-        likelihood = self.aft(lag)
+        likelihood = self.merged(lag)
         found = None
         if start is not None:
             found = newton_maximum(likelihood, start[:-1] if self.groups is not None else start,
-                                   1e-9, 100, warn=False)
+                                   1e-9, 100, gain_tol=gain_tol, warn=False)
             if not (found.converged and np.isfinite(found.value)):
                 found = None
         if found is None:
-            found = newton_maximum(likelihood, log_midpoint_start(-self.X, *self.intervals(lag)),
-                                   1e-9, 100)
+            found = newton_maximum(likelihood, likelihood.start(), 1e-9, 100, gain_tol=gain_tol)
         theta = found.theta
         if self.groups is None:
             return found.value - self.jacobian, theta
@@ -137,7 +162,7 @@ class Kinetics:
         lag = params[-1]
         if not 0 <= lag < self.lag_max:
             return -np.inf
-        return self.aft(lag).value(params[:-1]) - self.jacobian
+        return self.merged(lag).value(params[:-1]) - self.jacobian
 
 class Refit:
     """What a fit needs to be refitted with other distances (the SIMEX sensitivity)."""
@@ -215,7 +240,7 @@ class LagProfile:
                                                          divide="ignore"):
                 # Lags far from the optimum can fit badly; only the final fit must converge.
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                value, theta = self.kinetics.profile(lag, self.start(lag))
+                value, theta = self.kinetics.profile(lag, self.start(lag), gain_tol=GAIN_TOL)
             self.points[lag] = value if np.isfinite(value) else -np.inf
             if np.isfinite(value):
                 self.thetas[float(lag)] = theta

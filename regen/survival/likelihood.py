@@ -331,10 +331,14 @@ class Compact(NamedTuple):
     kinds: tuple
 
     @classmethod
-    def of(cls, patterns: Patterns, log_l, log_u, kind, weights) -> Compact:
-        ends = np.empty(len(log_l), dtype=np.complex128)  # (log l, log u) as one value
-        ends.real, ends.imag = log_l, log_u                # (1j * inf would give nan + inf j)
-        codes, first = distinct_rows(patterns.codes, ends)
+    def of(cls, patterns: Patterns, log_l, log_u, kind, weights, merge: bool = True) -> Compact:
+        """The rows merged (``merge=False``: rows a caller has merged already, only sorted)."""
+        if merge:
+            ends = np.empty(len(log_l), dtype=np.complex128)  # (log l, log u) as one value
+            ends.real, ends.imag = log_l, log_u                # (1j * inf would be nan + inf j)
+            codes, first = distinct_rows(patterns.codes, ends)
+        else:
+            codes = first = np.arange(len(log_l))
         w = np.bincount(codes, weights=weights, minlength=len(first))
         order = np.argsort(kind[first], kind="stable")
         rows = first[order]
@@ -349,12 +353,14 @@ class IntervalLikelihood:
     theta = (beta, log sigma): value, per-row scores, gradient, per-row and total Hessian.
 
     ``patterns`` (:meth:`Patterns.of` X), when the caller has them, saves finding them
-    again (the kinetics fit builds one likelihood per lag on the same X).
+    again, and ``merge=False`` says the rows are merged already (the kinetics fit builds one
+    likelihood per lag on rows it merged once).
     """
 
-    def __init__(self, dist, X, lower, upper, weights, patterns: Patterns | None = None):
+    def __init__(self, dist, X, lower, upper, weights, patterns: Patterns | None = None,
+                 merge: bool = True):
         self.dist, self.X, self.w = dist, X, weights
-        self._patterns = patterns
+        self._patterns, self._merge = patterns, merge
         with np.errstate(divide="ignore"):
             self.log_l = np.log(lower)
             self.log_u = np.log(upper)
@@ -377,7 +383,7 @@ class IntervalLikelihood:
     @cached_property
     def compact(self) -> Compact:
         """The rows merged and sorted by kind (:class:`Compact`), which the fit reads."""
-        return Compact.of(self.patterns, self.log_l, self.log_u, self.kind, self.w)
+        return Compact.of(self.patterns, self.log_l, self.log_u, self.kind, self.w, self._merge)
 
     def terms(self, theta):
         beta, log_sigma = theta[:-1], theta[-1]
@@ -507,13 +513,17 @@ def newton(likelihood, theta, tol, max_iter):
     return found.theta, found.iterations
 
 
-def newton_maximum(likelihood, theta, tol, max_iter, *, warn=True, stacklevel=3) -> NewtonResult:
+def newton_maximum(likelihood, theta, tol, max_iter, *, gain_tol=None, warn=True,
+                   stacklevel=3) -> NewtonResult:
     """As :func:`newton`, with the log-likelihood, gradient and Hessian at the end and whether
     it converged (a step below ``tol``, or a small gradient); ``warn=False`` leaves the
     ConvergenceWarning to the caller.
 
     Each iterate costs one pass over the rows (``likelihood.derivatives``): a trial
     step's gradient and Hessian are those of the next iterate when it is accepted.
+    ``gain_tol`` also stops, before that pass, when the Newton step would raise the
+    log-likelihood by less than it (half the Newton decrement, g'(-H)^-1 g / 2): what a
+    caller wanting the maximum's value, not theta to ``tol``, needs (the lag's profile).
     """
     value, gradient, hessian = likelihood.derivatives(theta)
     for iteration in range(1, max_iter + 1):
@@ -523,6 +533,8 @@ def newton_maximum(likelihood, theta, tol, max_iter, *, warn=True, stacklevel=3)
             step = gradient * 1e-3
         if gradient @ step <= 0:  # not an ascent direction: fall back to the gradient
             step = gradient / max(1.0, np.abs(gradient).max())
+        elif gain_tol is not None and gradient @ step / 2 < gain_tol:
+            return NewtonResult(theta, value, gradient, hessian, iteration - 1, True)
         alpha = 1.0
         while alpha > 1e-10:
             trial = theta + alpha * step

@@ -142,3 +142,12 @@ def test_newton_warns_when_it_stops_early_unless_asked_not_to(rng):
         warnings.simplefilter("error")
         found = newton_maximum(likelihood, start, 1e-9, 1, warn=False)
     assert not found.converged and found.iterations == 1
+
+
+def test_a_gain_tolerance_stops_once_a_step_would_gain_less(rng):
+    likelihood = rows(rng, "lognormal")
+    start = likelihood.start()
+    full = newton_maximum(likelihood, start, 1e-12, 100)
+    early = newton_maximum(likelihood, start, 1e-12, 100, gain_tol=1e-6)
+    assert early.converged and early.iterations < full.iterations
+    assert 0 <= full.value - early.value < 1e-6
