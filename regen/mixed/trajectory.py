@@ -345,9 +345,7 @@ class TrajectoryFit(FitResult, kind="TrajectoryFit"):
         cov_beta = sigma2 * R_inv @ np.linalg.inv(sol.QVQ) @ R_inv.T
         relative = design.T @ sol.Lambda              # Lambda in the units of the data
         cov_re = sigma2 * relative @ relative.T
-        A = sol.L @ np.swapaxes(sol.L, 1, 2)
-        u = np.linalg.solve(A, sol.u_rhs[..., None])[..., 0]       # (G, q), groups sorted
-        b = u @ (design.T @ sol.Lambda).T
+        b = sol.u @ (design.T @ sol.Lambda).T                       # (G, q), groups sorted
         names = design.fixed_names
         return cls(
             params=pd.Series(beta, index=names),

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import regen
-from regen.mixed.engine import GroupStatistics, evaluate
+from regen.mixed.engine import GroupStatistics, backward, cholesky, evaluate, forward
 
 
 def simulated(n_groups=150, seed=0, slope_sd=0.01, intercept_sd=1.5, visits=(7, 30, 60, 90, 120,
@@ -55,20 +55,21 @@ def test_gradient_matches_finite_differences(reml):
     np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-4)
 
 
-def test_criterion_equals_the_dense_reml_likelihood():
-    """The per-group algebra against the textbook formula with the full V matrix."""
+@pytest.mark.parametrize("q", [1, 2, 3])
+def test_criterion_equals_the_dense_reml_likelihood(q):
+    """The per-group algebra (entry by entry over the groups, for q = 1, 2, 3) against the
+    textbook formula with the full V matrix."""
     rng = np.random.default_rng(5)
     G, m = 12, 4
     g = np.repeat(np.arange(G), m)
     t = rng.uniform(0, 5, G * m)
     X = np.column_stack([np.ones(G * m), t])
-    Z = X.copy()
-    y = 2 + t + rng.normal(size=(G, 2))[g] @ [1, 0.3] * 0 + rng.normal(size=(G, 2))[g][:, 0] \
-        + rng.normal(size=G * m)
-    Lambda = np.array([[0.9, 0.0], [0.2, 0.4]])
+    Z = np.column_stack([np.ones(G * m), t, t**2 / 5])[:, :q]
+    y = 2 + t + rng.normal(size=(G, 2))[g][:, 0] + rng.normal(size=G * m)
+    Lambda = np.array([[0.9, 0.0, 0.0], [0.2, 0.4, 0.0], [-0.1, 0.3, 0.2]])[:q, :q]
     stats = GroupStatistics(y, X, Z, g)
     for reml in (True, False):
-        deviance = evaluate(stats, Lambda[np.tril_indices(2)], reml)
+        deviance = evaluate(stats, Lambda[np.tril_indices(q)], reml)
         V = np.eye(G * m)
         for k in range(G):
             rows = g == k
@@ -269,3 +270,21 @@ def test_simulated_cohort_runs_end_to_end():
     crossing = fit.time_to(1.0, {"diabetes": False}, direction="below")
     # Numbness fades with the recovery (median about 60 days in the simulation).
     assert 20 < crossing["estimate"] < 250
+
+
+@pytest.mark.parametrize("q", [1, 2, 3, 4])
+def test_group_algebra_equals_lapack_matrix_by_matrix(q):
+    """Cholesky and the two triangular solves, written entry by entry over a stack of
+    groups (group last), against numpy's per-matrix LAPACK calls."""
+    rng = np.random.default_rng(q)
+    M = rng.normal(size=(50, q, q))
+    A = M @ np.swapaxes(M, 1, 2) + 0.1 * np.eye(q)                  # (G, q, q)
+    b = rng.normal(size=(50, q, 3))
+    L = cholesky(np.moveaxis(A, 0, -1))
+    np.testing.assert_allclose(np.moveaxis(L, -1, 0), np.linalg.cholesky(A), rtol=1e-10,
+                               atol=1e-12)
+    x = backward(L, forward(L, np.moveaxis(b, 0, -1)))
+    np.testing.assert_allclose(np.moveaxis(x, -1, 0), np.linalg.solve(A, b), rtol=1e-8,
+                               atol=1e-10)
+    A[7] = -np.eye(q)                                                # one not positive definite
+    assert cholesky(np.moveaxis(A, 0, -1)) is None
