@@ -56,6 +56,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/lint-imports --no-cache
 
 bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_episodes.py
 	$(BIN)/python benchmarks/bench_survival.py
 	$(BIN)/python benchmarks/bench_mixed.py
