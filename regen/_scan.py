@@ -36,9 +36,9 @@ from pathlib import Path
 from xml.parsers import expat
 
 import numpy as np
-from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format, is_timedelta_format
-from openpyxl.utils import get_column_letter
-from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH, from_excel, from_ISO8601
+
+# openpyxl's helpers are imported where a workbook is read: reading a CSV folder needs
+# none of them (and importing openpyxl takes a good part of a second).
 
 __all__ = ["EXCEL_COLUMNS", "EXCEL_ROWS", "SHOWN_CHARACTERS", "Beyond", "LineScan", "SheetReader",
            "cell_name", "date_styles", "read_sheet", "scan_lines", "shared_strings", "shorten",
@@ -84,7 +84,8 @@ class LineScan:
 
     ``long`` is the first field longer than the cell limit, as ``(line number, byte
     offset, field number on its line from 0 or None when quotes before it make that
-    uncertain, byte length or None when the scan stopped inside it)``.
+    uncertain, byte length or None when the scan stopped inside it)``. ``nul``: a
+    single-byte file holds a NUL byte (which pandas' reader and Arrow's read differently).
     """
 
     lines: int = 0
@@ -92,6 +93,7 @@ class LineScan:
     wide: list[tuple[int, int, int, int, int]] = field(default_factory=list)
     not_utf8: int | None = None
     long: tuple[int, int, int | None, int | None] | None = None
+    nul: bool = False
 
 
 def scan_lines(file: Path, start: int, unit: str, sep: str, limit: int, utf8: bool,
@@ -105,7 +107,9 @@ def scan_lines(file: Path, start: int, unit: str, sep: str, limit: int, utf8: bo
     field longer than that (:attr:`LineScan.long`) and stops there: a stretch between two
     delimiters or line ends always lies within one field, whatever the quoting, so such a
     stretch longer than ``cell`` is a field that long (a quoted field holding delimiters or
-    line breaks is checked after parsing). Memory: a few times the block size.
+    line breaks is checked after parsing). A block of short lines without quotes or \\r,
+    where none of these can be, is only counted (:func:`_plain_block`). Memory: a few
+    times the block size.
     """
     scan = LineScan()
     size = np.dtype(unit).itemsize
@@ -129,6 +133,16 @@ def scan_lines(file: Path, start: int, unit: str, sep: str, limit: int, utf8: bo
                 n -= 1   # a \r at the end of the block may be the start of a \r\n
             units = np.frombuffer(data, unit, n)
             pending = data[n * size:]
+            scan.nul = scan.nul or (size == 1 and data.find(b"\x00", 0, n) >= 0)
+            plain = _plain_block(data, n, units, sep_code, position - line_start, limit,
+                                 cell_units) if size == 1 else None
+            if plain is not None:   # short lines, no quote, no \r: nothing to find here
+                ended, tail, seps_open, piece = plain
+                scan.lines += ended
+                line_start, quotes_open = position + tail, 0
+                piece_open, piece_start = n - piece, position + piece
+                position += n
+                continue
             lf, cr = units == 10, units == 13
             ends = _line_ends(lf, cr)
             is_sep = units == sep_code
@@ -152,19 +166,8 @@ def scan_lines(file: Path, start: int, unit: str, sep: str, limit: int, utf8: bo
                 else:
                     piece_open += n
             if len(ends):
-                line_seps = np.diff(seps[ends].astype(np.int64), prepend=0)
-                line_quotes = np.diff(quotes[ends].astype(np.int64), prepend=0)
-                line_seps[0] += seps_open
-                line_quotes[0] += quotes_open
-                flagged = np.flatnonzero(line_seps >= limit)
-                # The first five, and the first without quotes: too wide whatever the quoting.
-                unquoted = flagged[line_quotes[flagged] == 0][:1]
-                keep = np.union1d(flagged[:max(0, 5 - len(scan.wide))], unquoted)
-                for i in keep[keep <= unquoted[0]] if len(unquoted) else keep:
-                    begin = line_start if i == 0 else position + (int(ends[i - 1]) + 1) * size
-                    scan.wide.append((scan.lines + int(i) + 1, begin,
-                                      position + int(ends[i]) * size - begin,
-                                      int(line_seps[i]), int(line_quotes[i])))
+                _wide_lines(scan, ends, seps, quotes, (seps_open, quotes_open), limit,
+                            line_start, position, size)
                 scan.lines += len(ends)
                 line_start = position + (int(ends[-1]) + 1) * size
                 seps_open = int(seps[-1] - seps[ends[-1]])
@@ -183,6 +186,49 @@ def scan_lines(file: Path, start: int, unit: str, sep: str, limit: int, utf8: bo
         if seps_open >= limit:
             scan.wide.append((scan.lines, line_start, position - line_start, seps_open, quotes_open))
     return scan
+
+
+def _wide_lines(scan: LineScan, ends: np.ndarray, seps: np.ndarray, quotes: np.ndarray,
+                open_counts: tuple[int, int], limit: int, line_start: int, position: int,
+                size: int) -> None:
+    """Add to ``scan.wide`` the lines of a block (ending at ``ends``; ``seps`` and ``quotes``
+    count the block's separators and quotes so far, ``open_counts`` those of its first
+    line before the block) with ``limit`` separators or more: the first five, and the first
+    without quotes (too wide whatever the quoting)."""
+    line_seps = np.diff(seps[ends].astype(np.int64), prepend=0)
+    line_quotes = np.diff(quotes[ends].astype(np.int64), prepend=0)
+    line_seps[0] += open_counts[0]
+    line_quotes[0] += open_counts[1]
+    flagged = np.flatnonzero(line_seps >= limit)
+    unquoted = flagged[line_quotes[flagged] == 0][:1]
+    keep = np.union1d(flagged[:max(0, 5 - len(scan.wide))], unquoted)
+    for i in keep[keep <= unquoted[0]] if len(unquoted) else keep:
+        begin = line_start if i == 0 else position + (int(ends[i - 1]) + 1) * size
+        scan.wide.append((scan.lines + int(i) + 1, begin, position + int(ends[i]) * size - begin,
+                          int(line_seps[i]), int(line_quotes[i])))
+
+
+def _plain_block(data: bytes, n: int, units: np.ndarray, sep_code: int, open_bytes: int,
+                 limit: int, cell_units: int | None) -> tuple[int, int, int, int] | None:
+    """What the scan needs from a block of a single-byte file in which the full scan would
+    find nothing, or None: then the block is scanned in full.
+
+    Such a block has no quote, no \\r and a line end; every line (the first counted from
+    ``open_bytes`` before the block) is shorter than ``limit`` bytes and at most
+    ``cell_units``, and so are the bytes after the last line end: a line of fewer bytes
+    has fewer separators, and no longer field. Returns (line ends, offset after the last
+    one, separators after it, offset after the last field boundary).
+    """
+    if sep_code > 255 or data.find(b'"', 0, n) >= 0 or data.find(b"\r", 0, n) >= 0:
+        return None
+    ends = np.flatnonzero(units == 10)
+    if not len(ends):
+        return None
+    tail, sep = int(ends[-1]) + 1, bytes([sep_code])
+    longest = max(open_bytes + int(ends[0]), int(np.diff(ends).max(initial=1)) - 1)
+    if longest >= limit or (cell_units is not None and max(longest, n - tail) > cell_units):
+        return None
+    return len(ends), tail, data.count(sep, tail, n), max(tail, data.rfind(sep, 0, n) + 1)
 
 
 class _Utf8Check:
@@ -273,6 +319,8 @@ class Beyond(Exception):
 
 def cell_name(row: int, column: int) -> str:
     """``(1048576, 16384)`` → ``'XFD1048576'`` (R1C20000 past the last column letters)."""
+    from openpyxl.utils import get_column_letter
+
     return f"{get_column_letter(column)}{row}" if column <= 18_278 else f"R{row}C{column}"
 
 
@@ -369,6 +417,8 @@ def _relations(archive: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]
 def workbook_parts(archive: zipfile.ZipFile):
     """The sheets as (name, part) in the workbook's order, the shared-strings and styles
     parts (or None), and the date epoch (1900 or 1904)."""
+    from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH
+
     book = next((path for kind, path in _relations(archive, "").values()
                  if kind.endswith("/officeDocument")), "xl/workbook.xml")
     relations = _relations(archive, book)
@@ -465,6 +515,8 @@ def date_styles(archive: zipfile.ZipFile, part: str | None) -> tuple[set[str], s
 
     if part is not None:
         _parse(archive, part, start, end)
+    from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format, is_timedelta_format
+
     codes = [custom.get(number, BUILTIN_FORMATS.get(number)) for number in formats]
     return ({str(i) for i, code in enumerate(codes) if code and is_date_format(code)},
             {str(i) for i, code in enumerate(codes) if code and is_timedelta_format(code)})
@@ -503,7 +555,10 @@ class SheetReader:
     def __init__(self, strings: list[str], styles: tuple[set[str], set[str]], epoch, *,
                  max_rows: int, max_columns: int, max_cells: int, max_cell_bytes: int,
                  max_text_bytes: int, sizes: array | None = None) -> None:
+        from openpyxl.utils.datetime import from_excel, from_ISO8601
+
         self.strings, (self.dates, self.spans), self.epoch = strings, styles, epoch
+        self.from_excel, self.from_iso = from_excel, from_ISO8601
         self.max_rows, self.max_columns, self.max_cells = max_rows, max_columns, max_cells
         self.max_cell_bytes, self.max_text_bytes = max_cell_bytes, max_text_bytes
         self.sizes = array("q", (_size(text) for text in strings)) if sizes is None else sizes
@@ -596,7 +651,7 @@ class SheetReader:
         elif kind in ("str", "e"):
             value = raw = _unescape(raw)
         elif kind == "d":
-            value = from_ISO8601(raw)
+            value = self.from_iso(raw)
         else:
             try:
                 value = float(raw) if ("." in raw or "e" in raw or "E" in raw) else int(raw)
@@ -604,7 +659,7 @@ class SheetReader:
                 value = raw
             if style in self.dates and isinstance(value, int | float):
                 try:
-                    value = from_excel(value, self.epoch, timedelta=style in self.spans)
+                    value = self.from_excel(value, self.epoch, timedelta=style in self.spans)
                 except (OverflowError, ValueError):
                     pass   # kept as the number; validation says it is not a date
         if value is None or value == "":

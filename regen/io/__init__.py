@@ -21,7 +21,7 @@ use what the ones before it left.
   (:data:`LIMIT_OPTIONS`, :data:`LIMIT_UNITS`), and the budget the tables share;
 - :mod:`regen.io.text`: a ``.csv``, ``.tsv`` or ``.txt`` table, checked for binary
   data and scanned once in blocks for over-wide lines and over-long fields before
-  pandas parses at most the rows the limits leave;
+  Arrow's CSV reader (a plain file) or pandas parses at most the rows the limits leave;
 - :mod:`regen.io.parquet`: a Parquet table, its size from the footer, its text
   columns read dictionary-encoded in batches and measured before they are decoded;
 - :mod:`regen.io.workbook`: the sheets of an ``.xlsx`` workbook, its parts' sizes
