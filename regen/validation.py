@@ -192,12 +192,15 @@ def _lookup(text: pd.Series, words: list[str]) -> np.ndarray:
     return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _parse_date(values: pd.Series, notes: Notes, label: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+def _parse_date(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, np.ndarray]:
+    """Dates, where a value is not one, where one is missing, and where one was read as an
+    Excel date serial."""
+    serial_at = np.zeros(len(values), dtype=bool)
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values.dt.tz_localize(None) if values.dt.tz is not None else values
         parsed = parsed.astype("datetime64[ns]").dt.normalize()
         missing = parsed.isna().to_numpy()
-        return parsed, np.zeros(len(values), dtype=bool), missing
+        return parsed, np.zeros(len(values), dtype=bool), missing, serial_at
     text = _as_text(values).str.strip()
     missing = _missing(text)
     dates, done = _iso_dates(text)   # 2024-03-15, in Arrow and numpy
@@ -233,14 +236,10 @@ def _parse_date(values: pd.Series, notes: Notes, label: str) -> tuple[pd.Series,
         found[unparsed & (year < 1678)] = pd.Timestamp("1678-01-01")
         found[unparsed & (year > 2261)] = pd.Timestamp("2261-12-31")
         parsed[left] = found.to_numpy()
-        n_serial = int(is_serial.sum())
-        if n_serial and n_serial < int((~missing).sum()):
-            notes.add(f"{label}: {n_serial} value(s) are Excel date serials among ISO dates "
-                      f"(e.g. {shorten(candidates[is_serial].iloc[0])!r} read as "
-                      f"{as_serial[is_serial].iloc[0]:%Y-%m-%d}); check that they are dates.")
+        serial_at[left] = is_serial.to_numpy(dtype=bool)
     parsed = _within_timestamps(parsed).astype("datetime64[ns]").dt.normalize()
     bad = ~missing & parsed.isna().to_numpy()
-    return parsed, bad, missing
+    return parsed, bad, missing, serial_at
 
 
 def _iso_dates(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -389,9 +388,16 @@ def missing_column_fix(name: str, found, declared=()) -> str:
 
 
 def _empty(column: Column, n: int) -> pd.Series:
-    dtype = {"boolean": "boolean", "integer": "Int64", "number": "float64",
-             "date": "datetime64[ns]"}.get(column.kind, TEXT)
-    return pd.Series(pd.array([None] * n, dtype=dtype))
+    """A column of ``n`` missing values of the column's type (built without a value a row)."""
+    if column.kind in ("boolean", "integer"):
+        data = np.zeros(n, dtype=bool if column.kind == "boolean" else np.int64)
+        kind = pd.arrays.BooleanArray if column.kind == "boolean" else pd.arrays.IntegerArray
+        return pd.Series(kind(data, np.ones(n, dtype=bool)))
+    if column.kind == "number":
+        return pd.Series(np.full(n, np.nan))
+    if column.kind == "date":
+        return pd.Series(np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"))
+    return pd.Series(pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string())))
 
 
 def _parse_column(raw: RawTable, column: Column, problems: Problems, notes: Notes,
@@ -400,7 +406,7 @@ def _parse_column(raw: RawTable, column: Column, problems: Problems, notes: Note
     label = f"{raw.file}, column {column.name}"
     kind = column.kind
     if kind in ("number", "integer"):
-        parsed, bad, missing = _parse_number(values, raw.decimal_comma)
+        parsed, bad, missing = _per_value(_parse_number, values, raw.decimal_comma)
         if kind == "integer":
             rule, example = "not a whole number", "a whole number such as 30"
         else:
@@ -419,11 +425,12 @@ def _parse_column(raw: RawTable, column: Column, problems: Problems, notes: Note
             parsed = parsed.where(~fraction & ~huge).round().astype("Int64")
         parsed = _check_range(raw, column, parsed, values, problems, notes, strict)
     elif kind == "boolean":
-        parsed, bad, missing = _parse_boolean(values)
+        parsed, bad, missing = _per_value(_parse_boolean, values)
         problems.add_rows(raw, bad, column.name, values, "not a yes/no value",
                           "write yes or no (also accepted: true/false, 1/0), or leave the cell empty")
     elif kind == "date":
-        parsed, bad, missing = _parse_date(values, notes, label)
+        parsed, bad, missing, serial = _per_value(_parse_date, values)
+        _serial_note(notes, label, values, parsed, serial, missing)
         problems.add_rows(raw, bad, column.name, values, "not a date",
                           "write dates as YYYY-MM-DD (for example 2024-03-15)")
         impossible = (parsed < pd.Timestamp("1900-01-01")) | (parsed > today)
@@ -432,39 +439,84 @@ def _parse_column(raw: RawTable, column: Column, problems: Problems, notes: Note
                           f"date before 1900 or after today ({today:%Y-%m-%d})",
                           "correct the date (a typo in the year?)")
         parsed = parsed.where(~impossible)
+    elif kind == "id":
+        parsed, missing = _parse_id(raw, column, values, problems, notes, label)
     else:
-        text = _as_text(values)
-        stripped = text.str.strip()
-        missing = _missing(stripped)
-        if kind == "id":
-            problems.add_rows(raw, _inexact(values) & ~missing, column.name, values,
-                              "id stored as a floating-point number of 2**53 or more, which "
-                              "cannot hold every digit (two ids may have become one)",
-                              "store ids as text: format the id column as Text in the spreadsheet "
-                              "(or write it as a text column) and export again")
-            padded = (text != stripped).fillna(False).to_numpy(dtype=bool) & ~missing
-            if padded.any():
-                first = int(np.flatnonzero(padded)[0])
-                notes.add(f"{label}: removed spaces around {int(padded.sum())} id(s) "
-                          f"(first on row {raw.rows[first]}: {shorten(text.iloc[first])!r}).")
-            parsed = stripped
-        elif kind == "category":
-            canonical = {value.lower(): value for value in column.allowed}
-            canonical.update((alias.lower(), value) for alias, value in column.aliases)
-            found = _lookup(stripped.str.lower(), list(canonical))
-            parsed = pd.Series(pd.arrays.ArrowStringArray(pa.array(
-                np.asarray(list(canonical.values()), dtype=object)[np.maximum(found, 0)],
-                mask=found < 0, type=pa.string())), index=stripped.index)
-            bad = ~missing & (found < 0)
-            problems.add_rows(raw, bad, column.name, values, f"not {column.rule}",
-                              f"write {column.rule} (any case), or leave the cell empty")
-        else:
-            parsed = _normalise_text(stripped)
-        parsed = parsed.where(~missing).astype(TEXT)  # one storage, whatever the source
+        parsed, bad, missing = _per_value(_parse_words, values, column)
+        problems.add_rows(raw, bad, column.name, values, f"not {column.rule}",
+                          f"write {column.rule} (any case), or leave the cell empty")
     if column.required:
         problems.add_rows(raw, missing, column.name, values, "required value missing",
                           f"fill in {column.name} on every row, or remove the row")
     return parsed.reset_index(drop=True)
+
+
+def _parse_id(raw: RawTable, column: Column, values: pd.Series, problems: Problems, notes: Notes,
+              label: str) -> tuple[pd.Series, np.ndarray]:
+    """Ids as text, exactly as written but for the spaces around them (a note counts those)."""
+    text = _as_text(values)
+    stripped = text.str.strip()
+    missing = _missing(stripped)
+    problems.add_rows(raw, _inexact(values) & ~missing, column.name, values,
+                      "id stored as a floating-point number of 2**53 or more, which "
+                      "cannot hold every digit (two ids may have become one)",
+                      "store ids as text: format the id column as Text in the spreadsheet "
+                      "(or write it as a text column) and export again")
+    padded = (text != stripped).fillna(False).to_numpy(dtype=bool) & ~missing
+    if padded.any():
+        first = int(np.flatnonzero(padded)[0])
+        notes.add(f"{label}: removed spaces around {int(padded.sum())} id(s) "
+                  f"(first on row {raw.rows[first]}: {shorten(text.iloc[first])!r}).")
+    return (stripped.where(~missing) if missing.any() else stripped).astype(TEXT), missing
+
+
+def _parse_words(values: pd.Series, column: Column) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """A text column normalised to lower snake case, or a category's values in their
+    canonical spelling; where a category's value is none of them, and where one is missing."""
+    stripped = _as_text(values).str.strip()
+    missing = _missing(stripped)
+    if column.kind == "category":
+        canonical = {value.lower(): value for value in column.allowed}
+        canonical.update((alias.lower(), value) for alias, value in column.aliases)
+        found = _lookup(stripped.str.lower(), list(canonical))
+        parsed = pd.Series(pd.arrays.ArrowStringArray(pa.array(
+            np.asarray(list(canonical.values()), dtype=object)[np.maximum(found, 0)],
+            mask=found < 0, type=pa.string())), index=stripped.index)
+        bad = ~missing & (found < 0)
+    else:
+        parsed, bad = _normalise_text(stripped), np.zeros(len(values), dtype=bool)
+    return parsed.where(~missing).astype(TEXT), bad, missing   # one storage, whatever the source
+
+
+#: A column of text with at least this many rows, and at most this share of them distinct,
+#: is parsed once per distinct value.
+_PER_VALUE_ROWS, _PER_VALUE_SHARE = 1_000, 0.5
+
+
+def _per_value(parse, values: pd.Series, *args) -> tuple:
+    """``parse(values, *args)``, computed once per distinct value of a text column and given
+    to each row of that value: a column of a million dates or scores holds a few thousand
+    distinct ones. ``parse`` works value by value, and returns Series and arrays aligned
+    with ``values``; so is what this returns. Other columns are parsed as they are."""
+    if not isinstance(values.dtype, pd.StringDtype) or len(values) < _PER_VALUE_ROWS:
+        return parse(values, *args)
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    if len(distinct) > _PER_VALUE_SHARE * len(values):
+        return parse(values, *args)
+    return tuple(part.take(codes).reset_index(drop=True) if isinstance(part, pd.Series)
+                 else part[codes] for part in parse(pd.Series(distinct), *args))
+
+
+def _serial_note(notes: Notes, label: str, values: pd.Series, parsed: pd.Series,
+                 serial: np.ndarray, missing: np.ndarray) -> None:
+    """A note when some dates (not all) are Excel date serials, with the first of them."""
+    n_serial = int(serial.sum())
+    if n_serial and n_serial < int((~missing).sum()):
+        first = int(np.flatnonzero(serial)[0])
+        written = _as_text(values.iloc[[first]]).str.strip().iloc[0]
+        notes.add(f"{label}: {n_serial} value(s) are Excel date serials among ISO dates "
+                  f"(e.g. {shorten(written)!r} read as {parsed.iloc[first]:%Y-%m-%d}); check that "
+                  "they are dates.")
 
 
 def _check_range(raw: RawTable, column: Column, parsed: pd.Series, values: pd.Series,
@@ -499,7 +551,7 @@ def _extra_column(raw: RawTable, name: str) -> pd.Series:
     values = raw.frame[name].reset_index(drop=True)
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return values
-    numbers, bad, missing = _parse_number(values, raw.decimal_comma)
+    numbers, bad, missing = _per_value(_parse_number, values, raw.decimal_comma)
     if not bad.any() and not missing.all():
         return numbers
     text = _as_text(values).str.strip()
