@@ -26,7 +26,7 @@ from regen._util import isin
 from regen.defaults import DEFAULT_BASELINE_WINDOW_DAYS, DEFAULT_MAX_FOLLOW_UP_DAYS
 from regen.io import ReadLimits, SourceFile, read_tables
 from regen.ledger import Notes, Problems, empty_exclusions
-from regen.linking import Linker
+from regen.linking import Linker, python_text
 from regen.tables import TABLES
 from regen.validation import parse_table
 
@@ -125,7 +125,7 @@ def read_cohort(
         patients, treatments, visits, exclusions = linker.link()
     notes.emit()  # also when raising: a warning may explain a problem
     problems.raise_if_any(f"Cohort {Path(path).name or path}")
-    patients, treatments, visits, exclusions = (_python_text(frame) for frame in (
+    patients, treatments, visits, exclusions = (python_text(frame) for frame in (
         patients, treatments, visits, exclusions))
     return Cohort(
         patients=patients, treatments=treatments, visits=visits, exclusions=exclusions,
@@ -447,15 +447,6 @@ class Cohort:
     def __repr__(self) -> str:
         return (f"<Cohort: {len(self._patients)} patients, {len(self._treatments)} treatments, "
                 f"{len(self._visits)} visits, {len(self._warnings)} warning(s)>")
-
-
-def _python_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns as pandas' default ``string`` dtype, as the cohort's tables have always
-    had them (reading and checking keep text in Arrow, a fraction of the memory)."""
-    for column in frame.columns[[isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
-                                 for dtype in frame.dtypes]]:
-        frame[column] = frame[column].astype("string")
-    return frame
 
 
 def _detached(frame: pd.DataFrame) -> pd.DataFrame:

@@ -41,6 +41,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from regen._util import isin
 from regen.defaults import RELIEF_CONFIRM  # the end of relief; why 3: docs/episodes.md
@@ -48,7 +50,7 @@ from regen.exceptions import DataWarning
 from regen.ledger import exclusions
 from regen.tables import PATIENTS, TREATMENTS, VISITS
 
-__all__ = ["RELIEF_CONFIRM", "build", "measurements", "relief_options"]
+__all__ = ["RELIEF_CONFIRM", "build", "measurements", "relief_options", "row_of"]
 
 ID_COLUMNS = ["patient_id", "treatment_id", "nerve", "side"]
 INTERVAL, LEFT, RIGHT = "interval_censored", "left_censored", "right_censored"
@@ -92,8 +94,8 @@ def build(treatments: pd.DataFrame, visits: pd.DataFrame, patients: pd.DataFrame
         core, reasons = _relief(table, visits, **(options or relief_options(0.5, (1, 30))))
     else:
         raise ValueError(f"outcome must be 'numbness' or 'relief', not {outcome!r}")
-    treated = core.pop("_treatment")
-    covariates = _covariates(treatments, patients).iloc[treated].reset_index(drop=True)
+    treated = core.pop("_treatment").to_numpy()
+    covariates = _covariates(treatments, patients, treated)
     ids = ["patient_id", "treatment_id", "nerve", "side"]
     episodes = pd.concat([covariates[ids], core, covariates.drop(columns=ids)], axis=1)
     excluded = np.ones(len(treatments), dtype=bool)
@@ -119,7 +121,7 @@ class _VisitTable:
         self.treatment_ids = treatments["treatment_id"].to_numpy(dtype=object)
         self.source_rows = treatments["source_row"].to_numpy()
         self.n_treatments = len(treatments)
-        self.treatment = pd.Index(treatments["treatment_id"]).get_indexer(visits["treatment_id"])
+        self.treatment = _treatment_rows(treatments["treatment_id"], visits["treatment_id"])
         self.day = visits["day"].to_numpy(dtype=np.int64)
         self.retreated = treatments["retreated_day"].notna().to_numpy()
         self.has_visit = np.bincount(self.treatment, minlength=self.n_treatments) > 0
@@ -135,6 +137,62 @@ class _VisitTable:
         reasons[~self.has_visit] = "no_visits"
         reasons[~self.has_visit & self.set_aside] = "no_visits_before_retreatment"
         return rows, reasons
+
+
+def _arrow_text(text: pd.Series) -> pa.Array:
+    """The text of a column in one Arrow array."""
+    values = pa.array(text.array) if len(text) else pa.array([], pa.large_string())
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def row_of(ids: pd.Series, references: pd.Series, *, missing_too: bool = False) -> np.ndarray:
+    """For each reference, the row of ``ids`` holding it (its first row if repeated), or -1:
+    one hash join in Arrow, of each run of equal references once (a visits file lists a
+    treatment's visits together). A missing reference has no row, unless ``missing_too``:
+    then it is at the first missing id."""
+    wanted = _arrow_text(references)
+    starts = np.arange(len(wanted))
+    if len(wanted) > 1:   # where a run starts: a reference unlike the one before (or missing)
+        differs = pc.fill_null(pc.not_equal(wanted.slice(1), wanted.slice(0, len(wanted) - 1)),
+                               True)
+        starts = np.flatnonzero(np.r_[True, differs.to_numpy(zero_copy_only=False)])
+    found = pc.index_in(wanted.take(starts) if len(starts) < len(wanted) else wanted,
+                        value_set=_arrow_text(ids), skip_nulls=not missing_too)
+    found = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.repeat(found, np.diff(np.r_[starts, len(wanted)])) if len(starts) < len(
+        wanted) else found
+
+
+def _in_arrow(values: pd.Series) -> bool:
+    """Whether a column holds its text in Arrow."""
+    return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
+
+
+def _treatment_rows(ids: pd.Series, visit_ids: pd.Series) -> np.ndarray:
+    """Each visit's treatment as a row of the treatments, by ``pd.Index(ids).get_indexer``,
+    which refuses ids that repeat; text held in Arrow is looked up in Arrow."""
+    if _in_arrow(ids) and _in_arrow(visit_ids):
+        text = _arrow_text(ids)
+        if len(pc.unique(text)) == len(text):
+            return row_of(ids, visit_ids, missing_too=True)
+    return _positions(pd.Index(ids), visit_ids)
+
+
+def _positions(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """``index.get_indexer(values)``, looked up once per run of equal neighbours: a cohort's
+    visits come grouped by treatment, a few to a run. Only for values held as Python
+    objects (they are compared where they are); others are looked up one by one."""
+    python = values.dtype == object or (isinstance(values.dtype, pd.StringDtype)
+                                        and values.dtype.storage == "python")
+    if len(values) < 2 or not python:
+        return index.get_indexer(values)
+    objects = np.asarray(values.array)   # no copy
+    try:
+        starts = np.flatnonzero(np.r_[True, objects[1:] != objects[:-1]])
+    except TypeError:   # a missing value, which compares to nothing
+        return index.get_indexer(values)
+    found = index.get_indexer(values.iloc[starts])
+    return np.repeat(found, np.diff(np.r_[starts, len(values)]))
 
 
 class _Groups:
@@ -153,19 +211,31 @@ class _Groups:
 
     def first(self, mask: np.ndarray) -> np.ndarray:
         """Per group, the first row where ``mask`` holds, or -1."""
-        rows = np.flatnonzero(mask)
-        result = np.full(len(self), -1, dtype=np.int64)
-        groups, at = np.unique(self.of_row[rows], return_index=True)
-        result[groups] = rows[at]
-        return result
+        return self._where(mask, last=False)
 
     def last(self, mask: np.ndarray) -> np.ndarray:
         """Per group, the last row where ``mask`` holds, or -1."""
-        rows = np.flatnonzero(mask)[::-1]
+        return self._where(mask, last=True)
+
+    def _where(self, mask: np.ndarray, last: bool) -> np.ndarray:
+        """The rows are in group order: a group's first (last) masked row is the one whose
+        group differs from the masked row's before (after) it."""
+        rows = np.flatnonzero(mask)
         result = np.full(len(self), -1, dtype=np.int64)
-        groups, at = np.unique(self.of_row[rows], return_index=True)
-        result[groups] = rows[at]
+        groups = self.of_row[rows]
+        other = groups[1:] != groups[:-1]
+        edge = (np.r_[other, True] if last else np.r_[True, other])[:len(rows)]
+        result[groups[edge]] = rows[edge]
         return result
+
+
+def _chosen(conditions: list[np.ndarray], choices: list[str], default: str):
+    """``np.select`` of words, in the type pandas gives a column of words (Python strings,
+    one object per word which the rows share; or pandas 3's ``str``)."""
+    words = np.array([*choices, default], dtype=object)
+    chosen = words[np.select(conditions, np.arange(len(choices)), len(choices))]
+    kind = pd.Series(words[:1].astype(str)).dtype
+    return chosen if kind == np.dtype(object) else pd.array(chosen, dtype=kind)
 
 
 def _intervals(groups: _Groups, day: np.ndarray, event_row: np.ndarray):
@@ -189,8 +259,8 @@ def _numbness(table: _VisitTable, visits: pd.DataFrame):
     lower, upper, happened = _intervals(groups, day, recovered)
     left = happened & (recovered == groups.starts)
     lower[left] = 0.0
-    status = np.where(left, LEFT, np.where(happened, INTERVAL, RIGHT))
-    reason = np.select(
+    status = _chosen([left, happened], [LEFT, INTERVAL], RIGHT)
+    reason = _chosen(
         [left, happened, table.retreated[groups.treatment]],
         ["not_numb_at_first_visit", "recovered", "censored_at_retreatment"],
         "numb_at_last_visit")
@@ -242,12 +312,12 @@ def _relief(table: _VisitTable, visits: pd.DataFrame, *, threshold: float,
     ended, confirmed = _confirmed_end(groups, ~relieved & after_onset & responder[groups.of_row],
                                       confirm)
     lower, upper, happened = _intervals(groups, day, ended)
-    reason = np.select([happened & confirmed, happened, table.retreated[groups.treatment]],
-                       ["relief_ended", "relief_ended_unconfirmed", "censored_at_retreatment"],
-                       "relieved_at_last_visit")
+    reason = _chosen([happened & confirmed, happened, table.retreated[groups.treatment]],
+                     ["relief_ended", "relief_ended_unconfirmed", "censored_at_retreatment"],
+                     "relieved_at_last_visit")
     core = pd.DataFrame({
         "_treatment": groups.treatment, "lower": lower, "upper": upper,
-        "status": np.where(happened, INTERVAL, RIGHT), "reason": reason,
+        "status": _chosen([happened], [INTERVAL], RIGHT), "reason": reason,
         "n_assessments": groups.ends - groups.starts + 1, "last_visit_day": day[groups.ends],
         "baseline_pain": base, "relief_onset_day": day[np.maximum(onset, 0)],
     })
@@ -280,25 +350,46 @@ def _confirmed_end(groups: _Groups, unrelieved: np.ndarray, confirm: int):
 
 # -------------------------------------------------------------- covariates --
 
-def _covariates(treatments: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
-    """One row per treatment: its ids and every treatment and patient column.
+def _covariates(treatments: pd.DataFrame, patients: pd.DataFrame,
+                rows: np.ndarray | None = None) -> pd.DataFrame:
+    """For the treatments at positions ``rows`` (default: all), one row each: its ids and
+    every treatment and patient column.
 
     The patient columns are taken by position (what a left join on ``patient_id`` gives,
     at a fraction of its cost: episodes are built per simulated study when planning);
     a pandas merge when a treatment names no patient or a column is in both tables.
     """
-    t = treatments.drop(columns=["source_row"])
-    p = patients.drop(columns=["source_row"]).drop_duplicates("patient_id")
-    at = pd.Index(p["patient_id"]).get_indexer(t["patient_id"])
-    shared = set(t.columns) & set(p.columns) - {"patient_id"}
-    if (at >= 0).all() and not shared:
-        extra = p.drop(columns=["patient_id"]).iloc[at].reset_index(drop=True)
-        merged = pd.concat([t.reset_index(drop=True), extra], axis=1)
+    t_columns = [c for c in treatments.columns if c != "source_row"]
+    if _in_arrow(patients["patient_id"]) and _in_arrow(treatments["patient_id"]):
+        p = patients   # each id at its first row, as after dropping the repeated ones
+        at = row_of(patients["patient_id"], treatments["patient_id"], missing_too=True)
     else:
-        merged = t.merge(p, on="patient_id", how="left", validate="many_to_one")
+        index = pd.Index(patients["patient_id"])
+        p = patients if index.is_unique else patients.drop_duplicates("patient_id")
+        at = _positions(index if p is patients else pd.Index(p["patient_id"]),
+                        treatments["patient_id"])
+    p_columns = [c for c in p.columns if c != "source_row"]
+    shared = set(t_columns) & set(p_columns) - {"patient_id"}
+    if (at >= 0).all() and not shared:
+        merged = pd.concat([treatments[t_columns].reset_index(drop=True),
+                            _taken(p, at, [c for c in p_columns if c != "patient_id"])], axis=1)
+    else:
+        merged = treatments[t_columns].merge(p[p_columns].drop_duplicates("patient_id"),
+                                             on="patient_id", how="left", validate="many_to_one")
     first = ID_COLUMNS + [c for c in TREATMENTS.names + PATIENTS.names if c not in ID_COLUMNS]
     order = [c for c in first if c in merged.columns]
-    return merged[order + [c for c in merged.columns if c not in order]]
+    merged = merged[order + [c for c in merged.columns if c not in order]]
+    # One row per treatment until here; the rows asked for (a visit's, an episode's) are
+    # taken once, at the end.
+    return merged.reset_index(drop=True) if rows is None else _taken(merged, rows,
+                                                                     list(merged.columns))
+
+
+def _taken(frame: pd.DataFrame, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """``frame[columns]`` at the positions ``rows``, numbered from 0: one copy."""
+    taken = frame.iloc[rows, [frame.columns.get_loc(c) for c in columns]]
+    taken.index = pd.RangeIndex(len(rows))
+    return taken
 
 
 def measurements(treatments: pd.DataFrame, visits: pd.DataFrame, patients: pd.DataFrame,
@@ -326,7 +417,7 @@ def measurements(treatments: pd.DataFrame, visits: pd.DataFrame, patients: pd.Da
     at = baseline_at[table.treatment[rows]]
     baseline = visits[score].iloc[np.maximum(at, 0)].reset_index(drop=True).where(at >= 0)
     extra = [c for c in visits.columns if c not in VISITS.names and c not in ignored | {score}]
-    covariates = _covariates(treatments, patients).iloc[table.treatment[rows]].reset_index(drop=True)
+    covariates = _covariates(treatments, patients, table.treatment[rows])
     ids = ["patient_id", "treatment_id", "nerve", "side"]
     return pd.concat([
         covariates[ids],

@@ -21,13 +21,15 @@ import pyarrow.compute as pc
 
 from regen._scan import shorten
 from regen._util import isin
+from regen.episodes import row_of
 from regen.ledger import Notes, Problems, empty_exclusions, exclusions
 from regen.tables import KNOWN_NERVES, PATIENTS, TABLES, TREATMENTS, VISIT_SCORES
 from regen.validation import missing_column_fix
 
-__all__ = ["IdLinks", "Linker", "TreatmentLinks", "VisitLinks"]
+__all__ = ["IdLinks", "Linker", "TreatmentLinks", "VisitLinks", "python_text"]
 
 _SHOWN_COLUMNS = 3   # columns a contradicting visit lists (then how many more)
+_NAT = np.iinfo(np.int64).min   # NaT as an integer
 
 
 def _shown(value: object) -> str:
@@ -50,12 +52,23 @@ def _joined(*parts: str | np.ndarray | pd.Series) -> pd.arrays.ArrowStringArray:
     return pd.arrays.ArrowStringArray(pc.binary_join_element_wise(*columns, ""))
 
 
-def _row_of(ids: pd.Series, references: pd.Series) -> np.ndarray:
-    """For each reference, the row of ``ids`` holding it (its first row if repeated), or -1."""
-    first = ~ids.duplicated(keep="first").to_numpy(dtype=bool) & ids.notna().to_numpy(dtype=bool)
-    rows = np.flatnonzero(first)
-    at = pd.Index(ids[first]).get_indexer(references)
-    return np.where(at >= 0, np.append(rows, -1)[at], -1)
+def _among(rows: pd.Series, flagged: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` (file rows) are ``flagged``: none, at once, when none is."""
+    return isin(rows, flagged) if len(flagged) else np.zeros(len(rows), dtype=bool)
+
+
+def _codes(*columns: np.ndarray) -> np.ndarray:
+    """One integer per distinct combination of values (of integer columns), row by row:
+    the columns' codes combined one at a time, numbered again after each."""
+    code, count = np.zeros(len(columns[0]), dtype=np.int64), 1
+    for column in columns:
+        values, distinct = pd.factorize(column)
+        if count * max(len(distinct), 1) >= 2**62:   # not expected: the pairs, by grouping
+            frame = pd.DataFrame(dict(enumerate(columns)))
+            return frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+        code, found = pd.factorize(code * max(len(distinct), 1) + values)
+        count = max(len(found), 1)
+    return code
 
 
 @dataclass
@@ -72,6 +85,8 @@ class _Context:
     window: int              # days a visit may come before its treatment
     horizon: int             # days a visit may come after it
     treatment_row: np.ndarray  # each visit's treatment as a row of treatments (-1: unknown)
+    patient_row: np.ndarray    # each treatment's patient as a row of patients (-1: unknown;
+                               # no patient_id: the first patient without one)
 
 
 class _Links:
@@ -87,6 +102,7 @@ class IdLinks(_Links):
     patient that is not its treatment's, one meaning per column name."""
 
     def check(self) -> None:
+        self._distinct: dict[str, pa.Array] = {}   # each table's ids, once each
         self._unique("patients", PATIENTS.key)
         self._unique("treatments", TREATMENTS.key)
         self._case_variants("patients", PATIENTS.key)
@@ -95,7 +111,7 @@ class IdLinks(_Links):
         # problem says all there is to say.
         if "patient_id" in self.present["patients"]:
             self._orphans("treatments", "patient_id",
-                          _row_of(self.patients["patient_id"], self.treatments["patient_id"]),
+                          self.patient_row,   # a treatment without an id is no orphan
                           "patients")
         if "treatment_id" in self.present["treatments"]:
             self._orphans("visits", "treatment_id", self.treatment_row, "treatments")
@@ -105,6 +121,10 @@ class IdLinks(_Links):
     def _unique(self, name: str, key: str) -> None:
         frame, raw = getattr(self, name), self.raws[name]
         ids = frame[key]
+        text = pa.array(ids.array)   # the ids are text in Arrow: no copy
+        self._distinct[name] = distinct = pc.unique(text)
+        if len(distinct) - distinct.null_count == len(text) - text.null_count:
+            return   # each id once
         repeated = ids.duplicated(keep="first").to_numpy(dtype=bool) & ids.notna().to_numpy()
         if repeated.any():
             first_row = pd.Series(raw.rows).groupby(ids.to_numpy()).transform("min").to_numpy()
@@ -116,6 +136,9 @@ class IdLinks(_Links):
     def _case_variants(self, name: str, key: str) -> None:
         """Ids that differ only in case (HX0001, hx0001) are different ids: say so once."""
         frame, raw = getattr(self, name), self.raws[name]
+        distinct = self._distinct[name]
+        if len(pc.unique(pc.utf8_lower(distinct))) == len(distinct):
+            return   # no two ids become one in lower case
         ids = frame[key].dropna().drop_duplicates()
         folded = ids.str.lower()
         alike = folded.duplicated(keep=False).to_numpy(dtype=bool)
@@ -204,14 +227,16 @@ class TreatmentLinks(_Links):
     def _treatments(self) -> pd.DataFrame:
         t = self.treatments.copy()
         t["procedure"] = t["procedure"].fillna("cryo")
-        birth = t["patient_id"].map(
-            self.patients.drop_duplicates("patient_id").set_index("patient_id")["birth_year"])
-        derived = (t["treated_on"].dt.year - birth.astype("float64")).astype("float64")
+        # The birth year of the first row of the patient (of the first without an id, for a
+        # treatment without one), as a map on the patients' ids would give it.
+        years = self.patients["birth_year"].to_numpy(dtype="float64", na_value=np.nan)
+        born = pd.Series(np.append(years, np.nan)[self.patient_row], index=t.index)
+        derived = (t["treated_on"].dt.year - born).astype("float64")
         given = "age" in self.present["treatments"]
         age = t["age"].astype("float64").fillna(derived) if given else derived
         impossible = ((age < 0) | (age > 120)).fillna(False).to_numpy(dtype=bool)
         if impossible.any():
-            on, born = t["treated_on"], birth.astype("float64")
+            on = t["treated_on"]
             shown = lambda at: [f"{on.iloc[i]:%Y-%m-%d}, birth_year {born.iloc[i]:g}: age "  # noqa: E731
                                 f"{age.iloc[i]:g}" for i in at]
             self.problems.add_rows(self.raws["treatments"], impossible, "treated_on", shown,
@@ -226,18 +251,19 @@ class TreatmentLinks(_Links):
 
         A retreatment is a treatment on a later date; treatments on the same date are the
         same procedure (both sides, when no side is given) and never retreat each other.
+        The ids are factorised once; the rest works on integers. A treatment without a
+        patient or a nerve is in no group (but in one with those like it for same-day copies).
         """
         raw = self.raws["treatments"]
-        keys = ["patient_id", "nerve", "_side"]
-        work = t[["patient_id", "nerve", "treated_on"]].assign(
-            _side=t["side"].astype(object).where(t["side"].notna(), "(no side)"))
-        dated = work["treated_on"].notna().to_numpy()
-        same_day = work.duplicated(keys + ["treated_on"], keep="first").to_numpy() & dated
-        sided = t["side"].notna().to_numpy()
+        patient, nerve, side = (pd.factorize(t[name])[0] for name in ("patient_id", "nerve", "side"))
+        on = t["treated_on"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+        dated, sided = t["treated_on"].notna().to_numpy(), side >= 0
+        known = (patient >= 0) & (nerve >= 0)
+        group = _codes(patient, nerve, side)
+        same_date = _codes(group, on)
+        same_day = pd.Series(same_date).duplicated(keep="first").to_numpy() & dated
         if (same_day & sided).any():
-            first = pd.Series(raw.rows).groupby(
-                [work[k].to_numpy() for k in keys + ["treated_on"]], dropna=False
-            ).transform("min").to_numpy()
+            first = pd.Series(raw.rows).groupby(same_date).transform("min").to_numpy()
             self.problems.add_rows(
                 raw, same_day & sided, "treated_on", t["treated_on"],
                 lambda at: [f"same patient, nerve, side and treated_on as row {row}"
@@ -248,28 +274,24 @@ class TreatmentLinks(_Links):
             self.notes.add(f"{raw.file}: {int((same_day & ~sided).sum())} treatment(s) repeat a "
                            "patient, nerve and treated_on without a side; they are analysed as "
                            "separate nerves (left and right?). Fill in side to tell them apart.")
-        several = work.groupby(keys)["nerve"].transform("size").to_numpy() > 1
-        unreadable = isin(t["source_row"], self.problems.flagged("treatments", "treated_on"))
+        several = known & (np.bincount(group[known], minlength=len(t))[group] > 1)
+        unreadable = _among(t["source_row"], self.problems.flagged("treatments", "treated_on"))
         undated = several & ~dated & ~unreadable
         if undated.any() and "treated_on" in self.present["treatments"]:
             self.notes.add(f"{raw.file}: {int(undated.sum())} treatment(s) repeat a patient, nerve "
                            "and side without treated_on; they cannot be ordered, so none is taken "
                            "as a retreatment. Fill in treated_on to analyse retreatments.")
-        dates = work.loc[dated, keys + ["treated_on"]].drop_duplicates().sort_values(
-            keys + ["treated_on"])
-        dates["_next"] = dates.groupby(keys)["treated_on"].shift(-1)
-        dates["_number"] = dates.groupby(keys).cumcount() + 1
-        merged = work.merge(dates, on=keys + ["treated_on"], how="left", validate="many_to_one")
-        sideless = (~sided & (merged["_number"] > 1).fillna(False).to_numpy())
+        number, following = _date_ranks(group, on, dated & known)
+        sideless = ~sided & (number > 1)
         if sideless.any():
             self.notes.add(f"{raw.file}: {int(sideless.sum())} treatment(s) without a side are "
                            "taken as retreatments of an earlier treatment of the same patient and "
                            "nerve (also without a side). Fill in side if they were different sides.")
-        number = merged["_number"].astype("Int64").to_numpy()
         number[~dated & ~several] = 1
-        t["treatment_number"] = pd.array(number, dtype="Int64")
-        t["retreated_day"] = pd.array((merged["_next"] - merged["treated_on"]).dt.days,
-                                      dtype="Int64")
+        t["treatment_number"] = pd.arrays.IntegerArray(np.maximum(number, 0), number < 0)
+        none = following == _NAT
+        days = (np.where(none, on, following) - on) // (86_400 * 10**9)
+        t["retreated_day"] = pd.arrays.IntegerArray(days, none)
 
     def _unknown_nerves(self, treatments: pd.DataFrame) -> None:
         unknown = treatments.loc[~treatments["nerve"].isin(KNOWN_NERVES), "nerve"].dropna()
@@ -282,6 +304,27 @@ class TreatmentLinks(_Links):
                            f"Known: {', '.join(KNOWN_NERVES)}. Check the spelling; other nerves "
                            "are analysed as written.")
 
+
+
+def _date_ranks(group: np.ndarray, on: np.ndarray, ranked: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """For the ``ranked`` rows: the rank of each one's date among the distinct dates of its
+    group (1 for the earliest; -1 for the other rows), and the group's next date after it
+    (as ``on``: nanoseconds; NaT's, the smallest integer, where there is none)."""
+    number = np.full(len(group), -1, dtype=np.int64)
+    following = np.full(len(group), _NAT, dtype=np.int64)
+    rows = np.flatnonzero(ranked)
+    if not len(rows):
+        return number, following
+    rows = rows[np.lexsort((on[rows], group[rows]))]
+    g, o = group[rows], on[rows]
+    new_group = np.r_[True, g[1:] != g[:-1]]
+    new_date = new_group | np.r_[True, o[1:] != o[:-1]]
+    date = np.cumsum(new_date) - 1                   # each row's date, as a number
+    number[rows] = date - np.maximum.accumulate(np.where(new_group, date, 0)) + 1
+    dates, last = o[new_date], np.r_[new_group[new_date][1:], True]
+    following[rows] = np.where(last, _NAT, np.r_[dates[1:], _NAT])[date]
+    return number, following
 
 
 class VisitLinks(_Links):
@@ -309,15 +352,15 @@ class VisitLinks(_Links):
             index=v.index).where(known_treatment)
         date_day = (v["visit_date"] - treated_on).dt.days.astype("Int64")
         day = v["day"]
-        unreadable = isin(v["source_row"], np.union1d(self.problems.flagged("visits", "visit_date"),
-                                                      self.problems.flagged("visits", "day")))
+        unreadable = _among(v["source_row"], np.union1d(self.problems.flagged("visits", "visit_date"),
+                                                        self.problems.flagged("visits", "day")))
         neither = (day.isna() & v["visit_date"].isna()).to_numpy(dtype=bool) & ~unreadable
         self.problems.add_rows(raw, neither, "visit_date" if "visit_date" in present else "day",
                                day, "visit has neither day nor visit_date",
                                "fill in the visit's date or its day since the treatment")
         # A treated_on that could not be read is reported once, where it is written.
-        unreadable_on = isin(self.treatments["source_row"],
-                             self.problems.flagged("treatments", "treated_on"))
+        unreadable_on = _among(self.treatments["source_row"],
+                               self.problems.flagged("treatments", "treated_on"))
         needs_date = ((day.isna() & v["visit_date"].notna() & treated_on.isna()).to_numpy(dtype=bool)
                       & known_treatment & ~unreadable_on[np.maximum(self.treatment_row, 0)])
         if needs_date.any():
@@ -335,8 +378,7 @@ class VisitLinks(_Links):
         v["day"] = day.fillna(date_day)
         # Name the column the user wrote: the day, or the date it was computed from.
         from_date = day.isna().to_numpy()
-        column = np.where(from_date, "visit_date", "day")
-        self._outside_follow_up(v, column, from_date, treated_on)
+        self._outside_follow_up(v, from_date, treated_on)
         return v
 
     def _undated_treatments(self, needs_date: np.ndarray) -> None:
@@ -364,10 +406,11 @@ class VisitLinks(_Links):
                                    "fill in the treatment date (YYYY-MM-DD), or give the visits "
                                    "a day column")
 
-    def _outside_follow_up(self, v: pd.DataFrame, column: np.ndarray, from_date: np.ndarray,
+    def _outside_follow_up(self, v: pd.DataFrame, from_date: np.ndarray,
                            treated_on: pd.Series) -> None:
         """A problem for each visit before the baseline window or after the follow-up
-        horizon, on the column the user wrote (the day, or the date it came from)."""
+        horizon, on the column the user wrote (the day, or the date it came from:
+        ``from_date``)."""
         raw = self.raws["visits"]
         early = (v["day"] < -self.window).fillna(False).to_numpy(dtype=bool)
         late = (v["day"] > self.horizon).fillna(False).to_numpy(dtype=bool)
@@ -377,8 +420,7 @@ class VisitLinks(_Links):
             return [f"{dates.iloc[i]:%Y-%m-%d} (day {days.iloc[i]} from treated_on "
                     f"{treated_on.iloc[i]:%Y-%m-%d})" if from_date[i] else days.iloc[i]
                     for i in at]
-        for name in ("day", "visit_date"):
-            here = column == name
+        for name, here in (("day", ~from_date), ("visit_date", from_date)):
             self.problems.add_rows(
                 raw, early & here, name, shown,
                 f"visit more than {self.window} days before the treatment (the baseline window)",
@@ -412,14 +454,28 @@ class VisitLinks(_Links):
                        "treatment's follow-up, so they are not used (see cohort.exclusions).")
         return v.loc[~after], set_aside
 
+    def _visit_treatments(self) -> np.ndarray:
+        """Each visit's treatment as an integer: its row in treatments or, for an id not
+        there, a number of its own after those (-1: no id)."""
+        codes = self.treatment_row.copy()
+        unknown = (codes < 0) & self.visits["treatment_id"].notna().to_numpy()
+        if unknown.any():
+            codes[unknown] = len(self.treatments) + pd.factorize(
+                self.visits["treatment_id"][unknown])[0]
+        return codes
+
     def _duplicate_visits(self, v: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Same treatment and day twice: drop exact copies (recorded), report contradictions."""
         repeated = empty_exclusions()
         keys = ["treatment_id", "day"]
         if v["day"].isna().all():
             return v, repeated
-        twice = (v.duplicated(keys, keep=False).to_numpy(dtype=bool) & v["day"].notna().to_numpy()
-                 & v["treatment_id"].notna().to_numpy())
+        # Treatment and day as integers: the ids were hashed once (the treatment's row).
+        treatment = self._visit_treatments()[v.index.to_numpy()]
+        known = v["day"].notna().to_numpy() & (treatment >= 0)
+        twice = np.zeros(len(v), dtype=bool)
+        twice[known] = _repeated(treatment[known],
+                                 v["day"].to_numpy(dtype=np.int64, na_value=0)[known])
         if not twice.any():
             return v, repeated
         sub = v.loc[twice].sort_values(keys + ["source_row"], kind="stable")
@@ -495,7 +551,8 @@ class Linker:
             raws=raws, patients=patients, treatments=treatments, visits=visits,
             present=present, problems=problems, notes=notes, window=baseline_window_days,
             horizon=max_follow_up_days,
-            treatment_row=_row_of(treatments["treatment_id"], visits["treatment_id"]))
+            treatment_row=row_of(treatments["treatment_id"], visits["treatment_id"]),
+            patient_row=row_of(patients["patient_id"], treatments["patient_id"], missing_too=True))
 
     def link(self):
         """(patients, treatments, visits, exclusions) once every check has run."""
@@ -507,20 +564,81 @@ class Linker:
             ctx.notes.add(f"{ctx.raws['visits'].file} has neither a numb nor a pain column: "
                           "no numbness or relief episode can be built.")
         scores = [name for name in VISIT_SCORES if name in ctx.present["visits"]]
-        empty = visits[scores].isna().all(axis=1) if scores else pd.Series(False, index=visits.index)
+        empty = (np.logical_and.reduce([visits[name].isna().to_numpy() for name in scores])
+                 if scores else np.zeros(len(visits), dtype=bool))
         if empty.any():
             rows = visits.loc[empty, "source_row"]
             ctx.notes.add(f"{ctx.raws['visits'].file}: {int(empty.sum())} visit(s) record none "
                           f"of {', '.join(VISIT_SCORES)} (first on row {rows.min()}); they count "
                           "for no outcome.")
-        unused = ~isin(ctx.patients["patient_id"], treatments["patient_id"])
+        unused = row_of(treatments["patient_id"], ctx.patients["patient_id"]) < 0
         if unused.any() and not len(ctx.problems.flagged("treatments", "patient_id")):
             ctx.notes.add(f"{int(unused.sum())} patient(s) in {ctx.raws['patients'].file} "
                           "have no treatment; they are not analysed.")
         # Visits in the order of the treatments file, then by day.
         row = ctx.treatment_row[visits.index.to_numpy()]
-        visits["patient_id"] = pd.arrays.ArrowStringArray(pa.chunked_array(pa.array(
-            treatments["patient_id"].array)).take(np.maximum(row, 0)).combine_chunks())
+        treatments = python_text(treatments)
+        if (row >= 0).all() and _python_storage(treatments["treatment_id"]):
+            for column in ("treatment_id", "patient_id"):   # the treatment's own strings
+                visits[column] = pd.arrays.StringArray(
+                    treatments[column].to_numpy(dtype=object, na_value=pd.NA)[row])
+        else:
+            visits["patient_id"] = pd.arrays.ArrowStringArray(pa.chunked_array(pa.array(
+                treatments["patient_id"].array)).take(np.maximum(row, 0)).combine_chunks())
         day = visits["day"].to_numpy(dtype="float64", na_value=np.inf)
-        order = np.lexsort((visits["source_row"].to_numpy(), day, row))
-        return (ctx.patients, treatments, visits.iloc[order].reset_index(drop=True), set_aside)
+        if not _in_order(row, day, visits["source_row"].to_numpy()):
+            visits = visits.iloc[np.lexsort((visits["source_row"].to_numpy(), day, row))]
+        visits.index = pd.RangeIndex(len(visits))
+        return ctx.patients, treatments, visits, set_aside
+
+
+def python_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as pandas' default ``string`` dtype, as the cohort's tables have always
+    had them (reading and checking keep text in Arrow, a fraction of the memory).
+
+    Where that dtype holds Python strings, each distinct text becomes one Python string,
+    which every row holding it shares (a treatment's nerve, a patient's sex).
+    """
+    python = _python_storage(pd.Series(dtype="string"))
+    for column in frame.columns[[_python_storage(frame[name]) is False
+                                 for name in frame.columns]]:
+        if not python:
+            frame[column] = frame[column].astype("string")
+            continue
+        codes, distinct = pd.factorize(frame[column], use_na_sentinel=False)
+        texts = distinct.to_numpy(dtype=object, na_value=pd.NA)
+        frame[column] = pd.arrays.StringArray(texts[codes] if len(codes) else texts[:0])
+    return frame
+
+
+def _python_storage(column: pd.Series) -> bool | None:
+    """True for text held as Python strings, False for text held in Arrow, None otherwise."""
+    if not isinstance(column.dtype, pd.StringDtype):
+        return None
+    return column.dtype.storage == "python"
+
+
+def _repeated(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Where a pair of whole numbers (each row's ``first`` and ``second``) is on several
+    rows: as one number when the pairs fit in one (a single hash pass), else as pairs."""
+    if not len(first):
+        return np.zeros(0, dtype=bool)
+    low, span = int(second.min()), int(second.max()) - int(second.min()) + 1
+    if int(first.max()) >= 2**62 // span or int(first.min()) < 0:
+        return pd.DataFrame({"first": first, "second": second}).duplicated(keep=False).to_numpy()
+    key = first * span + (second - low)
+    if (key[1:] < key[:-1]).any():   # not in order: by hashing
+        return pd.Series(key).duplicated(keep=False).to_numpy()
+    same = key[1:] == key[:-1]       # in order (a file sorted by treatment and day): neighbours
+    return np.r_[same, False] | np.r_[False, same]
+
+
+def _in_order(*keys: np.ndarray) -> bool:
+    """Whether the rows are in the order of ``keys`` (the first the most significant), each
+    row after the one before (as a file already sorted so is: nothing to sort then)."""
+    after = np.zeros(max(len(keys[0]) - 1, 0), dtype=bool)
+    tied = ~after
+    for key in keys:
+        after |= tied & (key[1:] > key[:-1])
+        tied &= key[1:] == key[:-1]
+    return bool(after.all())
