@@ -75,17 +75,7 @@ need <- function(package) {
   if (!requireNamespace(package, quietly = TRUE)) { cat("MISSING", package, "\n"); quit(status = 0) }
   suppressPackageStartupMessages(library(package, character.only = TRUE))
 }
-timed <- function(f) {
-  cpu <- numeric(repeats); wall <- numeric(repeats)
-  for (r in seq_len(repeats)) {
-    t0 <- proc.time(); value <- f(); t1 <- proc.time() - t0
-    cpu[r] <- t1[["user.self"]] + t1[["sys.self"]]; wall[r] <- t1[["elapsed"]]
-  }
-  list(cpu = median(cpu), wall = median(wall), value = value)
-}
-say <- function(name, t, stat, values = numeric(0))
-  cat("RESULT", name, format(c(t$cpu, t$wall, stat, values), digits = 15), "\n")
-"""
+""" + timing.R_TIMED
 R_AFT = R_HEAD + r"""
 need("survival")
 for (dist in c("weibull", "lognormal")) {

@@ -129,17 +129,7 @@ d <- read.csv(args[1])
 repeats <- as.integer(args[2])
 suppressPackageStartupMessages(library(survival))
 d$upper[is.na(d$upper)] <- Inf
-timed <- function(f) {
-  cpu <- numeric(repeats); wall <- numeric(repeats)
-  for (r in seq_len(repeats)) {
-    t0 <- proc.time(); value <- f(); t1 <- proc.time() - t0
-    cpu[r] <- t1[["user.self"]] + t1[["sys.self"]]; wall[r] <- t1[["elapsed"]]
-  }
-  list(cpu = median(cpu), wall = median(wall), value = value)
-}
-say <- function(name, t, stat, coefs = numeric(0))
-  cat("RESULT", name, format(c(t$cpu, t$wall, stat, coefs), digits = 15), "\n")
-f <- Surv(duration, event) ~ nerve + diabetes + smoker + age + bmi
+""" + timing.R_TIMED + r"""f <- Surv(duration, event) ~ nerve + diabetes + smoker + age + bmi
 t <- timed(function() coxph(f, data = d, ties = "efron"))
 say("coxph", t, t$value$loglik[2], coef(t$value))
 t <- timed(function() survdiff(Surv(duration, event) ~ nerve, data = d))

@@ -81,6 +81,23 @@ def quiet(function):
     return call
 
 
+#: R functions a benchmark script times with: ``timed(f)`` runs ``f`` ``repeats`` times and
+#: keeps the median CPU (user + system) and elapsed seconds and the last value; ``say``
+#: prints the ``RESULT name cpu wall statistic values...`` line :func:`run_r` reads.
+R_TIMED = r"""
+timed <- function(f) {
+  cpu <- numeric(repeats); wall <- numeric(repeats)
+  for (r in seq_len(repeats)) {
+    t0 <- proc.time(); value <- f(); t1 <- proc.time() - t0
+    cpu[r] <- t1[["user.self"]] + t1[["sys.self"]]; wall[r] <- t1[["elapsed"]]
+  }
+  list(cpu = median(cpu), wall = median(wall), value = value)
+}
+say <- function(name, t, stat, values = numeric(0))
+  cat("RESULT", name, format(c(t$cpu, t$wall, stat, values), digits = 15), "\n")
+"""
+
+
 def run_r(script_text: str, frame: pd.DataFrame, repeats: int, timeout: float, *,
           what: str, **to_csv) -> tuple[dict, bool, str | None]:
     """Run an R script on ``frame`` (written as CSV, its path and ``repeats`` the script's
