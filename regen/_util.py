@@ -33,3 +33,29 @@ def json_safe(value, *, nan=None):
     if value is pd.NA or value is pd.NaT:
         return None
     return value
+
+
+def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of the table these 1-D columns make: each row's code (0, 1, ...
+    in order of first appearance) and the position of each code's first row.
+
+    Exact: each column is factorized (a hash of its values), and the codes are combined
+    by mixed radix, re-factorized when the product of the columns' sizes nears 2^62.
+    """
+    n = len(columns[0]) if columns else 0
+    key, size = np.zeros(n, dtype=np.int64), 1
+    for column in columns:
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        if size * len(uniques) >= 2**62:
+            key, seen = pd.factorize(key)
+            size = len(seen)
+        key, size = key * len(uniques) + codes, size * max(len(uniques), 1)
+    return first_appearance(pd.factorize(key)[0])
+
+
+def first_appearance(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The codes (numbered by first appearance) and the position of each one's first row."""
+    if len(codes) == 0:
+        return codes, np.zeros(0, dtype=np.int64)
+    running = np.maximum.accumulate(codes)
+    return codes, np.flatnonzero(np.r_[True, running[1:] > running[:-1]])

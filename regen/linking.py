@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from regen._scan import shorten
-from regen._util import isin
+from regen._util import distinct_rows, isin
 from regen.episodes import row_of
 from regen.ledger import Notes, Problems, empty_exclusions, exclusions
 from regen.tables import KNOWN_NERVES, PATIENTS, TABLES, TREATMENTS, VISIT_SCORES
@@ -55,20 +55,6 @@ def _joined(*parts: str | np.ndarray | pd.Series) -> pd.arrays.ArrowStringArray:
 def _among(rows: pd.Series, flagged: np.ndarray) -> np.ndarray:
     """Which of ``rows`` (file rows) are ``flagged``: none, at once, when none is."""
     return isin(rows, flagged) if len(flagged) else np.zeros(len(rows), dtype=bool)
-
-
-def _codes(*columns: np.ndarray) -> np.ndarray:
-    """One integer per distinct combination of values (of integer columns), row by row:
-    the columns' codes combined one at a time, numbered again after each."""
-    code, count = np.zeros(len(columns[0]), dtype=np.int64), 1
-    for column in columns:
-        values, distinct = pd.factorize(column)
-        if count * max(len(distinct), 1) >= 2**62:   # not expected: the pairs, by grouping
-            frame = pd.DataFrame(dict(enumerate(columns)))
-            return frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
-        code, found = pd.factorize(code * max(len(distinct), 1) + values)
-        count = max(len(found), 1)
-    return code
 
 
 @dataclass
@@ -259,8 +245,8 @@ class TreatmentLinks(_Links):
         on = t["treated_on"].to_numpy(dtype="datetime64[ns]").view(np.int64)
         dated, sided = t["treated_on"].notna().to_numpy(), side >= 0
         known = (patient >= 0) & (nerve >= 0)
-        group = _codes(patient, nerve, side)
-        same_date = _codes(group, on)
+        group = distinct_rows(patient, nerve, side)[0]
+        same_date = distinct_rows(group, on)[0]
         same_day = pd.Series(same_date).duplicated(keep="first").to_numpy() & dated
         if (same_day & sided).any():
             first = pd.Series(raw.rows).groupby(same_date).transform("min").to_numpy()

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from regen._util import distinct_rows
 from regen.exceptions import ConvergenceWarning, ModelError
 from regen.serialize import stored_number, stored_numbers
 from regen.survival.covariance import cluster_sandwich, information_inverse
@@ -26,7 +27,6 @@ from regen.survival.likelihood import (
     DISTRIBUTIONS,
     IntervalLikelihood,
     Patterns,
-    distinct_rows,
     newton_maximum,
 )
 

@@ -13,8 +13,8 @@ eps`` for (l, u] rows; this module holds what they share:
 - :class:`IntervalLikelihood`, the weighted sum over rows in theta = (beta, log
   sigma), with per-row scores and Hessians for the cluster sandwich
   (:mod:`regen.survival.covariance`);
-- :func:`newton` with step halving, from :func:`log_midpoint_start`, one pass over the
-  rows per iterate (:meth:`IntervalLikelihood.derivatives`).
+- :func:`newton_maximum` with step halving, from :meth:`IntervalLikelihood.start`, one
+  pass over the rows per iterate (:meth:`IntervalLikelihood.derivatives`).
 
 The fit works on a compact form of the rows (:class:`Compact`). Rows with the same
 design row, lower and upper end are one row weighted by their summed weight, and
@@ -36,11 +36,12 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from regen._util import distinct_rows, first_appearance
 from regen.exceptions import ConvergenceWarning
 
 __all__ = ["DISTRIBUTIONS", "Compact", "Distribution", "IntervalLikelihood", "NewtonResult",
-           "Patterns", "distinct_matrix_rows", "distinct_rows", "kind_rows", "log_midpoint_start",
-           "log_midpoints", "newton", "newton_maximum", "row_terms"]
+           "Patterns", "distinct_matrix_rows", "kind_rows", "log_midpoints", "newton_maximum",
+           "row_terms"]
 
 
 # ------------------------------------------------------------ distributions --
@@ -259,24 +260,6 @@ def _interval_terms(dist, a, b, rows, ll, gl, gu, gll, guu, glu) -> None:
 
 # ------------------------------------------------------------ compact rows --
 
-def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of the table these 1-D columns make: each row's code (0, 1, ...
-    in order of first appearance) and the position of each code's first row.
-
-    Exact: each column is factorized (a hash of its values), and the codes are combined
-    by mixed radix, re-factorized when the product of the columns' sizes nears 2^62.
-    """
-    n = len(columns[0]) if columns else 0
-    key, size = np.zeros(n, dtype=np.int64), 1
-    for column in columns:
-        codes, uniques = pd.factorize(column, use_na_sentinel=False)
-        if size * len(uniques) >= 2**62:
-            key, seen = pd.factorize(key)
-            size = len(seen)
-        key, size = key * len(uniques) + codes, size * max(len(uniques), 1)
-    return _first_appearance(pd.factorize(key)[0])
-
-
 def distinct_matrix_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`distinct_rows` of a matrix's columns, from one hash: rows are grouped by
     their product with a fixed random vector, and the grouping is kept only when every
@@ -285,18 +268,10 @@ def distinct_matrix_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return distinct_rows(np.zeros(len(X)))
     with np.errstate(invalid="ignore"):  # inf - inf: such rows fail the check below
         projection = X @ np.random.default_rng(0).uniform(1.0, 2.0, X.shape[1])
-    codes, first = _first_appearance(pd.factorize(projection, use_na_sentinel=False)[0])
+    codes, first = first_appearance(pd.factorize(projection, use_na_sentinel=False)[0])
     if np.array_equal(X, X[first][codes]):
         return codes, first
     return distinct_rows(*X.T)
-
-
-def _first_appearance(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The codes (numbered by first appearance) and the position of each one's first row."""
-    if len(codes) == 0:
-        return codes, np.zeros(0, dtype=np.int64)
-    running = np.maximum.accumulate(codes)
-    return codes, np.flatnonzero(np.r_[True, running[1:] > running[:-1]])
 
 
 class Patterns(NamedTuple):
@@ -451,8 +426,9 @@ class IntervalLikelihood:
             return float(w @ ll), gradient, hessian
 
     def start(self) -> np.ndarray:
-        """:func:`log_midpoint_start` on the merged rows, each weighted by its weight:
-        weighted least squares through the design rows' p x p normal equations."""
+        """Where Newton starts: least squares of a log midpoint (:func:`log_midpoints`) on
+        the covariates, over the merged rows weighted by their weights (through the design
+        rows' p x p normal equations); the scale from the residuals."""
         rows, k = self.compact, len(self.compact.X)
         mid = log_midpoints(rows.log_l, rows.log_u)
         at_pattern = np.bincount(rows.pattern, rows.w, k)
@@ -483,16 +459,6 @@ def log_midpoints(log_l, log_u) -> np.ndarray:
                                  (np.maximum(log_l, floor) + log_u) / 2))
 
 
-def log_midpoint_start(X, low, up):
-    """Least squares of a log midpoint (:func:`log_midpoints`) on X; scale from the
-    residuals."""
-    with np.errstate(divide="ignore"):
-        mid = log_midpoints(np.log(low), np.log(up))
-    beta, *_ = np.linalg.lstsq(X, mid, rcond=None)
-    spread = np.std(mid - X @ beta)
-    return np.append(beta, np.log(max(spread, 0.1)))
-
-
 class NewtonResult(NamedTuple):
     """Where :func:`newton_maximum` stopped: theta, the log-likelihood, its gradient and
     Hessian there, the number of iterations, and whether it converged."""
@@ -505,19 +471,12 @@ class NewtonResult(NamedTuple):
     converged: bool
 
 
-def newton(likelihood, theta, tol, max_iter):
-    """Maximise ``likelihood`` (``derivatives``: value, gradient and Hessian in theta) from
-    ``theta`` by Newton's method with step halving; (theta, iterations), or a
-    ConvergenceWarning."""
-    found = newton_maximum(likelihood, theta, tol, max_iter, stacklevel=4)
-    return found.theta, found.iterations
-
-
 def newton_maximum(likelihood, theta, tol, max_iter, *, gain_tol=None, warn=True,
                    stacklevel=3) -> NewtonResult:
-    """As :func:`newton`, with the log-likelihood, gradient and Hessian at the end and whether
-    it converged (a step below ``tol``, or a small gradient); ``warn=False`` leaves the
-    ConvergenceWarning to the caller.
+    """Maximise ``likelihood`` (``derivatives``: value, gradient and Hessian in theta) from
+    ``theta`` by Newton's method with step halving: theta, the log-likelihood, gradient and
+    Hessian at the end, the iterations, and whether it converged (a step below ``tol``, or
+    a small gradient); a ConvergenceWarning when it did not, unless ``warn=False``.
 
     Each iterate costs one pass over the rows (``likelihood.derivatives``): a trial
     step's gradient and Hessian are those of the next iterate when it is accepted.
